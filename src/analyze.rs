@@ -1,0 +1,208 @@
+//! The pipeline for one run: decoded packets into the flow table, flows classified, finished flows
+//! folded into the summary. File and live sources feed the same [`Analyzer`].
+
+use std::collections::HashMap;
+
+use crate::classify::{Catalogue, Classifier};
+use crate::decode::{self, FragmentTracker, SkipReason};
+use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Touch};
+use crate::packet::RawPacket;
+use crate::summary::{FileStats, InputStats, Summary};
+
+/// Settings of one run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub catalogue: Catalogue,
+    pub flow: FlowConfig,
+    /// Keep a record of every flow (`--flows`).
+    pub keep_flows: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { catalogue: Catalogue::builtin(), flow: FlowConfig::default(), keep_flows: false }
+    }
+}
+
+/// Capacity of the table that gives trailing IP fragments their ports.
+const FRAGMENT_SLOTS: usize = 4096;
+
+/// Runs the pipeline over packets from any source.
+pub struct Analyzer {
+    frag: FragmentTracker,
+    flows: FlowTable,
+    classifier: Classifier,
+    summary: Summary,
+    input: InputStats,
+    skipped: HashMap<SkipReason, u64>,
+}
+
+/// The result of a run: what `output` renders.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub catalogue: Catalogue,
+    pub input: InputStats,
+    pub summary: Summary,
+    pub flows_evicted: u64,
+    pub flows_expired: u64,
+    pub peak_flows: usize,
+}
+
+impl Analyzer {
+    pub fn new(config: Config) -> Analyzer {
+        let summary = Summary::new(config.catalogue.len(), config.keep_flows);
+        Analyzer {
+            frag: FragmentTracker::new(FRAGMENT_SLOTS),
+            flows: FlowTable::new(config.flow),
+            classifier: Classifier::new(config.catalogue),
+            summary,
+            input: InputStats::default(),
+            skipped: HashMap::new(),
+        }
+    }
+
+    /// Starts counting packets against a new input file.
+    pub fn begin_file(&mut self, name: &str) {
+        self.input.files.push(FileStats { name: name.to_string(), ..FileStats::default() });
+    }
+
+    /// Records the error that stopped the current file.
+    pub fn file_error(&mut self, message: String) {
+        if let Some(f) = self.input.files.last_mut() {
+            f.error = Some(message.clone());
+        }
+        self.input.warnings.push(message);
+    }
+
+    /// Adds a warning to the report.
+    pub fn warn(&mut self, message: String) {
+        self.input.warnings.push(message);
+    }
+
+    /// Feeds one captured frame through the pipeline.
+    pub fn packet(&mut self, raw: &RawPacket<'_>) {
+        let wire = u64::from(raw.wire_len);
+        self.input.packets += 1;
+        self.input.bytes += wire;
+        if let Some(f) = self.input.files.last_mut() {
+            f.packets += 1;
+            f.bytes += wire;
+        }
+        self.input.note_time(raw.ts);
+        let mut p = match decode::decode(raw) {
+            Ok(p) => p,
+            Err(reason) => {
+                *self.skipped.entry(reason).or_insert(0) += 1;
+                return;
+            }
+        };
+        if p.fragment.is_some() && !self.frag.resolve(&mut p) {
+            self.input.orphan_fragments += 1;
+        }
+        let summary = &mut self.summary;
+        let mut ended = |f: Flow, why: EndReason| summary.add_flow(&f, why);
+        let classifier = &self.classifier;
+        let (touch, flow) = match &p.unreachable {
+            Some(u) => {
+                self.input.icmp_unreachable += 1;
+                self.flows.icmp_unreachable(&p, u, &mut ended)
+            }
+            None => self.flows.packet(&p, |pr, port| classifier.is_server_port(pr, port), &mut ended),
+        };
+        if touch == Touch::New {
+            classifier.classify_new(flow);
+        }
+        if p.unreachable.is_none() {
+            classifier.inspect(flow, &p);
+        }
+    }
+
+    /// Ends the run: every flow still open is counted.
+    pub fn finish(mut self) -> Analysis {
+        let summary = &mut self.summary;
+        self.flows.flush(&mut |f, why| summary.add_flow(&f, why));
+        let mut skipped: Vec<_> = self.skipped.into_iter().collect();
+        skipped.sort();
+        for (reason, n) in skipped {
+            *self.input.skipped.entry(reason.to_string()).or_insert(0) += n;
+        }
+        Analysis {
+            catalogue: self.classifier.catalogue().clone(),
+            input: self.input,
+            summary: self.summary,
+            flows_evicted: self.flows.evicted,
+            flows_expired: self.flows.expired,
+            peak_flows: self.flows.peak,
+        }
+    }
+}
+
+/// How reading the inputs went, for the exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completeness {
+    /// Every input was read to its end.
+    Complete,
+    /// Some input could not be read (wholly or in part); the report covers the rest.
+    Partial,
+    /// No packet could be read from any input.
+    Nothing,
+}
+
+/// Reads every capture in `paths` (`-` is stdin) through one analyzer. Problems with an input
+/// become warnings naming the file and offset; `on_progress` is called now and then with the
+/// current file's name, bytes read, file size and packets so far.
+pub fn analyze_files(
+    paths: &[String],
+    config: Config,
+    mut on_progress: impl FnMut(&str, u64, u64, u64),
+) -> (Analysis, Completeness) {
+    let mut a = Analyzer::new(config);
+    let mut errors = 0;
+    for path in paths {
+        let mut reader = match crate::source::CaptureReader::open(path) {
+            Ok(r) => r,
+            Err(e) => {
+                errors += 1;
+                a.begin_file(path);
+                a.file_error(e.to_string());
+                continue;
+            }
+        };
+        a.begin_file(path);
+        let mut n: u64 = 0;
+        loop {
+            match reader.next_packet() {
+                Ok(Some(raw)) => {
+                    a.packet(&raw);
+                    n += 1;
+                    if n % 65_536 == 0 {
+                        if let Some((done, total)) = reader.progress() {
+                            on_progress(path, done, total, n);
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    errors += 1;
+                    a.file_error(e.to_string());
+                    break;
+                }
+            }
+        }
+        for w in reader.warnings() {
+            a.warn(format!("{path}: {w}"));
+        }
+        if n == 0 && a.input.files.last().is_some_and(|f| f.error.is_none()) {
+            a.warn(format!("{path}: capture holds no packets"));
+        }
+    }
+    let analysis = a.finish();
+    let completeness = if analysis.input.packets == 0 {
+        Completeness::Nothing
+    } else if errors > 0 {
+        Completeness::Partial
+    } else {
+        Completeness::Complete
+    };
+    (analysis, completeness)
+}

@@ -1,0 +1,331 @@
+//! The port catalogue: Exchange services and the ports they listen on, as data.
+//!
+//! The built-in table (`catalogue.txt`, from KB 278339) is parsed at start-up; a user file in the
+//! same format adds services or moves ports to other services. Follow-up services (learned from
+//! signalling, no fixed port) and `unclassified` are always present. Lookups are two flat arrays
+//! indexed by port, so classifying a flow costs one load.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::packet::Proto;
+
+const BUILTIN: &str = include_str!("catalogue.txt");
+
+/// Index of a service in the [`Catalogue`]; stable for the life of one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceId(pub u16);
+
+/// How a service is recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    /// Listens on fixed ports from the catalogue.
+    Port,
+    /// Shares another service's port and is told apart by payload (RVP on tcp/80).
+    Payload,
+    /// A connection on a port announced at run time by another service's signalling.
+    Followup,
+    /// Traffic that matches nothing.
+    Unclassified,
+}
+
+/// Where a catalogue entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Builtin,
+    User,
+}
+
+/// One service of the catalogue.
+#[derive(Clone, Debug, Serialize)]
+pub struct Service {
+    pub id: String,
+    pub kind: ServiceKind,
+    /// `(proto, port)` pairs this service listens on.
+    #[serde(serialize_with = "ser_ports")]
+    pub ports: Vec<(Proto, u16)>,
+    pub description: String,
+    pub origin: Origin,
+}
+
+fn ser_ports<S: serde::Serializer>(ports: &[(Proto, u16)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ports.iter().map(|(p, n)| format!("{p}/{n}")))
+}
+
+/// Follow-up services, in the order they are registered after the built-in table.
+const FOLLOWUPS: [(&str, &str); 4] = [
+    ("h323_h245", "H.245 call control on the address an H.225 message announced (TCP)"),
+    ("h323_media", "H.323 RTP/RTCP media on addresses H.245 or fastStart announced (UDP)"),
+    ("rvp_callback", "RVP server's connection back to the Call-Back address of a SUBSCRIBE"),
+    ("audio_media", "Audio conferencing media stream between the hosts of a 1731 session"),
+];
+
+/// A problem in a catalogue file, with its line.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: line {line}: {problem}")]
+pub struct CatalogueError {
+    pub file: String,
+    pub line: usize,
+    pub problem: String,
+}
+
+/// The services exflow knows and the port lookup tables.
+#[derive(Clone)]
+pub struct Catalogue {
+    services: Vec<Service>,
+    tcp: Box<[u16]>,
+    udp: Box<[u16]>,
+}
+
+/// Value in the port tables for "no service".
+const NONE: u16 = u16::MAX;
+
+impl Catalogue {
+    /// The built-in catalogue.
+    pub fn builtin() -> Catalogue {
+        let mut c = Catalogue {
+            services: Vec::new(),
+            tcp: vec![NONE; 65536].into_boxed_slice(),
+            udp: vec![NONE; 65536].into_boxed_slice(),
+        };
+        c.apply("built-in catalogue", BUILTIN, Origin::Builtin)
+            .expect("the built-in catalogue parses");
+        // RVP shares tcp/80 with HTTP: the port table says `http`, a payload detector says `rvp`.
+        let rvp = c.add_service(
+            "rvp",
+            ServiceKind::Payload,
+            "RVP instant messaging (HTTP-based, told apart from http by its RVP-* headers)",
+            Origin::Builtin,
+        );
+        c.services[rvp.0 as usize].ports.push((Proto::Tcp, 80));
+        for (id, description) in FOLLOWUPS {
+            c.add_service(id, ServiceKind::Followup, description, Origin::Builtin);
+        }
+        c.add_service(
+            "unclassified",
+            ServiceKind::Unclassified,
+            "Traffic matching no catalogue entry",
+            Origin::Builtin,
+        );
+        c
+    }
+
+    /// Applies a user file's text (same format as the built-in table): new services are added,
+    /// a port already in the catalogue moves to the service that names it last, and a known
+    /// service id gains the listed ports (and the description, if one is given).
+    pub fn apply(&mut self, file: &str, text: &str, origin: Origin) -> Result<(), CatalogueError> {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let err = |problem: String| CatalogueError { file: file.to_string(), line: n + 1, problem };
+            let (id, rest) = next_word(line);
+            let (ports, description) = next_word(rest);
+            if !valid_id(id) {
+                return Err(err(format!(
+                    "service id {id:?} must be lowercase letters, digits and '_'"
+                )));
+            }
+            if ports.is_empty() {
+                return Err(err(format!("service {id} lists no ports (expected e.g. tcp/2000)")));
+            }
+            let ports = ports
+                .split(',')
+                .map(|p| parse_port(p).ok_or_else(|| err(format!("bad port {p:?} (expected tcp/N or udp/N)"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let sid = match self.find(id) {
+                Some(sid) => {
+                    let s = &mut self.services[sid.0 as usize];
+                    if s.kind != ServiceKind::Port {
+                        return Err(err(format!("{id} is a {:?} service and takes no ports", s.kind)));
+                    }
+                    if !description.is_empty() {
+                        s.description = description.to_string();
+                    }
+                    s.origin = origin;
+                    sid
+                }
+                None => self.add_service(id, ServiceKind::Port, description, origin),
+            };
+            for (proto, port) in ports {
+                self.assign(proto, port, sid);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_service(&mut self, id: &str, kind: ServiceKind, description: &str, origin: Origin) -> ServiceId {
+        let sid = ServiceId(self.services.len() as u16);
+        self.services.push(Service {
+            id: id.to_string(),
+            kind,
+            ports: Vec::new(),
+            description: description.to_string(),
+            origin,
+        });
+        sid
+    }
+
+    fn assign(&mut self, proto: Proto, port: u16, sid: ServiceId) {
+        let table = match proto {
+            Proto::Tcp => &mut self.tcp,
+            _ => &mut self.udp,
+        };
+        let old = table[port as usize];
+        if old != NONE {
+            self.services[old as usize].ports.retain(|&p| p != (proto, port));
+        }
+        table[port as usize] = sid.0;
+        self.services[sid.0 as usize].ports.push((proto, port));
+    }
+
+    /// The service listening on `proto`/`port`, if any.
+    #[inline]
+    pub fn lookup(&self, proto: Proto, port: u16) -> Option<ServiceId> {
+        let v = match proto {
+            Proto::Tcp => self.tcp[port as usize],
+            Proto::Udp => self.udp[port as usize],
+            _ => NONE,
+        };
+        (v != NONE).then_some(ServiceId(v))
+    }
+
+    /// Finds a service by id.
+    pub fn find(&self, id: &str) -> Option<ServiceId> {
+        self.services.iter().position(|s| s.id == id).map(|i| ServiceId(i as u16))
+    }
+
+    /// Like [`find`](Self::find) for the services every catalogue has.
+    pub fn must(&self, id: &str) -> ServiceId {
+        self.find(id).unwrap_or_else(|| panic!("catalogue lacks built-in service {id}"))
+    }
+
+    pub fn service(&self, id: ServiceId) -> &Service {
+        &self.services[id.0 as usize]
+    }
+
+    pub fn id(&self, id: ServiceId) -> &str {
+        &self.services[id.0 as usize].id
+    }
+
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    pub fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+}
+
+impl fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.services.iter().map(|s| &s.id)).finish()
+    }
+}
+
+/// Splits off the first whitespace-separated word; the rest is trimmed.
+fn next_word(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    match s.find(char::is_whitespace) {
+        Some(i) => (&s[..i], s[i..].trim()),
+        None => (s, ""),
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn parse_port(s: &str) -> Option<(Proto, u16)> {
+    let (proto, port) = s.trim().split_once('/')?;
+    let proto = match proto.to_ascii_lowercase().as_str() {
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        _ => return None,
+    };
+    Some((proto, port.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_has_every_kb278339_entry() {
+        let c = Catalogue::builtin();
+        let expect: &[(&str, Proto, u16)] = &[
+            ("ldap", Proto::Tcp, 389),
+            ("ldap_ssl", Proto::Tcp, 636),
+            ("ldap_srs", Proto::Tcp, 379),
+            ("ldap_alt", Proto::Tcp, 390),
+            ("gc", Proto::Tcp, 3268),
+            ("gc_ssl", Proto::Tcp, 3269),
+            ("imap4", Proto::Tcp, 143),
+            ("imap4_ssl", Proto::Tcp, 993),
+            ("pop3", Proto::Tcp, 110),
+            ("pop3_ssl", Proto::Tcp, 995),
+            ("nntp", Proto::Tcp, 119),
+            ("nntp_ssl", Proto::Tcp, 563),
+            ("http", Proto::Tcp, 80),
+            ("https", Proto::Tcp, 443),
+            ("smtp", Proto::Tcp, 25),
+            ("smtp_ssl", Proto::Tcp, 465),
+            ("smtp_lsa", Proto::Tcp, 691),
+            ("irc", Proto::Tcp, 6667),
+            ("irc", Proto::Tcp, 7000),
+            ("irc_ssl", Proto::Tcp, 994),
+            ("x400", Proto::Tcp, 102),
+            ("msrpc", Proto::Tcp, 135),
+            ("t120", Proto::Tcp, 1503),
+            ("uls", Proto::Tcp, 522),
+            ("h323", Proto::Tcp, 1720),
+            ("audio", Proto::Tcp, 1731),
+            ("dns", Proto::Tcp, 53),
+            ("dns", Proto::Udp, 53),
+        ];
+        for &(id, proto, port) in expect {
+            let sid = c.lookup(proto, port).unwrap_or_else(|| panic!("{proto}/{port} missing"));
+            assert_eq!(c.id(sid), id, "{proto}/{port}");
+        }
+        assert_eq!(c.lookup(Proto::Udp, 389), None);
+        assert_eq!(c.lookup(Proto::Tcp, 1863), None, "MSN Messenger is not RVP");
+        for id in ["rvp", "h323_h245", "h323_media", "rvp_callback", "audio_media", "unclassified"] {
+            assert!(c.find(id).is_some(), "{id}");
+        }
+    }
+
+    #[test]
+    fn user_file_adds_and_overrides() {
+        let mut c = Catalogue::builtin();
+        let text = "# KB 161931 fixed ports\nmta_rpc tcp/2000,udp/2000 MTA fixed RPC port\nsmtp_alt tcp/25\nsmtp tcp/587 SMTP submission\n";
+        c.apply("site.cat", text, Origin::User).unwrap();
+        let mta = c.find("mta_rpc").unwrap();
+        assert_eq!(c.lookup(Proto::Tcp, 2000), Some(mta));
+        assert_eq!(c.lookup(Proto::Udp, 2000), Some(mta));
+        assert_eq!(c.id(c.lookup(Proto::Tcp, 25).unwrap()), "smtp_alt");
+        assert_eq!(c.id(c.lookup(Proto::Tcp, 587).unwrap()), "smtp");
+        assert_eq!(c.service(c.must("smtp")).ports, vec![(Proto::Tcp, 587)]);
+        assert_eq!(c.service(c.must("smtp")).description, "SMTP submission");
+    }
+
+    #[test]
+    fn user_file_errors_name_the_line() {
+        let mut c = Catalogue::builtin();
+        let e = c.apply("x.cat", "\nfoo tcp/99999\n", Origin::User).unwrap_err();
+        assert_eq!(e.to_string(), "x.cat: line 2: bad port \"tcp/99999\" (expected tcp/N or udp/N)");
+        let e = c.apply("x.cat", "Foo tcp/1\n", Origin::User).unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
+        let e = c.apply("x.cat", "bar\n", Origin::User).unwrap_err();
+        assert!(e.to_string().contains("no ports"), "{e}");
+        let e = c.apply("x.cat", "h323_media udp/5000\n", Origin::User).unwrap_err();
+        assert!(e.to_string().contains("takes no ports"), "{e}");
+    }
+}

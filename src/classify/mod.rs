@@ -1,0 +1,132 @@
+//! Classification: which Exchange service a flow belongs to.
+//!
+//! In order: an expectation learned from signalling (a follow-up connection), then the catalogue
+//! by server port, then by client port (mid-stream captures may have the roles backwards), else
+//! `unclassified`. Payload detectors then refine a flow from its first client payloads (RVP on
+//! port 80 is `rvp`, not `http`).
+
+mod catalogue;
+mod detect;
+
+pub use catalogue::{Catalogue, CatalogueError, Origin, Service, ServiceId, ServiceKind};
+pub use detect::{Detector, RvpDetector};
+
+use crate::flow::Flow;
+use crate::packet::{Packet, Proto};
+
+/// How many client payload packets the detectors look at before giving up.
+const MAX_INSPECT: u8 = 4;
+
+/// Decides and refines each flow's service.
+pub struct Classifier {
+    catalogue: Catalogue,
+    detectors: Vec<Box<dyn Detector>>,
+    unclassified: ServiceId,
+}
+
+impl Classifier {
+    pub fn new(catalogue: Catalogue) -> Classifier {
+        let detectors: Vec<Box<dyn Detector>> = vec![Box::new(RvpDetector::new(&catalogue))];
+        let unclassified = catalogue.must("unclassified");
+        Classifier { catalogue, detectors, unclassified }
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// True when `port` is a catalogue port for `proto`.
+    #[inline]
+    pub fn is_server_port(&self, proto: Proto, port: u16) -> bool {
+        self.catalogue.lookup(proto, port).is_some()
+    }
+
+    /// Gives a new flow its service from the catalogue.
+    pub fn classify_new(&self, flow: &mut Flow) {
+        flow.service = self
+            .catalogue
+            .lookup(flow.proto, flow.server.port)
+            .or_else(|| self.catalogue.lookup(flow.proto, flow.client.port))
+            .unwrap_or(self.unclassified);
+    }
+
+    /// Lets payload detectors look at a client payload of a flow they care about.
+    #[inline]
+    pub fn inspect(&self, flow: &mut Flow, p: &Packet<'_>) {
+        if p.payload.is_empty() || flow.inspected >= MAX_INSPECT || !flow.from_client(&p.src) {
+            return;
+        }
+        let Some(d) = self.detectors.iter().find(|d| d.applies_to(flow.service)) else {
+            return;
+        };
+        flow.inspected += 1;
+        if let Some(service) = d.inspect(p.payload) {
+            flow.service = service;
+            flow.inspected = MAX_INSPECT;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{FlowConfig, FlowTable};
+    use crate::packet::{tcp_flags, Endpoint};
+
+    fn pkt<'a>(src: &str, dst: &str, flags: u8, payload: &'a [u8]) -> Packet<'a> {
+        let ep = |s: &str| {
+            let (ip, port) = s.rsplit_once(':').unwrap();
+            Endpoint::new(ip.parse().unwrap(), port.parse().unwrap())
+        };
+        Packet {
+            ts: 1,
+            wire_len: 60 + payload.len() as u32,
+            proto: Proto::Tcp,
+            src: ep(src),
+            dst: ep(dst),
+            tcp_flags: flags,
+            seq: 1,
+            ack: 0,
+            payload,
+            unreachable: None,
+            fragment: None,
+        }
+    }
+
+    fn classify(packets: &[Packet<'_>]) -> String {
+        let c = Classifier::new(Catalogue::builtin());
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut service = None;
+        for p in packets {
+            let (touch, f) = t.packet(p, |pr, port| c.is_server_port(pr, port), &mut |_, _| {});
+            if touch == crate::flow::Touch::New {
+                c.classify_new(f);
+            }
+            c.inspect(f, p);
+            service = Some(f.service);
+        }
+        c.catalogue().id(service.unwrap()).to_string()
+    }
+
+    #[test]
+    fn by_server_port_then_client_port() {
+        assert_eq!(classify(&[pkt("10.0.0.1:40000", "10.0.0.2:25", tcp_flags::SYN, b"")]), "smtp");
+        // Mid-stream, server talks first: source port decides.
+        assert_eq!(classify(&[pkt("10.0.0.2:389", "10.0.0.1:40000", tcp_flags::ACK, b"x")]), "ldap");
+        assert_eq!(classify(&[pkt("10.0.0.1:40000", "10.0.0.2:1863", tcp_flags::SYN, b"")]), "unclassified");
+    }
+
+    #[test]
+    fn rvp_on_port_80_is_not_http() {
+        let syn = pkt("10.0.0.1:40000", "10.0.0.2:80", tcp_flags::SYN, b"");
+        let sub = b"SUBSCRIBE /instmsg/aliases/bob HTTP/1.1\r\nRVP-Notifications-Version: 0.2\r\n\r\n";
+        let data = pkt("10.0.0.1:40000", "10.0.0.2:80", tcp_flags::ACK | tcp_flags::PSH, sub);
+        assert_eq!(classify(&[syn, data]), "rvp");
+        let get = b"GET /exchange/ HTTP/1.1\r\nHost: x\r\n\r\n";
+        let data = pkt("10.0.0.1:40000", "10.0.0.2:80", tcp_flags::ACK | tcp_flags::PSH, get);
+        assert_eq!(classify(&[syn, data]), "http");
+        let gena = b"SUBSCRIBE /upnp HTTP/1.1\r\nCALLBACK: <http://10.0.0.1:2869/>\r\nNT: upnp:event\r\n\r\n";
+        let data = pkt("10.0.0.1:40000", "10.0.0.2:80", tcp_flags::ACK | tcp_flags::PSH, gena);
+        assert_eq!(classify(&[syn, data]), "http");
+    }
+}

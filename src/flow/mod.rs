@@ -1,0 +1,383 @@
+//! The flow table: one entry per bidirectional conversation, who started it, what each side sent,
+//! and the TCP facts that decide its outcome.
+//!
+//! Time is capture time only: idle flows expire when later packets' timestamps pass their
+//! deadline, never by the wall clock. When the table is full the least recently active flows are
+//! evicted; every flow that leaves the table (ended, expired, evicted or flushed at the end) is
+//! handed to the caller so its counts reach the totals.
+
+mod state;
+
+use std::hash::{Hash, Hasher};
+
+use ahash::RandomState;
+use std::collections::HashMap;
+
+use crate::classify::ServiceId;
+use crate::packet::{tcp_flags, Endpoint, IcmpUnreachable, Nanos, Packet, Proto};
+
+pub use state::{Outcome, TcpTrack};
+
+/// Direction-free identity of a flow: the lower endpoint first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowKey {
+    pub proto: Proto,
+    pub lo: Endpoint,
+    pub hi: Endpoint,
+}
+
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.proto.hash(h);
+        self.lo.hash(h);
+        self.hi.hash(h);
+    }
+}
+
+impl FlowKey {
+    pub fn new(proto: Proto, a: Endpoint, b: Endpoint) -> FlowKey {
+        if a <= b {
+            FlowKey { proto, lo: a, hi: b }
+        } else {
+            FlowKey { proto, lo: b, hi: a }
+        }
+    }
+}
+
+/// Packets and wire bytes in one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirCount {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl DirCount {
+    #[inline]
+    fn add(&mut self, wire_len: u32) {
+        self.packets += 1;
+        self.bytes += u64::from(wire_len);
+    }
+}
+
+/// An ICMP destination-unreachable that quoted this flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpSeen {
+    pub v6: bool,
+    /// Code of the first such message.
+    pub code: u8,
+    /// How many such messages quoted this flow.
+    pub count: u32,
+    /// Who sent the first one (a router or firewall, or the server's host).
+    pub reporter: std::net::IpAddr,
+    pub ts: Nanos,
+}
+
+impl IcmpSeen {
+    pub fn is_admin_prohibited(&self) -> bool {
+        IcmpUnreachable { v6: self.v6, code: self.code, quoted: dummy_tuple() }.is_admin_prohibited()
+    }
+}
+
+fn dummy_tuple() -> crate::packet::FiveTuple {
+    let ep = Endpoint::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+    crate::packet::FiveTuple { proto: Proto::Icmp, src: ep, dst: ep }
+}
+
+/// One bidirectional conversation.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub proto: Proto,
+    /// The side that started it (sent the SYN; for UDP the first sender unless only the other
+    /// side uses a catalogue port).
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// Set by the classifier when the flow is created, refined by payload detectors.
+    pub service: ServiceId,
+    /// Index of the expectation this flow fulfilled, if it is a follow-up.
+    pub followup_of: Option<u32>,
+    pub first_ts: Nanos,
+    pub last_ts: Nanos,
+    pub to_server: DirCount,
+    pub to_client: DirCount,
+    /// The flow's start predates the capture (TCP seen without its opening SYN).
+    pub midstream: bool,
+    pub tcp: TcpTrack,
+    pub icmp: Option<IcmpSeen>,
+    /// Payload packets from the client that detectors have looked at.
+    pub inspected: u8,
+    /// Signalling state slot owned by the classifier (index into its table), if any.
+    pub signal: Option<u32>,
+}
+
+impl Flow {
+    /// True when `src` is this flow's client.
+    #[inline]
+    pub fn from_client(&self, src: &Endpoint) -> bool {
+        *src == self.client
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.to_server.packets + self.to_client.packets
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.to_server.bytes + self.to_client.bytes
+    }
+
+    /// The outcome the flow has now (final once it left the table).
+    pub fn outcome(&self) -> Outcome {
+        state::outcome(self)
+    }
+}
+
+/// Why a flow left the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Idle longer than its timeout, or closed and quiet for the close grace.
+    Expired,
+    /// Pushed out because the table was full.
+    Evicted,
+    /// A new connection reused its five-tuple.
+    Reused,
+    /// The capture ended.
+    Flushed,
+}
+
+/// Flow table limits and timeouts (capture time).
+#[derive(Clone, Copy, Debug)]
+pub struct FlowConfig {
+    pub max_flows: usize,
+    pub tcp_timeout: Nanos,
+    pub udp_timeout: Nanos,
+    /// How long a closed (FIN both ways, or RST) TCP flow stays for stray retransmissions.
+    pub closed_timeout: Nanos,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            max_flows: 1_000_000,
+            tcp_timeout: 600 * 1_000_000_000,
+            udp_timeout: 120 * 1_000_000_000,
+            closed_timeout: 30 * 1_000_000_000,
+        }
+    }
+}
+
+/// What happened to the table for one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Touch {
+    /// The packet joined an existing flow.
+    Existing,
+    /// The packet opened a new flow: classify it.
+    New,
+}
+
+/// The flow table.
+pub struct FlowTable {
+    map: HashMap<FlowKey, Flow, RandomState>,
+    config: FlowConfig,
+    /// Capture time of the next expiry sweep.
+    next_sweep: Nanos,
+    pub evicted: u64,
+    pub expired: u64,
+    pub peak: usize,
+}
+
+/// How often (capture time) the table is swept for idle flows.
+const SWEEP_EVERY: Nanos = 5 * 1_000_000_000;
+
+impl FlowTable {
+    pub fn new(config: FlowConfig) -> FlowTable {
+        FlowTable {
+            map: HashMap::with_capacity_and_hasher(config.max_flows.min(1 << 16), RandomState::new()),
+            config,
+            next_sweep: Nanos::MIN,
+            evicted: 0,
+            expired: 0,
+            peak: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Adds a packet. `is_server_port` tells whether a port is in the catalogue (used to pick the
+    /// client of UDP and mid-stream flows). Flows that leave the table go to `ended`.
+    pub fn packet(
+        &mut self,
+        p: &Packet<'_>,
+        is_server_port: impl Fn(Proto, u16) -> bool,
+        ended: &mut impl FnMut(Flow, EndReason),
+    ) -> (Touch, &mut Flow) {
+        self.maybe_sweep(p.ts, ended);
+        let key = FlowKey::new(p.proto, p.src, p.dst);
+        let reuse = match self.map.get(&key) {
+            Some(f) => state::is_new_connection(f, p),
+            None => false,
+        };
+        if reuse {
+            if let Some(old) = self.map.remove(&key) {
+                ended(old, EndReason::Reused);
+            }
+        }
+        if !self.map.contains_key(&key) {
+            self.make_room(ended);
+            self.peak = self.peak.max(self.map.len() + 1);
+        }
+        let mut touch = Touch::Existing;
+        let flow = self.map.entry(key).or_insert_with(|| {
+            touch = Touch::New;
+            new_flow(p, &is_server_port)
+        });
+        state::update(flow, p);
+        (touch, flow)
+    }
+
+    /// Attributes an ICMP destination-unreachable to the flow it quotes, creating that flow (with
+    /// no packets) when the quoted packet itself was not captured.
+    pub fn icmp_unreachable(
+        &mut self,
+        p: &Packet<'_>,
+        u: &IcmpUnreachable,
+        ended: &mut impl FnMut(Flow, EndReason),
+    ) -> (Touch, &mut Flow) {
+        self.maybe_sweep(p.ts, ended);
+        let q = u.quoted;
+        let key = FlowKey::new(q.proto, q.src, q.dst);
+        if !self.map.contains_key(&key) {
+            self.make_room(ended);
+            self.peak = self.peak.max(self.map.len() + 1);
+        }
+        let mut touch = Touch::Existing;
+        let flow = self.map.entry(key).or_insert_with(|| {
+            touch = Touch::New;
+            let mut f = blank_flow(q.proto, q.src, q.dst, p.ts);
+            // The quoted packet was sent by q.src; for TCP it is most likely the SYN.
+            f.tcp.client_syn = q.proto == Proto::Tcp;
+            f
+        });
+        let seen = flow.icmp.get_or_insert(IcmpSeen {
+            v6: u.v6,
+            code: u.code,
+            count: 0,
+            reporter: p.src.ip,
+            ts: p.ts,
+        });
+        seen.count += 1;
+        flow.last_ts = flow.last_ts.max(p.ts);
+        (touch, flow)
+    }
+
+    /// Hands every flow still in the table to `ended` (end of capture).
+    pub fn flush(&mut self, ended: &mut impl FnMut(Flow, EndReason)) {
+        for (_, f) in self.map.drain() {
+            ended(f, EndReason::Flushed);
+        }
+    }
+
+    /// Expires flows idle past their timeout, at most once per [`SWEEP_EVERY`] of capture time.
+    pub fn maybe_sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow, EndReason)) {
+        if now < self.next_sweep {
+            return;
+        }
+        if self.next_sweep != Nanos::MIN {
+            self.sweep(now, ended);
+        }
+        self.next_sweep = now.saturating_add(SWEEP_EVERY);
+    }
+
+    /// Expires every flow idle past its timeout at capture time `now`.
+    pub fn sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow, EndReason)) {
+        let cfg = self.config;
+        let idle = |f: &mut Flow| {
+            let timeout = if f.tcp.closed() {
+                cfg.closed_timeout
+            } else if f.proto == Proto::Tcp {
+                cfg.tcp_timeout
+            } else {
+                cfg.udp_timeout
+            };
+            now.saturating_sub(f.last_ts) > timeout
+        };
+        for (_, f) in self.map.extract_if(|_, f| idle(f)) {
+            self.expired += 1;
+            ended(f, EndReason::Expired);
+        }
+    }
+
+    /// Makes space for one more flow by evicting the least recently active eighth of the table.
+    fn make_room(&mut self, ended: &mut impl FnMut(Flow, EndReason)) {
+        if self.map.len() < self.config.max_flows {
+            return;
+        }
+        let mut ts: Vec<Nanos> = self.map.values().map(|f| f.last_ts).collect();
+        let n = (ts.len() / 8).max(1);
+        let (_, cut, _) = ts.select_nth_unstable(n - 1);
+        let cut = *cut;
+        let mut left = n;
+        for (_, f) in self.map.extract_if(|_, f| {
+            let take = left > 0 && f.last_ts <= cut;
+            left -= usize::from(take);
+            take
+        }) {
+            self.evicted += 1;
+            ended(f, EndReason::Evicted);
+        }
+    }
+}
+
+fn blank_flow(proto: Proto, client: Endpoint, server: Endpoint, ts: Nanos) -> Flow {
+    Flow {
+        proto,
+        client,
+        server,
+        service: ServiceId(0),
+        followup_of: None,
+        first_ts: ts,
+        last_ts: ts,
+        to_server: DirCount::default(),
+        to_client: DirCount::default(),
+        midstream: false,
+        tcp: TcpTrack::default(),
+        icmp: None,
+        inspected: 0,
+        signal: None,
+    }
+}
+
+/// A new flow from its first packet: decides who is the client.
+fn new_flow(p: &Packet<'_>, is_server_port: &impl Fn(Proto, u16) -> bool) -> Flow {
+    let flags = p.tcp_flags;
+    let syn = flags & tcp_flags::SYN != 0;
+    let ack = flags & tcp_flags::ACK != 0;
+    let (client, server, midstream) = if p.proto == Proto::Tcp && syn && !ack {
+        (p.src, p.dst, false)
+    } else if p.proto == Proto::Tcp && syn && ack {
+        // SYN-ACK first: its receiver started the connection; the SYN was not captured.
+        (p.dst, p.src, true)
+    } else {
+        let flip = is_server_port(p.proto, p.src.port) && !is_server_port(p.proto, p.dst.port)
+            || (!is_server_port(p.proto, p.dst.port)
+                && p.proto == Proto::Tcp
+                && p.src.port < 1024
+                && p.dst.port >= 1024);
+        let midstream = p.proto == Proto::Tcp;
+        if flip {
+            (p.dst, p.src, midstream)
+        } else {
+            (p.src, p.dst, midstream)
+        }
+    };
+    let mut f = blank_flow(p.proto, client, server, p.ts);
+    f.midstream = midstream;
+    f
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,175 @@
+//! Per-flow TCP facts and the rules that turn them into one outcome (DESIGN.md, "Flow outcomes").
+
+use serde::{Deserialize, Serialize};
+
+use super::Flow;
+use crate::packet::{tcp_flags, Nanos, Packet, Proto};
+
+/// How a flow ended. Every flow has exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Handshake completed, or traffic went both ways.
+    Established,
+    /// A TCP connection attempt that never got any reply.
+    Unanswered,
+    /// The SYN was answered by a RST.
+    Refused,
+    /// An ICMP destination-unreachable quoted the flow and nothing else answered.
+    IcmpUnreachable,
+    /// Packets in one direction only, and not a TCP attempt (UDP without reply, TCP seen
+    /// mid-stream from one side, or a client whose ACKs prove replies the capture did not see).
+    OneWay,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Established,
+        Outcome::Unanswered,
+        Outcome::Refused,
+        Outcome::IcmpUnreachable,
+        Outcome::OneWay,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Established => "established",
+            Outcome::Unanswered => "unanswered",
+            Outcome::Refused => "refused",
+            Outcome::IcmpUnreachable => "icmp_unreachable",
+            Outcome::OneWay => "one_way",
+        }
+    }
+
+    /// True for the outcomes that mean the connection did not work.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Unanswered | Outcome::Refused | Outcome::IcmpUnreachable)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// TCP facts gathered from a flow's packets.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpTrack {
+    /// The client sent a SYN: this flow is a connection attempt.
+    pub client_syn: bool,
+    /// Client SYNs (first plus retransmissions).
+    pub syns: u32,
+    /// The client's initial sequence number.
+    pub isn: u32,
+    pub last_syn_ts: Nanos,
+    /// The server answered with SYN-ACK.
+    pub synack: bool,
+    /// Time from the last SYN before the SYN-ACK to the client's ACK that completed the handshake.
+    pub handshake_rtt: Option<Nanos>,
+    /// The client sent a non-SYN segment with ACK set: the server must have replied, even if the
+    /// capture did not see it.
+    pub client_acked: bool,
+    /// RSTs from the server.
+    pub server_rsts: u32,
+    pub client_rst: bool,
+    pub fin_client: bool,
+    pub fin_server: bool,
+}
+
+impl TcpTrack {
+    /// Closed by FIN both ways or by a RST from either side.
+    pub fn closed(&self) -> bool {
+        self.client_rst || self.server_rsts > 0 || (self.fin_client && self.fin_server)
+    }
+}
+
+/// Updates counters and TCP facts with one packet of this flow.
+#[inline]
+pub(super) fn update(f: &mut Flow, p: &Packet<'_>) {
+    let from_client = f.from_client(&p.src);
+    if from_client {
+        f.to_server.add(p.wire_len);
+    } else {
+        f.to_client.add(p.wire_len);
+    }
+    f.last_ts = f.last_ts.max(p.ts);
+    f.first_ts = f.first_ts.min(p.ts);
+    if p.proto != Proto::Tcp || p.is_trailing_fragment() {
+        return;
+    }
+    let flags = p.tcp_flags;
+    let syn = flags & tcp_flags::SYN != 0;
+    let ack = flags & tcp_flags::ACK != 0;
+    let t = &mut f.tcp;
+    if from_client {
+        if syn && !ack {
+            if !t.client_syn {
+                t.isn = p.seq;
+            }
+            t.client_syn = true;
+            t.syns += 1;
+            t.last_syn_ts = p.ts;
+        } else if ack && !syn {
+            if t.synack && t.handshake_rtt.is_none() && t.syns > 0 {
+                t.handshake_rtt = Some(p.ts - t.last_syn_ts);
+            }
+            t.client_acked = true;
+        }
+        if flags & tcp_flags::RST != 0 {
+            t.client_rst = true;
+        }
+        if flags & tcp_flags::FIN != 0 {
+            t.fin_client = true;
+        }
+    } else {
+        if syn && ack {
+            t.synack = true;
+        }
+        if flags & tcp_flags::RST != 0 {
+            t.server_rsts += 1;
+        }
+        if flags & tcp_flags::FIN != 0 {
+            t.fin_server = true;
+        }
+    }
+}
+
+/// True when `p` opens a new connection on the five-tuple of the closed flow `f`: a SYN with a
+/// different initial sequence number after FIN or RST.
+pub(super) fn is_new_connection(f: &Flow, p: &Packet<'_>) -> bool {
+    p.proto == Proto::Tcp
+        && p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+        && f.tcp.closed()
+        && !(f.tcp.client_syn && f.from_client(&p.src) && p.seq == f.tcp.isn)
+}
+
+/// The outcome rules of DESIGN.md, in order of precedence.
+pub(super) fn outcome(f: &Flow) -> Outcome {
+    let t = &f.tcp;
+    let two_way = f.to_server.packets > 0 && f.to_client.packets > 0;
+    if f.proto == Proto::Tcp {
+        if t.synack {
+            return Outcome::Established;
+        }
+        let only_rsts_back = t.server_rsts > 0 && u64::from(t.server_rsts) == f.to_client.packets;
+        if t.client_syn && only_rsts_back {
+            return Outcome::Refused;
+        }
+        if two_way {
+            return Outcome::Established;
+        }
+        if f.icmp.is_some() {
+            return Outcome::IcmpUnreachable;
+        }
+        if t.client_syn && !t.client_acked {
+            return Outcome::Unanswered;
+        }
+        return Outcome::OneWay;
+    }
+    if two_way {
+        Outcome::Established
+    } else if f.icmp.is_some() {
+        Outcome::IcmpUnreachable
+    } else {
+        Outcome::OneWay
+    }
+}

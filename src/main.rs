@@ -1,0 +1,287 @@
+//! The `exflow` command line: parse arguments, build a validated configuration, run, map the
+//! result to an exit status. All the work is in the library.
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use exflow::analyze::{analyze_files, Completeness, Config};
+use exflow::classify::{Catalogue, Origin};
+use exflow::flow::FlowConfig;
+use exflow::output::{self, Report, TableOptions};
+
+/// Exit status: every input read, report complete.
+const EXIT_OK: u8 = 0;
+/// Exit status: a report was printed, but some input could not be read (see the warnings).
+const EXIT_PARTIAL: u8 = 1;
+/// Exit status: nothing was analysed (no readable packet, or bad arguments).
+const EXIT_NOTHING: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "exflow",
+    version,
+    about = "Classify Microsoft Exchange 2000 traffic in captures: services, failed and blocked \
+             connections, dynamic follow-up ports",
+    after_help = "Exit status: 0 complete report, 1 partial report (some input unreadable), \
+                  2 nothing analysed or bad arguments."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Analyse capture files (pcap, pcapng, gzip-compressed either; `-` reads stdin).
+    Analyze(AnalyzeArgs),
+    /// Print the port catalogue.
+    Catalogue(CatalogueArgs),
+    /// Monitor a live interface (needs the `live` feature).
+    Live(LiveArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args, Debug)]
+struct CatalogueOpt {
+    /// Add or override catalogue entries from FILE (format: see `exflow catalogue --help`).
+    #[arg(long, value_name = "FILE")]
+    catalogue: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    /// Capture files; `-` reads a capture stream from stdin.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: Format,
+    /// List every flow (table: after the summary; json: `flows`; csv: one row per flow).
+    #[arg(long)]
+    flows: bool,
+    #[command(flatten)]
+    catalogue: CatalogueOpt,
+    /// Most flows held at once; beyond it the least recently active are evicted (and counted).
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    max_flows: usize,
+    /// Idle timeout of TCP flows, seconds of capture time.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    tcp_timeout: u32,
+    /// Idle timeout of UDP and other flows, seconds of capture time.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    udp_timeout: u32,
+    /// Failed connections listed per service in the table.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    failures: usize,
+    /// Colour in the table.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+    /// No progress display on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Catalogue file format: one service per line, \
+`<id> <proto>/<port>[,<proto>/<port>...] [description]`, e.g. `mta_rpc tcp/2000 MTA (KB 161931)`. \
+'#' starts a comment line. A new id adds a service; a port already in the catalogue moves to the \
+service that names it last; a known id gains the ports and, if given, the description.")]
+struct CatalogueArgs {
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: Format,
+    #[command(flatten)]
+    catalogue: CatalogueOpt,
+}
+
+#[derive(clap::Args, Debug)]
+struct LiveArgs {
+    /// Interface to capture on.
+    #[arg(short = 'i', long = "interface")]
+    interface: Option<String>,
+    /// Everything else (filter, interval, ...), read when built with the `live` feature.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(EXIT_OK);
+            }
+            eprintln!("exflow: {e:#}");
+            ExitCode::from(EXIT_NOTHING)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Analyze(args) => analyze(args),
+        Command::Catalogue(args) => catalogue(args),
+        Command::Live(_) => anyhow::bail!(
+            "this exflow was built without live capture; rebuild with \
+             `cargo build --release --features live` (needs libpcap: apt-get install libpcap-dev)"
+        ),
+    }
+}
+
+fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
+    let mut c = Catalogue::builtin();
+    for path in &opt.catalogue {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{path}: cannot read catalogue"))?;
+        c.apply(path, &text, Origin::User)?;
+    }
+    Ok(c)
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<u8> {
+    anyhow::ensure!(args.max_flows > 0, "--max-flows must be at least 1");
+    let secs = |s: u32| i64::from(s) * 1_000_000_000;
+    let config = Config {
+        catalogue: load_catalogue(&args.catalogue)?,
+        flow: FlowConfig {
+            max_flows: args.max_flows,
+            tcp_timeout: secs(args.tcp_timeout),
+            udp_timeout: secs(args.udp_timeout),
+            ..FlowConfig::default()
+        },
+        keep_flows: args.flows,
+    };
+    let mut progress = Progress::new(!args.quiet && io::stderr().is_terminal());
+    let (analysis, completeness) =
+        analyze_files(&args.files, config, |name, done, total, n| progress.show(name, done, total, n));
+    progress.clear();
+    for w in &analysis.input.warnings {
+        eprintln!("exflow: warning: {w}");
+    }
+    if completeness == Completeness::Nothing {
+        eprintln!("exflow: nothing analysed: no packet could be read");
+        return Ok(EXIT_NOTHING);
+    }
+    let report = Report::new(&analysis);
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    match args.format {
+        Format::Table => {
+            let color = match args.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            let opt = TableOptions { color, failures_per_service: args.failures };
+            output::write_table(&mut out, &report, opt)?;
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Csv => match &report.flows {
+            Some(flows) => output::write_flows_csv(&mut out, flows)?,
+            None => output::write_services_csv(&mut out, &report)?,
+        },
+    }
+    out.flush()?;
+    Ok(if completeness == Completeness::Partial { EXIT_PARTIAL } else { EXIT_OK })
+}
+
+fn catalogue(args: CatalogueArgs) -> Result<u8> {
+    let c = load_catalogue(&args.catalogue)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, c.services())?;
+            writeln!(out)?;
+        }
+        Format::Table | Format::Csv => {
+            let csv = args.format == Format::Csv;
+            if csv {
+                writeln!(out, "service,kind,ports,origin,description")?;
+            } else {
+                writeln!(out, "{:<14}{:<13}{:<20}DESCRIPTION", "SERVICE", "KIND", "PORTS")?;
+            }
+            for s in c.services() {
+                let ports: Vec<String> = s.ports.iter().map(|(p, n)| format!("{p}/{n}")).collect();
+                let kind = match s.kind {
+                    exflow::classify::ServiceKind::Port => "port",
+                    exflow::classify::ServiceKind::Payload => "payload",
+                    exflow::classify::ServiceKind::Followup => "follow-up",
+                    exflow::classify::ServiceKind::Unclassified => "-",
+                };
+                let origin = if s.origin == Origin::User { " (user)" } else { "" };
+                if csv {
+                    writeln!(
+                        out,
+                        "{},{kind},{},{:?},\"{}\"",
+                        s.id,
+                        ports.join(" "),
+                        s.origin,
+                        s.description.replace('"', "\"\"")
+                    )?;
+                } else {
+                    let ports = if ports.is_empty() { "dynamic".to_string() } else { ports.join(",") };
+                    writeln!(out, "{:<14}{kind:<13}{ports:<20}{}{origin}", s.id, s.description)?;
+                }
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// A one-line progress display on stderr for long files, refreshed at most 4 times a second.
+struct Progress {
+    on: bool,
+    last: Option<Instant>,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(on: bool) -> Progress {
+        Progress { on, last: None, shown: false }
+    }
+
+    fn show(&mut self, name: &str, done: u64, total: u64, packets: u64) {
+        if !self.on {
+            return;
+        }
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now - t < Duration::from_millis(250)) {
+            return;
+        }
+        self.last = Some(now);
+        let pct = if total > 0 { done as f64 * 100.0 / total as f64 } else { 0.0 };
+        eprint!("\r\x1b[K{name}: {pct:5.1}%  {packets} packets");
+        self.shown = true;
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
+    }
+}

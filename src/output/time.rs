@@ -1,0 +1,100 @@
+//! Human-readable capture times and sizes for the table, without a date-time dependency.
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) for seconds since the Unix epoch.
+pub fn datetime(secs: f64) -> String {
+    let (days, rest) = split_days(secs);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {}", clock(rest))
+}
+
+/// `HH:MM:SS.mmm` (UTC) for seconds since the Unix epoch.
+pub fn time_of_day(secs: f64) -> String {
+    clock(split_days(secs).1)
+}
+
+fn split_days(secs: f64) -> (i64, i64) {
+    let ms = (secs * 1000.0).round() as i64;
+    (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000))
+}
+
+fn clock(ms: i64) -> String {
+    let s = ms / 1000;
+    format!("{:02}:{:02}:{:02}.{:03}", s / 3600, s / 60 % 60, s % 60, ms % 1000)
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Bytes with a binary unit: `512 B`, `98.1 KiB`, `1.2 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+/// A duration in seconds, short: `850 ms`, `12.3 s`, `4m05s`, `3h12m`.
+pub fn duration(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.0} ms", secs * 1000.0)
+    } else if secs < 60.0 {
+        format!("{secs:.1} s")
+    } else if secs < 3600.0 {
+        let s = secs as u64;
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        let s = secs as u64;
+        format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    }
+}
+
+/// Milliseconds, short: `0.42 ms`, `12.3 ms`, `1.2 s`.
+pub fn millis(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(datetime(0.0), "1970-01-01 00:00:00.000");
+        assert_eq!(datetime(1_078_142_401.5), "2004-03-01 12:00:01.500");
+        assert_eq!(datetime(951_782_400.0), "2000-02-29 00:00:00.000");
+        assert_eq!(time_of_day(1_078_142_401.25), "12:00:01.250");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(100_454), "98.1 KiB");
+        assert_eq!(bytes(3 << 30), "3.0 GiB");
+        assert_eq!(duration(0.25), "250 ms");
+        assert_eq!(duration(245.0), "4m05s");
+        assert_eq!(millis(0.4242), "0.42 ms");
+    }
+}

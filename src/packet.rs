@@ -1,0 +1,156 @@
+//! The small `Copy` description of one packet that flows down the pipeline.
+//!
+//! `source` yields [`RawPacket`]s (a borrowed frame plus capture metadata); `decode` turns one into
+//! a [`Packet`], which borrows only its transport payload. Nothing here is kept in the flow table:
+//! later stages copy the fields they need (STYLE.md, "borrow at the edge, own in the table").
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// Capture time in nanoseconds since the Unix epoch. All expiry and lifetimes use this clock.
+pub type Nanos = i64;
+
+/// One captured frame as read from a capture file or a live interface.
+#[derive(Clone, Copy, Debug)]
+pub struct RawPacket<'a> {
+    /// Capture timestamp.
+    pub ts: Nanos,
+    /// `LINKTYPE_*` value from the pcap link-type registry (1 = Ethernet, 113 = Linux SLL, ...).
+    pub link_type: u32,
+    /// The captured bytes (may be shorter than `wire_len` when the snap length cut it).
+    pub data: &'a [u8],
+    /// The frame's original length on the wire.
+    pub wire_len: u32,
+}
+
+/// Transport protocol of a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    /// ICMP or ICMPv6 messages that are not errors attributed to another flow (echo, ...).
+    Icmp,
+    /// Any other IP protocol number (GRE, ESP, OSPF, ...): counted, never classified.
+    Other(u8),
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Icmp => "icmp",
+            Proto::Other(_) => "ip",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proto::Other(n) => write!(f, "ip/{n}"),
+            p => f.write_str(p.as_str()),
+        }
+    }
+}
+
+/// An IP address and a port (0 where the protocol has none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn new(ip: IpAddr, port: u16) -> Self {
+        Endpoint { ip, port }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
+            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
+        }
+    }
+}
+
+/// TCP header flag bits, as in the header's flags byte.
+pub mod tcp_flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+}
+
+/// The five values that name a unidirectional conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FiveTuple {
+    pub proto: Proto,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+}
+
+/// An ICMP / ICMPv6 destination-unreachable message and the packet it quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpUnreachable {
+    /// ICMPv6 (type 1) rather than ICMPv4 (type 3).
+    pub v6: bool,
+    /// The code (v4: 3 port unreachable, 13 administratively prohibited, ...; v6: 1 admin-prohibited, 4 port).
+    pub code: u8,
+    /// The quoted packet's own five-tuple, as its sender sent it.
+    pub quoted: FiveTuple,
+}
+
+impl IcmpUnreachable {
+    /// True for the codes a filtering firewall answers with.
+    pub fn is_admin_prohibited(&self) -> bool {
+        if self.v6 {
+            self.code == 1
+        } else {
+            matches!(self.code, 9 | 10 | 13)
+        }
+    }
+}
+
+/// IP fragmentation of a packet (IPv4 or IPv6 fragment header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    pub id: u32,
+    /// Offset of this fragment's data in bytes.
+    pub offset: u16,
+    pub more: bool,
+}
+
+/// One decoded packet: the fields the flow table and the classifiers need.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub ts: Nanos,
+    /// Wire length of the whole frame (what the report's `bytes` add up).
+    pub wire_len: u32,
+    pub proto: Proto,
+    /// Source and destination. Ports are 0 for ICMP/other protocols and for non-first fragments
+    /// (the pipeline's fragment tracker fills them in).
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    /// TCP flags byte (0 for other protocols).
+    pub tcp_flags: u8,
+    pub seq: u32,
+    pub ack: u32,
+    /// Captured transport payload (may be cut short by the snap length). Empty for non-first
+    /// fragments.
+    pub payload: &'a [u8],
+    /// Set when this is an ICMP destination-unreachable message: it belongs to the quoted flow.
+    pub unreachable: Option<IcmpUnreachable>,
+    /// Set when the IP packet is a fragment.
+    pub fragment: Option<Fragment>,
+}
+
+impl Packet<'_> {
+    /// True for a non-first IP fragment, which carries no transport header.
+    pub fn is_trailing_fragment(&self) -> bool {
+        matches!(self.fragment, Some(f) if f.offset > 0)
+    }
+}

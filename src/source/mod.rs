@@ -1,0 +1,392 @@
+//! Capture sources: pcap / pcapng files (optionally gzip-compressed) and capture streams on stdin.
+//!
+//! [`CaptureReader`] detects the format from the first bytes (never seeking, so pipes work),
+//! then hands out one [`RawPacket`] at a time as a borrow into a reused buffer: nothing is
+//! allocated per packet. Besides pcap and pcapng it reads the Windows capture formats of the
+//! Exchange 2000 era, Microsoft Network Monitor and NetXRay / Windows Sniffer `.cap` files; those
+//! keep their frame index at the end or wrap around, so they are read into memory whole.
+//!
+//! Bad input ends the stream with a one-line [`SourceError`] naming the file and the byte offset
+//! (in the uncompressed stream) of the record at fault; every complete packet before it has been
+//! yielded by then.
+
+mod error;
+mod netmon;
+mod netxray;
+mod pcap;
+mod pcapng;
+mod stream;
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use self::error::{SourceError, SourceErrorKind};
+
+pub(crate) use self::error::Fault;
+use self::netmon::NetmonReader;
+use self::netxray::NetxrayReader;
+use self::pcap::PcapReader;
+use self::pcapng::PcapngReader;
+use self::stream::{ByteStream, CountingReader};
+use crate::packet::RawPacket;
+
+/// Largest captured length accepted for one packet (libpcap's and tshark's usual maximum);
+/// a longer one is taken as a corrupt length.
+pub const MAX_CAPLEN: u32 = 262_144;
+
+/// The two bytes every gzip member starts with.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Buffer between a compressed file and its decompressor.
+const GZIP_BUFFER: usize = 256 << 10;
+
+/// The container format of a capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureFormat {
+    /// Legacy libpcap, microsecond timestamps.
+    Pcap,
+    /// Legacy libpcap, nanosecond timestamps.
+    PcapNanos,
+    /// pcapng.
+    Pcapng,
+    /// Microsoft Network Monitor 1.x / 2.x.
+    NetMon,
+    /// NetXRay / Windows Sniffer.
+    NetXray,
+}
+
+impl CaptureFormat {
+    /// A short lowercase name: `pcap`, `pcap-ns`, `pcapng`, `netmon`, `netxray`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureFormat::Pcap => "pcap",
+            CaptureFormat::PcapNanos => "pcap-ns",
+            CaptureFormat::Pcapng => "pcapng",
+            CaptureFormat::NetMon => "netmon",
+            CaptureFormat::NetXray => "netxray",
+        }
+    }
+}
+
+/// Reads packets from one capture file or stream.
+pub struct CaptureReader {
+    name: String,
+    stream: ByteStream,
+    reader: Reader,
+    format: CaptureFormat,
+    gzip: bool,
+    /// Set when the gzip stream stopped in the middle of a member.
+    gzip_cut: Arc<AtomicBool>,
+    warnings: Warnings,
+    /// Bytes read from the file so far, and its size; `None` for streams.
+    progress: Option<(Arc<AtomicU64>, u64)>,
+}
+
+/// The format-specific state; `Done` once the end or an error was reached.
+enum Reader {
+    Pcap(PcapReader),
+    Pcapng(PcapngReader),
+    NetMon(NetmonReader),
+    NetXray(NetxrayReader),
+    Done,
+}
+
+impl CaptureReader {
+    /// Opens `path`; `-` reads stdin.
+    pub fn open(path: &str) -> Result<CaptureReader, SourceError> {
+        if path == "-" {
+            return Self::start(path, Box::new(io::stdin()), None);
+        }
+        let io_error = |e| SourceError {
+            file: path.to_string(),
+            offset: None,
+            kind: SourceErrorKind::Io(e),
+        };
+        let file = File::open(path).map_err(io_error)?;
+        let meta = file.metadata().map_err(io_error)?;
+        if meta.is_dir() {
+            return Err(io_error(io::Error::other("is a directory")));
+        }
+        if !meta.is_file() {
+            // A FIFO or device: a stream with no size.
+            return Self::start(path, Box::new(file), None);
+        }
+        let count = Arc::new(AtomicU64::new(0));
+        let counted = CountingReader::new(file, Arc::clone(&count));
+        Self::start(path, Box::new(counted), Some((count, meta.len())))
+    }
+
+    /// Reads a capture from any byte stream; `name` is used in messages.
+    pub fn from_reader(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+    ) -> Result<CaptureReader, SourceError> {
+        Self::start(name, reader, None)
+    }
+
+    /// Detects the format (and gzip) from the first bytes and reads the file header.
+    fn start(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+        progress: Option<(Arc<AtomicU64>, u64)>,
+    ) -> Result<CaptureReader, SourceError> {
+        let mut stream = ByteStream::new(reader);
+        let cut = Arc::new(AtomicBool::new(false));
+        let mut magic = peek_magic(&mut stream).map_err(|e| Fault::io(e, &stream).in_file(name))?;
+        let gzip = magic.starts_with(&GZIP_MAGIC);
+        if gzip {
+            stream = gunzip(stream, &cut);
+            magic = peek_magic(&mut stream).map_err(|e| Fault::gzip(e, 0).in_file(name))?;
+            if magic.len() < 4 && cut.load(Ordering::Relaxed) {
+                return Err(Fault::new(magic.len() as u64, GZIP_CUT).in_file(name));
+            }
+        }
+        let fail = |fault: Fault| gzip_fault(fault, gzip).in_file(name);
+        let (reader, format) = detect(&magic, &mut stream).map_err(fail)?;
+        let mut reader = CaptureReader {
+            name: name.to_string(),
+            stream,
+            reader,
+            format,
+            gzip,
+            gzip_cut: cut,
+            warnings: Warnings::default(),
+            progress,
+        };
+        if let Reader::Pcapng(_) = reader.reader {
+            let started = PcapngReader::start(&mut reader.stream, &mut reader.warnings);
+            reader.reader = Reader::Pcapng(started.map_err(fail)?);
+        }
+        Ok(reader)
+    }
+
+    /// The next packet, `Ok(None)` at the end. After an error the reader is finished.
+    #[inline]
+    pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError> {
+        let step = match &mut self.reader {
+            Reader::Pcap(r) => r.next(&mut self.stream, &mut self.warnings),
+            Reader::Pcapng(r) => r.next(&mut self.stream, &mut self.warnings),
+            Reader::NetMon(r) => r.next(&mut self.stream, &mut self.warnings),
+            Reader::NetXray(r) => r.next(&mut self.stream, &mut self.warnings),
+            Reader::Done => return Ok(None),
+        };
+        match step {
+            Ok(Some(meta)) => Ok(Some(RawPacket {
+                ts: meta.ts,
+                link_type: meta.link_type,
+                data: self.stream.slice(meta.data),
+                wire_len: meta.wire_len,
+            })),
+            Ok(None) => {
+                self.reader = Reader::Done;
+                if self.gzip_cut.load(Ordering::Relaxed) {
+                    // The cut fell between records: no record reported it.
+                    let at = self.stream.offset() + self.stream.available() as u64;
+                    return Err(Fault::new(at, GZIP_CUT).in_file(&self.name));
+                }
+                Ok(None)
+            }
+            Err(fault) => {
+                self.reader = Reader::Done;
+                Err(gzip_fault(fault, self.gzip).in_file(&self.name))
+            }
+        }
+    }
+
+    /// The file name as given (`-` for stdin).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The container format.
+    pub fn format(&self) -> CaptureFormat {
+        self.format
+    }
+
+    /// Whether the capture is gzip-compressed.
+    pub fn is_gzip(&self) -> bool {
+        self.gzip
+    }
+
+    /// Bytes of the (uncompressed) capture stream consumed so far. NetMon and NetXRay files are
+    /// read whole when opened and then indexed, so for them this stays 0.
+    pub fn offset(&self) -> u64 {
+        self.stream.offset()
+    }
+
+    /// Bytes of the underlying file read so far and its total size, for progress display
+    /// (compressed bytes for a gzip file); `None` for stdin and other streams.
+    pub fn progress(&self) -> Option<(u64, u64)> {
+        self.progress
+            .as_ref()
+            .map(|(count, size)| (count.load(Ordering::Relaxed), *size))
+    }
+
+    /// Things about the capture worth telling the user that did not stop reading it, one line
+    /// each (e.g. drop counts recorded by the capturing tool, lengths that had to be repaired).
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.messages()
+    }
+}
+
+/// Reads up to four bytes at the start of the stream without consuming them.
+fn peek_magic(stream: &mut ByteStream) -> io::Result<Vec<u8>> {
+    stream.fill(4)?;
+    Ok(stream.peek().iter().take(4).copied().collect())
+}
+
+/// Picks the format reader for the magic at the start of `stream`.
+fn detect(magic: &[u8], stream: &mut ByteStream) -> Result<(Reader, CaptureFormat), Fault> {
+    let Some(&[a, b, c, d]) = magic.first_chunk::<4>() else {
+        if magic.is_empty() {
+            return Err(Fault::whole_file(SourceErrorKind::Empty));
+        }
+        let mut padded = [0; 4];
+        padded.iter_mut().zip(magic).for_each(|(p, m)| *p = *m);
+        return Err(Fault::whole_file(SourceErrorKind::NotACapture {
+            magic: padded,
+        }));
+    };
+    let magic = [a, b, c, d];
+    Ok(if pcap::is_magic(magic) {
+        let reader = PcapReader::start(stream)?;
+        let nanos = reader.nanosecond();
+        let format = if nanos {
+            CaptureFormat::PcapNanos
+        } else {
+            CaptureFormat::Pcap
+        };
+        (Reader::Pcap(reader), format)
+    } else if magic == pcapng::SHB_MAGIC {
+        // The section header is read by the caller, which holds the warnings.
+        (
+            Reader::Pcapng(PcapngReader::default()),
+            CaptureFormat::Pcapng,
+        )
+    } else if netmon::MAGICS.contains(&magic) {
+        (
+            Reader::NetMon(NetmonReader::start(stream)?),
+            CaptureFormat::NetMon,
+        )
+    } else if netxray::MAGICS.contains(&magic) {
+        (
+            Reader::NetXray(NetxrayReader::start(stream)?),
+            CaptureFormat::NetXray,
+        )
+    } else {
+        return Err(Fault::whole_file(SourceErrorKind::NotACapture { magic }));
+    })
+}
+
+/// The error of a gzip stream that ends in the middle of a member.
+const GZIP_CUT: SourceErrorKind = SourceErrorKind::Truncated {
+    what: "gzip stream",
+};
+
+/// Puts a gzip decompressor in front of `stream`, keeping the bytes it already buffered.
+fn gunzip(stream: ByteStream, cut: &Arc<AtomicBool>) -> ByteStream {
+    let (prefix, inner) = stream.into_parts();
+    let compressed = io::Cursor::new(prefix).chain(inner);
+    let decoder =
+        flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(GZIP_BUFFER, compressed));
+    ByteStream::new(Box::new(CutGzip {
+        inner: decoder,
+        cut: Arc::clone(cut),
+    }))
+}
+
+/// Makes a gzip stream that stops in the middle of a member end like an uncompressed file cut at
+/// the same place, so the format reader reports the cut record at its own offset; `cut` records
+/// that it happened, for when the cut falls between records.
+struct CutGzip<R> {
+    inner: R,
+    cut: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for CutGzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                self.cut.store(true, Ordering::Relaxed);
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+}
+
+/// Read errors under a gzip layer come from the decompressor.
+fn gzip_fault(fault: Fault, gzip: bool) -> Fault {
+    match fault.kind {
+        SourceErrorKind::Io(e) if gzip => Fault {
+            offset: fault.offset,
+            kind: SourceErrorKind::Decompress(e),
+        },
+        _ => fault,
+    }
+}
+
+/// Where a format reader found one packet: its captured bytes are `data` in the stream buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PacketMeta {
+    pub(crate) ts: i64,
+    pub(crate) link_type: u32,
+    pub(crate) data: Range<usize>,
+    pub(crate) wire_len: u32,
+}
+
+/// Counters of tolerated oddities, turned into messages on request.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Warnings {
+    /// Packets whose captured length exceeded the original length.
+    pub(crate) wire_len_raised: u64,
+    /// Simple Packet Blocks, which carry no timestamp.
+    pub(crate) spb_without_ts: u64,
+    /// Packets the capturing tool reported dropped (pcapng interface statistics).
+    pub(crate) capture_dropped: u64,
+    /// NetMon frames that are no network packets (events, filters) or of unsupported media.
+    pub(crate) frames_skipped: u64,
+}
+
+impl Warnings {
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.capture_dropped > 0 {
+            out.push(format!(
+                "the capture's interface statistics report {} packet(s) dropped while capturing",
+                self.capture_dropped
+            ));
+        }
+        if self.wire_len_raised > 0 {
+            out.push(format!(
+                "{} packet(s) had a captured length larger than the original length; \
+                 the original length was raised to match",
+                self.wire_len_raised
+            ));
+        }
+        if self.frames_skipped > 0 {
+            out.push(format!(
+                "{} frame(s) that are not network packets, or of a media type exflow cannot \
+                 decode, were skipped",
+                self.frames_skipped
+            ));
+        }
+        if self.spb_without_ts > 0 {
+            out.push(format!(
+                "{} simple packet block(s) carry no timestamp; each was given the time of the \
+                 packet before it",
+                self.spb_without_ts
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests;

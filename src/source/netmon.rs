@@ -1,0 +1,423 @@
+//! Microsoft Network Monitor 1.x / 2.x capture files (`.cap`, magics `RTSS` and `GMBU`), the
+//! native format of the Windows 2000 era tools Exchange administrators used.
+//!
+//! Frames are found through a frame table at the end of the file (frames need not be contiguous
+//! nor in order), so the whole capture is read into memory first; offsets are 32-bit, so a file
+//! holds at most 4 GiB. Version 2.1 and later give each frame its own media type; frames that are
+//! not network packets (NetMon's event, filter and adapter-information records) and media exflow
+//! cannot name a link type for are skipped and counted.
+
+use super::stream::ByteStream;
+use super::{Fault, PacketMeta, Warnings, MAX_CAPLEN};
+use crate::source::SourceErrorKind;
+
+/// The 1.x and 2.x magics.
+pub(crate) const MAGICS: [[u8; 4]; 2] = [*b"RTSS", *b"GMBU"];
+
+/// Fixed part of the file header (magic included).
+const HEADER_LEN: usize = 64;
+
+/// NetMon files address frames with 32-bit offsets.
+const MAX_FILE_LEN: usize = u32::MAX as usize;
+
+/// Nanoseconds between 1601-01-01 (FILETIME epoch) and 1970-01-01.
+const FILETIME_UNIX_OFFSET_100NS: i128 = 116_444_736_000_000_000;
+
+/// `LINKTYPE_*` of a NetMon (NDIS) media type, where pcap has one.
+fn link_type(network: u16) -> Option<u32> {
+    match network {
+        0 | 1 => Some(1),                                     // Ethernet
+        2 => Some(6),                                         // Token Ring
+        3 => Some(10),                                        // FDDI
+        7..=9 => Some(101), // tunnel, wireless WAN, raw IP: raw IP frames
+        0xE000..=0xE07F => Some(u32::from(network & 0x0FFF)), // converted pcap
+        _ => None,
+    }
+}
+
+/// State for reading frames through the frame table of a file held in memory.
+#[derive(Debug)]
+pub(crate) struct NetmonReader {
+    major: u8,
+    minor: u8,
+    /// The file's link type; `None` when each frame carries its own (2.1 and later).
+    file_link_type: Option<u32>,
+    /// Capture start (the header's SYSTEMTIME, taken as UTC), in nanoseconds.
+    start_ns: i128,
+    /// Buffer position of the frame table and its number of entries.
+    table: usize,
+    frames: usize,
+    next_frame: usize,
+    /// Stream offset of the file's first byte, for error offsets.
+    base: u64,
+}
+
+impl NetmonReader {
+    /// Reads the whole capture and its header; the caller has checked the magic.
+    pub(crate) fn start(stream: &mut ByteStream) -> Result<Self, Fault> {
+        let base = stream.offset();
+        if !stream
+            .read_all(MAX_FILE_LEN)
+            .map_err(|e| Fault::io(e, stream))?
+        {
+            return Err(Fault::new(
+                base,
+                malformed("NetMon capture larger than 4 GiB"),
+            ));
+        }
+        let file = stream.peek();
+        if file.len() < HEADER_LEN {
+            return Err(Fault::new(
+                base,
+                SourceErrorKind::Truncated {
+                    what: "NetMon file header",
+                },
+            ));
+        }
+        let (minor, major) = (byte(file, 4), byte(file, 5));
+        if major != 1 && major != 2 {
+            return Err(Fault::new(
+                base,
+                malformed(&format!("unsupported NetMon version {major}.{minor}")),
+            ));
+        }
+        let network = u16_at(file, 6);
+        let per_frame = major == 2 && minor >= 1;
+        let file_link_type = link_type(network);
+        if !per_frame && file_link_type.is_none() {
+            let what = format!("NetMon media type {network} is not supported");
+            return Err(Fault::new(base, malformed(&what)));
+        }
+        let table = u32_at(file, 24) as usize;
+        let table_len = u32_at(file, 28) as usize;
+        if !table_len.is_multiple_of(4) {
+            return Err(Fault::new(
+                base + 28,
+                SourceErrorKind::CorruptLength {
+                    what: "NetMon frame table",
+                    len: table_len as u64,
+                },
+            ));
+        }
+        if table
+            .checked_add(table_len)
+            .is_none_or(|end| end > file.len())
+        {
+            return Err(Fault::new(
+                base + table as u64,
+                SourceErrorKind::Truncated {
+                    what: "NetMon frame table",
+                },
+            ));
+        }
+        Ok(NetmonReader {
+            major,
+            minor,
+            file_link_type: if per_frame { None } else { file_link_type },
+            start_ns: start_time(file),
+            table,
+            frames: table_len / 4,
+            next_frame: 0,
+            base,
+        })
+    }
+
+    /// The next network frame in frame-table order; `Ok(None)` after the last.
+    pub(crate) fn next(
+        &mut self,
+        stream: &mut ByteStream,
+        warnings: &mut Warnings,
+    ) -> Result<Option<PacketMeta>, Fault> {
+        let file = stream.peek();
+        while self.next_frame < self.frames {
+            let at = u32_at(file, self.table + 4 * self.next_frame) as usize;
+            self.next_frame += 1;
+            match self.frame(file, at)? {
+                Some(meta) => return Ok(Some(meta)),
+                None => warnings.frames_skipped += 1,
+            }
+        }
+        Ok(None)
+    }
+
+    /// The frame at file offset `at`; `None` if it is not a network packet exflow can name.
+    fn frame(&self, file: &[u8], at: usize) -> Result<Option<PacketMeta>, Fault> {
+        let fault_at = self.base + at as u64;
+        let truncated = || {
+            Fault::new(
+                fault_at,
+                SourceErrorKind::Truncated {
+                    what: "NetMon frame",
+                },
+            )
+        };
+        let (header_len, caplen, orig_len, delta_ns) = if self.major == 1 {
+            let delta_ms = i128::from(u32_at(file, at));
+            (
+                8,
+                u16_at(file, at + 6).into(),
+                u16_at(file, at + 4).into(),
+                delta_ms * 1_000_000,
+            )
+        } else {
+            // Microseconds, which Microsoft documents as "multiply by 10 and read as signed":
+            // that is how frames from before the nominal start come out negative.
+            let raw = u64::from(u32_at(file, at)) | (u64::from(u32_at(file, at + 4)) << 32);
+            let delta_100ns = raw.wrapping_mul(10) as i64;
+            (
+                16,
+                u32_at(file, at + 12),
+                u32_at(file, at + 8),
+                i128::from(delta_100ns) * 100,
+            )
+        };
+        if at
+            .checked_add(header_len)
+            .is_none_or(|end| end > file.len())
+        {
+            return Err(truncated());
+        }
+        if caplen > MAX_CAPLEN {
+            return Err(Fault::new(
+                fault_at,
+                SourceErrorKind::CorruptLength {
+                    what: "captured",
+                    len: caplen.into(),
+                },
+            ));
+        }
+        let data = at + header_len;
+        let trailer = data + caplen as usize;
+        let trailer_len = match (self.major, self.minor) {
+            (2, 1) => 2,
+            (2, 2) => 6,
+            (2, 3..) => 15,
+            _ => 0,
+        };
+        if trailer + trailer_len > file.len() {
+            return Err(truncated());
+        }
+        let (link, ts) = match self.file_link_type {
+            Some(link) => (link, self.start_ns + delta_ns),
+            None => {
+                let Some(link) = link_type(u16_at(file, trailer)) else {
+                    return Ok(None);
+                };
+                let ts = if self.minor >= 3 {
+                    let filetime = u64::from(u32_at(file, trailer + 6))
+                        | (u64::from(u32_at(file, trailer + 10)) << 32);
+                    (i128::from(filetime) - FILETIME_UNIX_OFFSET_100NS) * 100
+                } else {
+                    self.start_ns + delta_ns
+                };
+                (link, ts)
+            }
+        };
+        Ok(Some(PacketMeta {
+            ts: ts.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+            link_type: link,
+            data: data..trailer,
+            wire_len: orig_len.max(caplen),
+        }))
+    }
+}
+
+/// The header's capture start, a SYSTEMTIME without time zone, read as UTC.
+fn start_time(file: &[u8]) -> i128 {
+    let field = |i: usize| i64::from(u16_at(file, 8 + 2 * i));
+    let (year, month, day) = (field(0), field(1).clamp(1, 12), field(3));
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + field(4) * 3_600 + field(5) * 60 + field(6);
+    i128::from(secs) * 1_000_000_000 + i128::from(field(7)) * 1_000_000
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn malformed(what: &str) -> SourceErrorKind {
+    SourceErrorKind::Malformed {
+        what: what.to_string(),
+    }
+}
+
+fn byte(b: &[u8], i: usize) -> u8 {
+    b.get(i).copied().unwrap_or(0)
+}
+
+/// A little-endian `u16` at `i`; 0 if out of range (callers check lengths first).
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([byte(b, i), byte(b, i + 1)])
+}
+
+/// A little-endian `u32` at `i`; 0 if out of range (callers check lengths first).
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([byte(b, i), byte(b, i + 1), byte(b, i + 2), byte(b, i + 3)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::testutil::Packets;
+    use crate::source::{CaptureFormat, CaptureReader};
+
+    /// A NetMon file: header, frames at the offsets given by `layout` order, frame table last.
+    fn netmon(minor: u8, major: u8, network: u16, frames: &[(u64, Vec<u8>, u16)]) -> Vec<u8> {
+        let mut out = vec![0u8; 128];
+        out[..4].copy_from_slice(if major == 1 { b"RTSS" } else { b"GMBU" });
+        out[4] = minor;
+        out[5] = major;
+        out[6..8].copy_from_slice(&network.to_le_bytes());
+        for (i, v) in [2005u16, 7, 0, 17, 11, 24, 47, 196].iter().enumerate() {
+            out[8 + 2 * i..10 + 2 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        let mut table = Vec::new();
+        for (delta, data, frame_network) in frames {
+            table.extend_from_slice(&(out.len() as u32).to_le_bytes());
+            if major == 1 {
+                out.extend_from_slice(&(*delta as u32).to_le_bytes());
+                out.extend_from_slice(&(data.len() as u16 + 4).to_le_bytes());
+                out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+            } else {
+                out.extend_from_slice(&delta.to_le_bytes());
+                out.extend_from_slice(&(data.len() as u32 + 4).to_le_bytes());
+                out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            }
+            out.extend_from_slice(data);
+            if major == 2 && minor >= 1 {
+                out.extend_from_slice(&frame_network.to_le_bytes());
+            }
+            if major == 2 && minor >= 2 {
+                out.extend_from_slice(&[0; 4]);
+            }
+            if major == 2 && minor >= 3 {
+                // 2005-07-17 11:24:48 UTC as a FILETIME.
+                let ft = (1_121_599_488u64 + 11_644_473_600) * 10_000_000 + 5;
+                out.extend_from_slice(&ft.to_le_bytes());
+                out.push(0);
+            }
+            out.extend_from_slice(&[0xee; 3]); // a hole between frames
+        }
+        let table_at = out.len() as u32;
+        out[24..28].copy_from_slice(&table_at.to_le_bytes());
+        out[28..32].copy_from_slice(&(table.len() as u32).to_le_bytes());
+        out.extend(table);
+        out
+    }
+
+    fn read_all(bytes: Vec<u8>) -> (Packets, Option<String>, Vec<String>) {
+        let mut r = match CaptureReader::from_reader("n.cap", Box::new(std::io::Cursor::new(bytes)))
+        {
+            Ok(r) => r,
+            Err(e) => return (Vec::new(), Some(e.to_string()), Vec::new()),
+        };
+        assert_eq!(r.format(), CaptureFormat::NetMon);
+        let mut out = Vec::new();
+        loop {
+            match r.next_packet() {
+                Ok(Some(p)) => out.push((p.ts, p.link_type, p.data.to_vec(), p.wire_len)),
+                Ok(None) => return (out, None, r.warnings()),
+                Err(e) => return (out, Some(e.to_string()), r.warnings()),
+            }
+        }
+    }
+
+    /// 2005-07-17 11:24:47.196 UTC.
+    const START: i64 = 1_121_599_487_196_000_000;
+
+    #[test]
+    fn version_2_0_frames_through_the_table() {
+        let (pkts, err, _) = read_all(netmon(
+            0,
+            2,
+            1,
+            &[(0, b"abc".to_vec(), 0), (1_500, b"de".to_vec(), 0)],
+        ));
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(pkts[0], (START, 1, b"abc".to_vec(), 7));
+        assert_eq!(pkts[1], (START + 1_500_000, 1, b"de".to_vec(), 6));
+    }
+
+    #[test]
+    fn version_1_milliseconds() {
+        let (pkts, err, _) = read_all(netmon(0, 1, 1, &[(2, b"x".to_vec(), 0)]));
+        assert!(err.is_none());
+        assert_eq!(pkts, vec![(START + 2_000_000, 1, b"x".to_vec(), 5)]);
+    }
+
+    #[test]
+    fn per_frame_media_and_skipped_frames() {
+        let frames = [
+            (0, b"eth".to_vec(), 1),
+            (1, b"raw".to_vec(), 0xE065),
+            (2, b"evt".to_vec(), 0xFFE0),
+        ];
+        let (pkts, err, warnings) = read_all(netmon(1, 2, 1, &frames));
+        assert!(err.is_none());
+        let links: Vec<u32> = pkts.iter().map(|p| p.1).collect();
+        assert_eq!(links, [1, 101]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    #[test]
+    fn version_2_3_utc_timestamps() {
+        let (pkts, err, _) = read_all(netmon(3, 2, 1, &[(0, b"abc".to_vec(), 1)]));
+        assert!(err.is_none());
+        assert_eq!(pkts[0].0, 1_121_599_488_000_000_500);
+    }
+
+    #[test]
+    fn truncated_and_corrupt() {
+        let file = netmon(0, 2, 1, &[(0, b"abcdef".to_vec(), 0)]);
+        // Frame table pointing past the end.
+        let mut bad = file.clone();
+        bad[24..28].copy_from_slice(&100_000u32.to_le_bytes());
+        assert_eq!(
+            read_all(bad).1.unwrap(),
+            "n.cap: truncated NetMon frame table at byte 100000"
+        );
+        // A frame whose data runs past the end.
+        let mut bad = file.clone();
+        bad[128 + 12..128 + 16].copy_from_slice(&5_000u32.to_le_bytes());
+        assert_eq!(
+            read_all(bad).1.unwrap(),
+            "n.cap: truncated NetMon frame at byte 128"
+        );
+        let mut bad = file.clone();
+        bad[128 + 12..128 + 16].copy_from_slice(&500_000u32.to_le_bytes());
+        assert_eq!(
+            read_all(bad).1.unwrap(),
+            "n.cap: corrupt captured length 500000 at byte 128"
+        );
+        let mut bad = file.clone();
+        bad[28] = 3;
+        assert!(read_all(bad)
+            .1
+            .unwrap()
+            .contains("corrupt NetMon frame table length 3"));
+        let mut bad = file;
+        bad[6] = 4;
+        assert_eq!(
+            read_all(bad).1.unwrap(),
+            "n.cap: NetMon media type 4 is not supported at byte 0"
+        );
+        assert_eq!(
+            read_all(b"GMBU\0\x02".to_vec()).1.unwrap(),
+            "n.cap: truncated NetMon file header at byte 0"
+        );
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+    }
+}

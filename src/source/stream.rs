@@ -1,0 +1,247 @@
+//! A forward-only buffered byte stream that knows the offset of every byte it hands out.
+//!
+//! The capture readers ask for "at least `n` bytes at the current position" and get a borrow into
+//! one reused buffer; nothing is allocated per record and the stream never seeks, so pipes and
+//! stdin work the same as files. Reads are large (1 MiB) because this is the hot path for
+//! multi-gigabyte captures.
+
+use std::io::{self, Read};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Size of the reused read buffer; it only grows when one record is larger than this.
+pub(crate) const BUFFER_SIZE: usize = 1 << 20;
+
+/// Buffered reader over any byte stream, tracking the stream offset of its position.
+pub(crate) struct ByteStream {
+    inner: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    /// Start of the unconsumed bytes in `buf`.
+    pos: usize,
+    /// End of the valid bytes in `buf`.
+    end: usize,
+    /// Stream offset of `buf[pos]`.
+    offset: u64,
+    eof: bool,
+}
+
+impl ByteStream {
+    /// Wraps `inner`; nothing is read yet.
+    pub(crate) fn new(inner: Box<dyn Read + Send>) -> Self {
+        ByteStream {
+            inner,
+            buf: vec![0; BUFFER_SIZE],
+            pos: 0,
+            end: 0,
+            offset: 0,
+            eof: false,
+        }
+    }
+
+    /// Stream offset of the next unconsumed byte.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Number of bytes buffered and not yet consumed.
+    pub(crate) fn available(&self) -> usize {
+        self.end - self.pos
+    }
+
+    /// The unconsumed buffered bytes.
+    pub(crate) fn peek(&self) -> &[u8] {
+        self.buf.get(self.pos..self.end).unwrap_or(&[])
+    }
+
+    /// Makes at least `n` bytes available at the current position, blocking on the underlying
+    /// reader as needed. Returns `Ok(false)` when the stream ends first (whatever was read stays
+    /// available).
+    pub(crate) fn fill(&mut self, n: usize) -> io::Result<bool> {
+        if self.available() >= n {
+            return Ok(true);
+        }
+        self.refill(n)
+    }
+
+    /// The slow half of [`fill`](Self::fill), kept out of line so the fast path inlines.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, n: usize) -> io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        // What is left over is less than one record, so moving it to the front is cheap and
+        // leaves the whole buffer free for one large read.
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        if self.buf.len() < n {
+            self.buf.resize(n.next_power_of_two(), 0);
+        }
+        while self.end < n {
+            let free = self.buf.get_mut(self.end..).unwrap_or_default();
+            match self.inner.read(free) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(k) => self.end += k.min(free_len(&self.buf, self.end)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads the rest of the stream into the buffer, for formats that must be read out of order.
+    /// Afterwards [`peek`](Self::peek) holds everything from the current position, and buffer
+    /// positions (for [`slice`](Self::slice)) count from that position. Returns `Ok(false)` if the
+    /// stream holds more than `limit` bytes.
+    pub(crate) fn read_all(&mut self, limit: usize) -> io::Result<bool> {
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        while !self.eof {
+            if self.end == self.buf.len() {
+                if self.end > limit {
+                    return Ok(false);
+                }
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let free = self.buf.get_mut(self.end..).unwrap_or_default();
+            match self.inner.read(free) {
+                Ok(0) => self.eof = true,
+                Ok(k) => self.end += k.min(free_len(&self.buf, self.end)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.end <= limit)
+    }
+
+    /// Consumes `n` available bytes and returns their position in the buffer, for
+    /// [`slice`](Self::slice). The caller must have made them available with `fill`.
+    pub(crate) fn consume(&mut self, n: usize) -> Range<usize> {
+        let n = n.min(self.available());
+        let start = self.pos;
+        self.pos += n;
+        self.offset += n as u64;
+        start..self.pos
+    }
+
+    /// Bytes previously returned by [`consume`](Self::consume); valid until the next `fill`.
+    pub(crate) fn slice(&self, range: Range<usize>) -> &[u8] {
+        self.buf.get(range).unwrap_or(&[])
+    }
+
+    /// Takes out the buffered, unconsumed bytes and the reader, to put a decompressor in front.
+    pub(crate) fn into_parts(mut self) -> (Vec<u8>, Box<dyn Read + Send>) {
+        self.buf.truncate(self.end);
+        self.buf.drain(..self.pos);
+        (self.buf, self.inner)
+    }
+}
+
+/// Room left in `buf` after `end` (guards against a reader reporting more than it was given).
+fn free_len(buf: &[u8], end: usize) -> usize {
+    buf.len().saturating_sub(end)
+}
+
+/// Counts the bytes read from a file, for progress display from another thread.
+pub(crate) struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> CountingReader<R> {
+    /// Wraps `inner`; `count` is increased by every successful read.
+    pub(crate) fn new(inner: R, count: Arc<AtomicU64>) -> Self {
+        CountingReader { inner, count }
+    }
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its data a few bytes per read, like a slow pipe.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn fill_collects_short_reads_and_tracks_offsets() {
+        let data: Vec<u8> = (0..=255).collect();
+        let mut s = ByteStream::new(Box::new(Trickle {
+            data,
+            at: 0,
+            step: 3,
+        }));
+        assert!(s.fill(10).unwrap());
+        let r = s.consume(10);
+        assert_eq!(s.slice(r), &(0..10).collect::<Vec<u8>>()[..]);
+        assert_eq!(s.offset(), 10);
+        assert!(s.fill(246).unwrap());
+        assert!(!s.fill(247).unwrap());
+        assert_eq!(s.available(), 246);
+        assert_eq!(s.peek()[0], 10);
+    }
+
+    #[test]
+    fn grows_for_records_larger_than_the_buffer() {
+        let data = vec![7u8; BUFFER_SIZE * 2 + 5];
+        let mut s = ByteStream::new(Box::new(io::Cursor::new(data)));
+        assert!(s.fill(3).unwrap());
+        s.consume(3);
+        assert!(s.fill(BUFFER_SIZE * 2 + 2).unwrap());
+        let r = s.consume(BUFFER_SIZE * 2 + 2);
+        assert_eq!(s.slice(r).len(), BUFFER_SIZE * 2 + 2);
+        assert!(!s.fill(1).unwrap());
+    }
+
+    #[test]
+    fn read_all_keeps_unconsumed_bytes_at_the_front() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| i as u8).collect();
+        let mut s = ByteStream::new(Box::new(Trickle {
+            data: data.clone(),
+            at: 0,
+            step: 70_000,
+        }));
+        assert!(s.fill(10).unwrap());
+        s.consume(4);
+        assert!(s.read_all(usize::MAX).unwrap());
+        assert_eq!(s.peek(), &data[4..]);
+        assert_eq!(s.slice(0..2), &data[4..6]);
+        let mut s = ByteStream::new(Box::new(io::Cursor::new(data)));
+        assert!(!s.read_all(1_000_000).unwrap());
+    }
+
+    #[test]
+    fn counting_reader_counts() {
+        let count = Arc::new(AtomicU64::new(0));
+        let mut r = CountingReader::new(io::Cursor::new(vec![1u8; 100]), count.clone());
+        let mut v = Vec::new();
+        r.read_to_end(&mut v).unwrap();
+        assert_eq!(count.load(Ordering::Relaxed), 100);
+    }
+}

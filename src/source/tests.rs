@@ -1,0 +1,188 @@
+//! Unit tests of format detection, gzip, and opening files.
+
+use std::io::{Cursor, Write};
+
+use super::testutil::{pcap_file, PcapRec, Pcapng};
+use super::*;
+
+fn from_bytes(bytes: Vec<u8>) -> Result<CaptureReader, SourceError> {
+    CaptureReader::from_reader("in", Box::new(Cursor::new(bytes)))
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn small_pcap() -> Vec<u8> {
+    let recs: Vec<PcapRec> = (0..3u8)
+        .map(|i| PcapRec {
+            sec: i.into(),
+            frac: 0,
+            data: vec![i; 10 + i as usize],
+            orig_len: 60,
+        })
+        .collect();
+    pcap_file(false, false, 1, &recs)
+}
+
+fn count(r: &mut CaptureReader) -> Result<usize, SourceError> {
+    let mut n = 0;
+    while r.next_packet()?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[test]
+fn empty_and_not_a_capture() {
+    let e = from_bytes(Vec::new()).err().unwrap();
+    assert_eq!(e.to_string(), "in: empty file");
+    let e = from_bytes(b"GET / HTTP/1.1\r\n".to_vec()).err().unwrap();
+    assert!(matches!(
+        e.kind,
+        SourceErrorKind::NotACapture {
+            magic: [0x47, 0x45, 0x54, 0x20]
+        }
+    ));
+    assert_eq!(
+        e.to_string(),
+        "in: not a pcap, pcapng, NetMon or Sniffer capture (starts with [47, 45, 54, 20])"
+    );
+    let e = from_bytes(vec![0xd4]).err().unwrap();
+    assert!(matches!(
+        e.kind,
+        SourceErrorKind::NotACapture {
+            magic: [0xd4, 0, 0, 0]
+        }
+    ));
+}
+
+#[test]
+fn formats_are_detected() {
+    let r = from_bytes(small_pcap()).unwrap();
+    assert_eq!((r.format(), r.is_gzip()), (CaptureFormat::Pcap, false));
+    let r = from_bytes(pcap_file(true, true, 1, &[])).unwrap();
+    assert_eq!(r.format(), CaptureFormat::PcapNanos);
+    let r = from_bytes(Pcapng::new(true).bytes()).unwrap();
+    assert_eq!(r.format(), CaptureFormat::Pcapng);
+}
+
+#[test]
+fn gzip_is_decompressed_including_several_members() {
+    let plain = small_pcap();
+    let mut r = from_bytes(gzip(&plain)).unwrap();
+    assert!(r.is_gzip());
+    assert_eq!(count(&mut r).unwrap(), 3);
+    let (a, b) = plain.split_at(50);
+    let mut two = gzip(a);
+    two.extend(gzip(b));
+    let mut r = from_bytes(two).unwrap();
+    assert_eq!(count(&mut r).unwrap(), 3);
+    let mut f = Pcapng::new(false);
+    f.interface(1, 0, &[]).epb(0, 0, b"x", 1);
+    assert_eq!(
+        count(&mut from_bytes(gzip(&f.bytes())).unwrap()).unwrap(),
+        1
+    );
+}
+
+#[test]
+fn gzip_of_nothing_is_empty() {
+    let e = from_bytes(gzip(b"")).err().unwrap();
+    assert!(matches!(e.kind, SourceErrorKind::Empty));
+}
+
+#[test]
+fn corrupt_and_cut_gzip() {
+    let e = from_bytes(vec![0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 0xff, 1, 2, 3])
+        .err()
+        .unwrap();
+    assert!(matches!(e.kind, SourceErrorKind::Decompress(_)), "{e}");
+    assert!(e.to_string().starts_with("in: corrupt gzip data"), "{e}");
+    let e = from_bytes(vec![0x1f, 0x8b, 8, 0, 0, 0]).err().unwrap();
+    assert_eq!(e.to_string(), "in: truncated gzip stream at byte 0");
+}
+
+/// Stored (uncompressed) deflate: compressed byte `15 + i` is uncompressed byte `i`.
+fn stored_gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn a_cut_gzip_reads_like_a_cut_file() {
+    let plain = small_pcap();
+    let second = 24 + 16 + 10;
+    let z = stored_gzip(&plain);
+    // Cut inside the second record: the record is reported at its own offset.
+    let mut r = from_bytes(z[..15 + second + 20].to_vec()).unwrap();
+    assert_eq!(r.next_packet().unwrap().unwrap().data.len(), 10);
+    let e = r.next_packet().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("in: truncated packet record at byte {second}")
+    );
+    // Cut between records, or only the trailer missing: the stream itself is reported.
+    for (cut, at, packets) in [(15 + second, second, 1), (z.len() - 4, plain.len(), 3)] {
+        let mut r = from_bytes(z[..cut].to_vec()).unwrap();
+        let e = count(&mut r).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("in: truncated gzip stream at byte {at}")
+        );
+        let mut r = from_bytes(z[..cut].to_vec()).unwrap();
+        for _ in 0..packets {
+            assert!(r.next_packet().unwrap().is_some());
+        }
+    }
+}
+
+#[test]
+fn open_reports_missing_files_and_progress() {
+    let e = CaptureReader::open("/nonexistent/x.pcap").err().unwrap();
+    assert!(matches!(e.kind, SourceErrorKind::Io(_)));
+    assert!(e.to_string().starts_with("/nonexistent/x.pcap: "), "{e}");
+    assert!(e.offset.is_none());
+    let e = CaptureReader::open("/").err().unwrap();
+    assert_eq!(e.to_string(), "/: is a directory");
+
+    let dir = std::env::temp_dir().join(format!("exflow-source-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("p.pcap.gz");
+    let z = gzip(&small_pcap());
+    std::fs::write(&path, &z).unwrap();
+    let mut r = CaptureReader::open(path.to_str().unwrap()).unwrap();
+    assert_eq!(count(&mut r).unwrap(), 3);
+    assert_eq!(r.progress(), Some((z.len() as u64, z.len() as u64)));
+    assert_eq!(r.offset(), small_pcap().len() as u64);
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let e = CaptureReader::open(empty.to_str().unwrap()).err().unwrap();
+    assert_eq!(e.to_string(), format!("{}: empty file", empty.display()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn packets_borrow_one_reused_buffer() {
+    // Many packets, more than one buffer's worth: every one must come out intact.
+    let recs: Vec<PcapRec> = (0..5000u32)
+        .map(|i| PcapRec {
+            sec: i,
+            frac: 0,
+            data: vec![i as u8; 300 + (i % 97) as usize],
+            orig_len: 2000,
+        })
+        .collect();
+    let mut r = from_bytes(pcap_file(false, false, 1, &recs)).unwrap();
+    let mut i = 0u32;
+    while let Some(p) = r.next_packet().unwrap() {
+        assert_eq!(p.ts, i64::from(i) * 1_000_000_000);
+        assert_eq!(p.data.len(), 300 + (i % 97) as usize);
+        assert!(p.data.iter().all(|&b| b == i as u8));
+        i += 1;
+    }
+    assert_eq!(i, 5000);
+}

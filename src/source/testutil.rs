@@ -1,0 +1,203 @@
+//! Builders of small pcap and pcapng byte fixtures for the unit tests.
+
+/// Packets as read back: (timestamp, link type, captured bytes, wire length).
+pub(crate) type Packets = Vec<(i64, u32, Vec<u8>, u32)>;
+
+/// One legacy pcap record.
+pub(crate) struct PcapRec {
+    pub(crate) sec: u32,
+    pub(crate) frac: u32,
+    pub(crate) data: Vec<u8>,
+    pub(crate) orig_len: u32,
+}
+
+/// A legacy pcap file with the given byte order, resolution, link type and records.
+pub(crate) fn pcap_file(
+    big_endian: bool,
+    nanos: bool,
+    link_type: u32,
+    recs: &[PcapRec],
+) -> Vec<u8> {
+    let mut w = Writer {
+        out: Vec::new(),
+        big_endian,
+    };
+    w.u32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
+    w.u16(2);
+    w.u16(4);
+    w.u32(0);
+    w.u32(0);
+    w.u32(65535);
+    w.u32(link_type);
+    for r in recs {
+        w.u32(r.sec);
+        w.u32(r.frac);
+        w.u32(r.data.len() as u32);
+        w.u32(r.orig_len);
+        w.out.extend_from_slice(&r.data);
+    }
+    w.out
+}
+
+/// Writes integers in one byte order.
+pub(crate) struct Writer {
+    pub(crate) out: Vec<u8>,
+    pub(crate) big_endian: bool,
+}
+
+impl Writer {
+    pub(crate) fn u16(&mut self, v: u16) {
+        let b = if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
+        self.out.extend_from_slice(&b);
+    }
+
+    pub(crate) fn u32(&mut self, v: u32) {
+        let b = if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
+        self.out.extend_from_slice(&b);
+    }
+
+    pub(crate) fn u64(&mut self, v: u64) {
+        let b = if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
+        self.out.extend_from_slice(&b);
+    }
+}
+
+/// Builds a pcapng stream block by block; each section keeps its own byte order.
+pub(crate) struct Pcapng {
+    pub(crate) out: Vec<u8>,
+    big_endian: bool,
+}
+
+impl Pcapng {
+    /// A stream starting with a section header in the given byte order.
+    pub(crate) fn new(big_endian: bool) -> Self {
+        let mut p = Pcapng {
+            out: Vec::new(),
+            big_endian,
+        };
+        p.section(big_endian);
+        p
+    }
+
+    /// Appends one block with the given type and body (padded to 4 bytes).
+    pub(crate) fn block(&mut self, block_type: u32, body: &[u8]) -> &mut Self {
+        let padded = (body.len() + 3) & !3;
+        let len = (12 + padded) as u32;
+        let mut w = Writer {
+            out: Vec::new(),
+            big_endian: self.big_endian,
+        };
+        w.u32(block_type);
+        w.u32(len);
+        w.out.extend_from_slice(body);
+        w.out.resize(8 + padded, 0);
+        w.u32(len);
+        self.out.extend_from_slice(&w.out);
+        self
+    }
+
+    /// A writer for a block body in the current byte order.
+    pub(crate) fn body(&self) -> Writer {
+        Writer {
+            out: Vec::new(),
+            big_endian: self.big_endian,
+        }
+    }
+
+    /// Starts a new section in the given byte order.
+    pub(crate) fn section(&mut self, big_endian: bool) -> &mut Self {
+        self.big_endian = big_endian;
+        let mut b = self.body();
+        b.u32(0x1a2b_3c4d);
+        b.u16(1);
+        b.u16(0);
+        b.u64(u64::MAX);
+        self.block(0x0a0d_0d0a, &b.out)
+    }
+
+    /// An interface description; `options` are (code, value) pairs.
+    pub(crate) fn interface(
+        &mut self,
+        link_type: u16,
+        snaplen: u32,
+        options: &[(u16, &[u8])],
+    ) -> &mut Self {
+        let mut b = self.body();
+        b.u16(link_type);
+        b.u16(0);
+        b.u32(snaplen);
+        for (code, value) in options {
+            b.u16(*code);
+            b.u16(value.len() as u16);
+            b.out.extend_from_slice(value);
+            b.out.resize((b.out.len() + 3) & !3, 0);
+        }
+        if !options.is_empty() {
+            b.u32(0);
+        }
+        self.block(1, &b.out)
+    }
+
+    /// An enhanced packet block.
+    pub(crate) fn epb(&mut self, iface: u32, ts: u64, data: &[u8], orig_len: u32) -> &mut Self {
+        let mut b = self.body();
+        b.u32(iface);
+        b.u32((ts >> 32) as u32);
+        b.u32(ts as u32);
+        b.u32(data.len() as u32);
+        b.u32(orig_len);
+        b.out.extend_from_slice(data);
+        self.block(6, &b.out)
+    }
+
+    /// A simple packet block.
+    pub(crate) fn spb(&mut self, data: &[u8], orig_len: u32) -> &mut Self {
+        let mut b = self.body();
+        b.u32(orig_len);
+        b.out.extend_from_slice(data);
+        self.block(3, &b.out)
+    }
+
+    /// An obsolete packet block.
+    pub(crate) fn pb(&mut self, iface: u16, ts: u64, data: &[u8], orig_len: u32) -> &mut Self {
+        let mut b = self.body();
+        b.u16(iface);
+        b.u16(0);
+        b.u32((ts >> 32) as u32);
+        b.u32(ts as u32);
+        b.u32(data.len() as u32);
+        b.u32(orig_len);
+        b.out.extend_from_slice(data);
+        self.block(2, &b.out)
+    }
+
+    /// An interface statistics block with `isb_ifdrop`.
+    pub(crate) fn isb(&mut self, iface: u32, ifdrop: u64) -> &mut Self {
+        let mut b = self.body();
+        b.u32(iface);
+        b.u32(0);
+        b.u32(0);
+        b.u16(5);
+        b.u16(8);
+        b.u64(ifdrop);
+        b.u32(0);
+        self.block(5, &b.out)
+    }
+
+    /// The bytes so far.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        self.out.clone()
+    }
+}

@@ -1,0 +1,258 @@
+//! Per-service counters built from finished flows, and the input's own counters.
+//!
+//! Summaries merge with `+=` (live mode adds each interval into the totals). Durations and
+//! handshake round-trip times go into HDR histograms so percentiles stay exact to three
+//! significant digits whatever the number of flows.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::AddAssign;
+
+use hdrhistogram::Histogram;
+
+use crate::classify::ServiceId;
+use crate::flow::{DirCount, EndReason, Flow, Outcome};
+use crate::packet::{Endpoint, Nanos, Proto};
+
+/// Counters of one service.
+#[derive(Clone, Debug)]
+pub struct ServiceStats {
+    pub flows: u64,
+    pub to_server: DirCount,
+    pub to_client: DirCount,
+    /// Indexed by [`Outcome::index`].
+    pub outcomes: [u64; 5],
+    pub midstream: u64,
+    /// Flows answered by ICMP administratively-prohibited (a firewall's signature).
+    pub icmp_admin_prohibited: u64,
+    /// Flows pushed out of a full table before they ended.
+    pub evicted: u64,
+    /// Flow durations in microseconds.
+    pub duration_us: Histogram<u64>,
+    /// Handshake round-trip times in microseconds.
+    pub rtt_us: Histogram<u64>,
+}
+
+impl Default for ServiceStats {
+    fn default() -> Self {
+        ServiceStats {
+            flows: 0,
+            to_server: DirCount::default(),
+            to_client: DirCount::default(),
+            outcomes: [0; 5],
+            midstream: 0,
+            icmp_admin_prohibited: 0,
+            evicted: 0,
+            duration_us: histogram(),
+            rtt_us: histogram(),
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // Auto-resizing, so a flow of days or an RTT of minutes is recorded, not dropped.
+    let mut h = Histogram::new(3).expect("3 significant figures is valid");
+    h.auto(true);
+    h
+}
+
+impl ServiceStats {
+    pub fn packets(&self) -> u64 {
+        self.to_server.packets + self.to_client.packets
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.to_server.bytes + self.to_client.bytes
+    }
+
+    pub fn failures(&self) -> u64 {
+        Outcome::ALL.iter().filter(|o| o.is_failure()).map(|o| self.outcomes[o.index()]).sum()
+    }
+
+    fn add_flow(&mut self, f: &Flow, outcome: Outcome, why: EndReason) {
+        self.flows += 1;
+        add_dir(&mut self.to_server, f.to_server);
+        add_dir(&mut self.to_client, f.to_client);
+        self.outcomes[outcome.index()] += 1;
+        self.midstream += u64::from(f.midstream);
+        if outcome == Outcome::IcmpUnreachable && f.icmp.is_some_and(|i| i.is_admin_prohibited()) {
+            self.icmp_admin_prohibited += 1;
+        }
+        self.evicted += u64::from(why == EndReason::Evicted);
+        let _ = self.duration_us.record(nanos_to_us(f.last_ts - f.first_ts));
+        if let Some(rtt) = f.tcp.handshake_rtt {
+            let _ = self.rtt_us.record(nanos_to_us(rtt));
+        }
+    }
+}
+
+fn add_dir(a: &mut DirCount, b: DirCount) {
+    a.packets += b.packets;
+    a.bytes += b.bytes;
+}
+
+fn nanos_to_us(n: Nanos) -> u64 {
+    u64::try_from(n / 1000).unwrap_or(0)
+}
+
+impl AddAssign<&ServiceStats> for ServiceStats {
+    fn add_assign(&mut self, o: &ServiceStats) {
+        self.flows += o.flows;
+        add_dir(&mut self.to_server, o.to_server);
+        add_dir(&mut self.to_client, o.to_client);
+        for (a, b) in self.outcomes.iter_mut().zip(o.outcomes) {
+            *a += b;
+        }
+        self.midstream += o.midstream;
+        self.icmp_admin_prohibited += o.icmp_admin_prohibited;
+        self.evicted += o.evicted;
+        let _ = self.duration_us.add(&o.duration_us);
+        let _ = self.rtt_us.add(&o.rtt_us);
+    }
+}
+
+/// One finished flow, owned, as `--flows` and the failure list show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowRecord {
+    pub service: ServiceId,
+    pub proto: Proto,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub outcome: Outcome,
+    pub midstream: bool,
+    pub to_server: DirCount,
+    pub to_client: DirCount,
+    pub first_ts: Nanos,
+    pub last_ts: Nanos,
+    pub followup_of: Option<u32>,
+    pub syns: u32,
+    pub handshake_rtt: Option<Nanos>,
+    /// ICMP unreachable code and who sent it.
+    pub icmp: Option<(bool, u8, IpAddr)>,
+    pub evicted: bool,
+}
+
+impl FlowRecord {
+    pub fn from_flow(f: &Flow, why: EndReason) -> FlowRecord {
+        FlowRecord {
+            service: f.service,
+            proto: f.proto,
+            client: f.client,
+            server: f.server,
+            outcome: f.outcome(),
+            midstream: f.midstream,
+            to_server: f.to_server,
+            to_client: f.to_client,
+            first_ts: f.first_ts,
+            last_ts: f.last_ts,
+            followup_of: f.followup_of,
+            syns: f.tcp.syns,
+            handshake_rtt: f.tcp.handshake_rtt,
+            icmp: f.icmp.map(|i| (i.v6, i.code, i.reporter)),
+            evicted: why == EndReason::Evicted,
+        }
+    }
+}
+
+/// How many failed flows are kept for the report's failure list when `--flows` is off.
+pub const MAX_FAILURES_KEPT: usize = 10_000;
+
+/// Everything learned from the flows.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Indexed by [`ServiceId`].
+    pub services: Vec<ServiceStats>,
+    /// Every finished flow, when asked for.
+    pub flows: Option<Vec<FlowRecord>>,
+    /// Failed flows (first [`MAX_FAILURES_KEPT`]).
+    pub failures: Vec<FlowRecord>,
+    pub failures_dropped: u64,
+}
+
+impl Summary {
+    pub fn new(services: usize, keep_flows: bool) -> Summary {
+        Summary {
+            services: vec![ServiceStats::default(); services],
+            flows: keep_flows.then(Vec::new),
+            failures: Vec::new(),
+            failures_dropped: 0,
+        }
+    }
+
+    /// Folds a flow that left the table into the totals.
+    pub fn add_flow(&mut self, f: &Flow, why: EndReason) {
+        let outcome = f.outcome();
+        if let Some(s) = self.services.get_mut(f.service.0 as usize) {
+            s.add_flow(f, outcome, why);
+        }
+        if let Some(flows) = &mut self.flows {
+            flows.push(FlowRecord::from_flow(f, why));
+        }
+        if outcome.is_failure() {
+            if self.failures.len() < MAX_FAILURES_KEPT {
+                self.failures.push(FlowRecord::from_flow(f, why));
+            } else {
+                self.failures_dropped += 1;
+            }
+        }
+    }
+
+    pub fn total_flows(&self) -> u64 {
+        self.services.iter().map(|s| s.flows).sum()
+    }
+}
+
+impl AddAssign<&Summary> for Summary {
+    fn add_assign(&mut self, o: &Summary) {
+        if self.services.len() < o.services.len() {
+            self.services.resize(o.services.len(), ServiceStats::default());
+        }
+        for (a, b) in self.services.iter_mut().zip(&o.services) {
+            *a += b;
+        }
+        let room = MAX_FAILURES_KEPT.saturating_sub(self.failures.len());
+        self.failures.extend(o.failures.iter().take(room).cloned());
+        self.failures_dropped += o.failures_dropped + o.failures.len().saturating_sub(room) as u64;
+        if let (Some(a), Some(b)) = (&mut self.flows, &o.flows) {
+            a.extend(b.iter().cloned());
+        }
+    }
+}
+
+/// Counters of one input file.
+#[derive(Clone, Debug, Default)]
+pub struct FileStats {
+    pub name: String,
+    pub packets: u64,
+    pub bytes: u64,
+    /// The error that stopped reading this file early, if any.
+    pub error: Option<String>,
+}
+
+/// What the inputs held, including what could not be decoded.
+#[derive(Clone, Debug, Default)]
+pub struct InputStats {
+    pub files: Vec<FileStats>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_ts: Option<Nanos>,
+    pub last_ts: Option<Nanos>,
+    /// Frames not decoded, by reason key.
+    pub skipped: BTreeMap<String, u64>,
+    /// Trailing IP fragments whose first fragment was not seen (counted on a port-0 flow).
+    pub orphan_fragments: u64,
+    /// ICMP destination-unreachable messages attributed to a flow.
+    pub icmp_unreachable: u64,
+    pub warnings: Vec<String>,
+}
+
+impl InputStats {
+    pub fn note_time(&mut self, ts: Nanos) {
+        self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
+        self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
+    }
+
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+}

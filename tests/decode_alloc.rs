@@ -1,0 +1,124 @@
+//! Checks that decoding and fragment tracking allocate nothing per packet, with a global
+//! allocator that counts the allocations made by the current thread.
+//!
+//! This test crate needs `unsafe` for one reason: `GlobalAlloc` is an unsafe trait. The library
+//! itself stays `#![deny(unsafe_code)]`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use etherparse::PacketBuilder;
+use exflow::decode::{decode, FragmentTracker};
+use exflow::packet::RawPacket;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
+// const-initialised thread-local without a destructor, so touching it does not allocate.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// A mix of frames: TCP, UDP, ICMP error quoting TCP, IPv6, first and trailing fragments.
+fn frames() -> Vec<(u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .tcp(1234, 25, 1, 100)
+        .syn()
+        .write(&mut v, b"")
+        .unwrap();
+    out.push((1, v.clone()));
+    let quote = v[14..42].to_vec();
+    v.clear();
+    PacketBuilder::ipv6([1; 16], [2; 16], 64)
+        .udp(5000, 53)
+        .write(&mut v, b"query")
+        .unwrap();
+    out.push((101, v.clone()));
+    v.clear();
+    PacketBuilder::ipv4([10, 0, 0, 9], [10, 0, 0, 1], 64)
+        .icmpv4_raw(3, 13, [0; 4])
+        .write(&mut v, &quote)
+        .unwrap();
+    out.push((228, v.clone()));
+    for id in 0..2000u16 {
+        for (flags_offset, body) in [
+            (0x2000u16, &[0u8, 53, 0x80, 0, 0, 0, 0, 0][..]),
+            (0x00b9, &[7; 8][..]),
+        ] {
+            let mut h = etherparse::Ipv4Header::new(
+                8,
+                64,
+                etherparse::IpNumber::UDP,
+                [8, 8, 8, 8],
+                [10, 0, 0, 1],
+            )
+            .unwrap();
+            h.identification = id;
+            let mut f = h.to_bytes().to_vec();
+            f[6..8].copy_from_slice(&flags_offset.to_be_bytes());
+            f.extend_from_slice(body);
+            out.push((101, f));
+        }
+    }
+    out
+}
+
+#[test]
+fn decode_and_resolve_do_not_allocate() {
+    let frames = frames();
+    let mut tracker = FragmentTracker::new(256);
+    let before = allocations();
+    let mut decoded = 0;
+    for (link_type, data) in &frames {
+        let raw = RawPacket {
+            ts: 0,
+            link_type: *link_type,
+            data,
+            wire_len: data.len() as u32,
+        };
+        if let Ok(mut p) = decode(&raw) {
+            tracker.resolve(&mut p);
+            decoded += 1;
+        }
+    }
+    let after = allocations();
+    // The counter does see allocations.
+    std::hint::black_box(Vec::<u8>::with_capacity(1));
+    assert_eq!(allocations(), after + 1);
+    assert_eq!(decoded, frames.len());
+    assert_eq!(
+        after - before,
+        0,
+        "allocations while decoding {decoded} frames"
+    );
+}
