@@ -35,9 +35,13 @@ struct Args {
     /// Flows open at the same time (the capture starts with this many, half of them mid-stream).
     #[arg(long, default_value_t = 300_000)]
     flows: u32,
-    /// Approximate capture duration in seconds (sets how idle the flows are).
-    #[arg(long, default_value_t = 600)]
-    duration: u64,
+    /// The flows open at the start send their first packet within this many seconds.
+    #[arg(long, default_value_t = 60)]
+    ramp: u64,
+    /// Mean idle time between two exchanges of a flow, in seconds (exponentially distributed).
+    /// Long idle times keep flows open; the capture ends when the packet count is reached.
+    #[arg(long, default_value_t = 300)]
+    idle: u64,
     /// Output file.
     #[arg(long, default_value = "bench.pcap")]
     out: PathBuf,
@@ -211,6 +215,8 @@ struct Flow {
     close_rst: bool,
     /// Recycled into a new flow when done (companions are not).
     primary: bool,
+    /// Has sent a packet.
+    seen: bool,
     /// An RVP server's callback connection (it sends NOTIFY).
     callback: bool,
     /// RVP: the callback port announced in the SUBSCRIBE. RTP: the sequence number.
@@ -234,7 +240,7 @@ struct Gen {
     filler: Vec<u8>,
     scratch: Vec<u8>,
     weights: Vec<u32>,
-    /// Mean idle time between two bursts of a flow: what spreads packets over the duration.
+    /// Mean idle time between two exchanges of a flow.
     mean_idle: Nanos,
 }
 
@@ -250,7 +256,7 @@ fn main() -> std::io::Result<()> {
     for _ in 0..args.flows {
         // Half the flows were open before the capture started and are seen mid-stream; all
         // start somewhere in the first stretch.
-        let start = T0 + g.rng.below(g.mean_idle as u64) as Nanos;
+        let start = T0 + g.rng.below(args.ramp.max(1) * SECOND as u64) as Nanos;
         let midstream = g.rng.chance(0.5);
         let f = g.new_flow(start, midstream, &mut spawned);
         heap.push(Reverse((f.next_ts, flows.len() as u32)));
@@ -258,7 +264,9 @@ fn main() -> std::io::Result<()> {
     }
     let out = BufWriter::with_capacity(1 << 20, File::create(&args.out)?);
     let mut w = PcapWriter::new(out, TsPrecision::Micro)?;
-    let (mut bytes, mut last_ts, mut most_open) = (0u64, T0, 0usize);
+    let (mut bytes, mut last_ts) = (0u64, T0);
+    // Flows that have sent a packet and not finished yet, now and at most.
+    let (mut open, mut most_open) = (0usize, 0usize);
     while w.packets() < args.packets {
         // Companions start after the flow that spawned them, so never before `last_ts`.
         for c in spawned.drain(..) {
@@ -274,7 +282,6 @@ fn main() -> std::io::Result<()> {
             };
             heap.push(Reverse((flows[at as usize].next_ts, at)));
         }
-        most_open = most_open.max(heap.len());
         let Some(Reverse((ts, idx))) = heap.pop() else {
             break;
         };
@@ -283,11 +290,20 @@ fn main() -> std::io::Result<()> {
             bytes += frame.len() as u64;
             w.write_packet(ts, &frame)?;
             last_ts = ts;
+            if !flow.seen {
+                flow.seen = true;
+                open += 1;
+                most_open = most_open.max(open);
+            }
+        }
+        if flow.phase == Phase::Done && flow.seen {
+            open -= 1;
         }
         if flow.phase != Phase::Done {
             heap.push(Reverse((flow.next_ts, idx)));
         } else if flow.primary {
-            let start = ts + g.idle();
+            // The slot's next client connects soon, so most slots hold an open flow.
+            let start = ts + g.idle() / 8;
             *flow = g.new_flow(start, false, &mut spawned);
             heap.push(Reverse((flow.next_ts, idx)));
         } else {
@@ -298,8 +314,8 @@ fn main() -> std::io::Result<()> {
     w.into_inner()?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "wrote {packets} packets ({:.1} MiB, {:.0} s of capture, up to {most_open} flows in the \
-         schedule) to {} in {secs:.1} s ({:.2} Mpkt/s)",
+        "wrote {packets} packets ({:.1} MiB, {:.0} s of capture, up to {most_open} flows open at \
+         once, {open} at the end) to {} in {secs:.1} s ({:.2} Mpkt/s)",
         bytes as f64 / (1 << 20) as f64,
         (last_ts - T0) as f64 / 1e9,
         args.out.display(),
@@ -335,11 +351,6 @@ impl Gen {
                 filler.extend_from_slice(*rng.pick(words));
             }
         }
-        // Each slot sends packets/flows packets over the duration, in bursts of about
-        // BURST packets.
-        const BURST: f64 = 18.0;
-        let per_slot = args.packets as f64 / f64::from(args.flows.max(1));
-        let mean_idle = args.duration as f64 / (per_slot / BURST).max(1.0);
         Gen {
             rng,
             opts: FrameOpts {
@@ -350,7 +361,7 @@ impl Gen {
             filler,
             scratch: Vec::with_capacity(2048),
             weights: SERVICES.iter().map(|s| s.weight).collect(),
-            mean_idle: (mean_idle * 1e9) as Nanos,
+            mean_idle: args.idle.max(1) as Nanos * SECOND,
         }
     }
 
@@ -509,6 +520,7 @@ impl Gen {
             retries: 0,
             close_rst: self.rng.chance(0.05),
             primary,
+            seen: false,
             callback: false,
             aux: 0,
             buf: Vec::new(),

@@ -20,7 +20,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { catalogue: Catalogue::builtin(), flow: FlowConfig::default(), keep_flows: false }
+        Config {
+            catalogue: Catalogue::builtin(),
+            flow: FlowConfig::default(),
+            keep_flows: false,
+        }
     }
 }
 
@@ -63,7 +67,10 @@ impl Analyzer {
 
     /// Starts counting packets against a new input file.
     pub fn begin_file(&mut self, name: &str) {
-        self.input.files.push(FileStats { name: name.to_string(), ..FileStats::default() });
+        self.input.files.push(FileStats {
+            name: name.to_string(),
+            ..FileStats::default()
+        });
     }
 
     /// Records the error that stopped the current file.
@@ -102,12 +109,20 @@ impl Analyzer {
         let summary = &mut self.summary;
         let mut ended = |f: Flow, why: EndReason| summary.add_flow(&f, why);
         let classifier = &self.classifier;
+        // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
+        if p.unreachable.is_some_and(|u| u.is_fragmentation_needed()) {
+            p.unreachable = None;
+        }
         let (touch, flow) = match &p.unreachable {
             Some(u) => {
                 self.input.icmp_unreachable += 1;
                 self.flows.icmp_unreachable(&p, u, &mut ended)
             }
-            None => self.flows.packet(&p, |pr, port| classifier.is_server_port(pr, port), &mut ended),
+            None => self.flows.packet(
+                &p,
+                |pr, port| classifier.is_server_port(pr, port),
+                &mut ended,
+            ),
         };
         if touch == Touch::New {
             classifier.classify_new(flow);

@@ -136,7 +136,10 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -153,7 +156,8 @@ fn run(cli: Cli) -> Result<u8> {
 fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
     let mut c = Catalogue::builtin();
     for path in &opt.catalogue {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{path}: cannot read catalogue"))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{path}: cannot read catalogue"))?;
         c.apply(path, &text, Origin::User)?;
     }
     Ok(c)
@@ -173,8 +177,9 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         keep_flows: args.flows,
     };
     let mut progress = Progress::new(!args.quiet && io::stderr().is_terminal());
-    let (analysis, completeness) =
-        analyze_files(&args.files, config, |name, done, total, n| progress.show(name, done, total, n));
+    let (analysis, completeness) = analyze_files(&args.files, config, |name, done, total, n| {
+        progress.show(name, done, total, n)
+    });
     progress.clear();
     for w in &analysis.input.warnings {
         eprintln!("exflow: warning: {w}");
@@ -191,9 +196,14 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
             let color = match args.color {
                 ColorChoice::Always => true,
                 ColorChoice::Never => false,
-                ColorChoice::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                ColorChoice::Auto => {
+                    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
             };
-            let opt = TableOptions { color, failures_per_service: args.failures };
+            let opt = TableOptions {
+                color,
+                failures_per_service: args.failures,
+            };
             output::write_table(&mut out, &report, opt)?;
         }
         Format::Json => {
@@ -206,7 +216,11 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         },
     }
     out.flush()?;
-    Ok(if completeness == Completeness::Partial { EXIT_PARTIAL } else { EXIT_OK })
+    Ok(if completeness == Completeness::Partial {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    })
 }
 
 fn catalogue(args: CatalogueArgs) -> Result<u8> {
@@ -223,7 +237,11 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
             if csv {
                 writeln!(out, "service,kind,ports,origin,description")?;
             } else {
-                writeln!(out, "{:<14}{:<13}{:<20}DESCRIPTION", "SERVICE", "KIND", "PORTS")?;
+                writeln!(
+                    out,
+                    "{:<14}{:<13}{:<20}DESCRIPTION",
+                    "SERVICE", "KIND", "PORTS"
+                )?;
             }
             for s in c.services() {
                 let ports: Vec<String> = s.ports.iter().map(|(p, n)| format!("{p}/{n}")).collect();
@@ -233,7 +251,11 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
                     exflow::classify::ServiceKind::Followup => "follow-up",
                     exflow::classify::ServiceKind::Unclassified => "-",
                 };
-                let origin = if s.origin == Origin::User { " (user)" } else { "" };
+                let origin = if s.origin == Origin::User {
+                    " (user)"
+                } else {
+                    ""
+                };
                 if csv {
                     writeln!(
                         out,
@@ -244,8 +266,16 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
                         s.description.replace('"', "\"\"")
                     )?;
                 } else {
-                    let ports = if ports.is_empty() { "dynamic".to_string() } else { ports.join(",") };
-                    writeln!(out, "{:<14}{kind:<13}{ports:<20}{}{origin}", s.id, s.description)?;
+                    let ports = if ports.is_empty() {
+                        "dynamic".to_string()
+                    } else {
+                        ports.join(",")
+                    };
+                    writeln!(
+                        out,
+                        "{:<14}{kind:<13}{ports:<20}{}{origin}",
+                        s.id, s.description
+                    )?;
                 }
             }
         }
@@ -262,7 +292,11 @@ struct Progress {
 
 impl Progress {
     fn new(on: bool) -> Progress {
-        Progress { on, last: None, shown: false }
+        Progress {
+            on,
+            last: None,
+            shown: false,
+        }
     }
 
     fn show(&mut self, name: &str, done: u64, total: u64, packets: u64) {
@@ -270,11 +304,18 @@ impl Progress {
             return;
         }
         let now = Instant::now();
-        if self.last.is_some_and(|t| now - t < Duration::from_millis(250)) {
+        if self
+            .last
+            .is_some_and(|t| now - t < Duration::from_millis(250))
+        {
             return;
         }
         self.last = Some(now);
-        let pct = if total > 0 { done as f64 * 100.0 / total as f64 } else { 0.0 };
+        let pct = if total > 0 {
+            done as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
         eprint!("\r\x1b[K{name}: {pct:5.1}%  {packets} packets");
         self.shown = true;
     }

@@ -105,6 +105,11 @@ pub struct IcmpUnreachable {
 }
 
 impl IcmpUnreachable {
+    /// ICMPv4 "fragmentation needed": path-MTU discovery, not a failed connection.
+    pub fn is_fragmentation_needed(&self) -> bool {
+        !self.v6 && self.code == 4
+    }
+
     /// True for the codes a filtering firewall answers with.
     pub fn is_admin_prohibited(&self) -> bool {
         if self.v6 {
@@ -125,7 +130,7 @@ pub struct Fragment {
 }
 
 /// One decoded packet: the fields the flow table and the classifiers need.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Packet<'a> {
     pub ts: Nanos,
     /// Wire length of the whole frame (what the report's `bytes` add up).

@@ -82,7 +82,7 @@ fn frame(link_type: u32, shim: u8, v6: bool, ip: &[u8]) -> Vec<u8> {
         }
         0 | 108 => {
             let af: u32 = if v6 { 30 } else { 2 };
-            let bytes = if shim % 2 == 0 {
+            let bytes = if shim & 1 == 0 {
                 af.to_le_bytes()
             } else {
                 af.to_be_bytes()
@@ -125,7 +125,7 @@ fn mutated_frame() -> impl Strategy<Value = (u32, Vec<u8>)> {
                     f[i] = byte;
                 }
             }
-            if cut % 2 == 1 {
+            if cut & 1 == 1 {
                 f.truncate(cut / 2 % (f.len() + 1));
             }
             (lt, f)

@@ -60,7 +60,12 @@ fn netxray_frames(raw: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn row(frame: u64, a: &Announced) -> Row {
-    (frame, a.kind.key().to_string(), a.addr.ip.to_string(), a.addr.port)
+    (
+        frame,
+        a.kind.key().to_string(),
+        a.addr.ip.to_string(),
+        a.addr.port,
+    )
 }
 
 /// Runs the parsers over one capture: TPKT streams on tcp/1720 (H.225) and on connections to

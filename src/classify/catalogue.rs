@@ -57,10 +57,22 @@ fn ser_ports<S: serde::Serializer>(ports: &[(Proto, u16)], s: S) -> Result<S::Ok
 
 /// Follow-up services, in the order they are registered after the built-in table.
 const FOLLOWUPS: [(&str, &str); 4] = [
-    ("h323_h245", "H.245 call control on the address an H.225 message announced (TCP)"),
-    ("h323_media", "H.323 RTP/RTCP media on addresses H.245 or fastStart announced (UDP)"),
-    ("rvp_callback", "RVP server's connection back to the Call-Back address of a SUBSCRIBE"),
-    ("audio_media", "Audio conferencing media stream between the hosts of a 1731 session"),
+    (
+        "h323_h245",
+        "H.245 call control on the address an H.225 message announced (TCP)",
+    ),
+    (
+        "h323_media",
+        "H.323 RTP/RTCP media on addresses H.245 or fastStart announced (UDP)",
+    ),
+    (
+        "rvp_callback",
+        "RVP server's connection back to the Call-Back address of a SUBSCRIBE",
+    ),
+    (
+        "audio_media",
+        "Audio conferencing media stream between the hosts of a 1731 session",
+    ),
 ];
 
 /// A problem in a catalogue file, with its line.
@@ -122,7 +134,11 @@ impl Catalogue {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let err = |problem: String| CatalogueError { file: file.to_string(), line: n + 1, problem };
+            let err = |problem: String| CatalogueError {
+                file: file.to_string(),
+                line: n + 1,
+                problem,
+            };
             let (id, rest) = next_word(line);
             let (ports, description) = next_word(rest);
             if !valid_id(id) {
@@ -131,17 +147,25 @@ impl Catalogue {
                 )));
             }
             if ports.is_empty() {
-                return Err(err(format!("service {id} lists no ports (expected e.g. tcp/2000)")));
+                return Err(err(format!(
+                    "service {id} lists no ports (expected e.g. tcp/2000)"
+                )));
             }
             let ports = ports
                 .split(',')
-                .map(|p| parse_port(p).ok_or_else(|| err(format!("bad port {p:?} (expected tcp/N or udp/N)"))))
+                .map(|p| {
+                    parse_port(p)
+                        .ok_or_else(|| err(format!("bad port {p:?} (expected tcp/N or udp/N)")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let sid = match self.find(id) {
                 Some(sid) => {
                     let s = &mut self.services[sid.0 as usize];
                     if s.kind != ServiceKind::Port {
-                        return Err(err(format!("{id} is a {:?} service and takes no ports", s.kind)));
+                        return Err(err(format!(
+                            "{id} is a {:?} service and takes no ports",
+                            s.kind
+                        )));
                     }
                     if !description.is_empty() {
                         s.description = description.to_string();
@@ -158,7 +182,13 @@ impl Catalogue {
         Ok(())
     }
 
-    fn add_service(&mut self, id: &str, kind: ServiceKind, description: &str, origin: Origin) -> ServiceId {
+    fn add_service(
+        &mut self,
+        id: &str,
+        kind: ServiceKind,
+        description: &str,
+        origin: Origin,
+    ) -> ServiceId {
         let sid = ServiceId(self.services.len() as u16);
         self.services.push(Service {
             id: id.to_string(),
@@ -177,7 +207,9 @@ impl Catalogue {
         };
         let old = table[port as usize];
         if old != NONE {
-            self.services[old as usize].ports.retain(|&p| p != (proto, port));
+            self.services[old as usize]
+                .ports
+                .retain(|&p| p != (proto, port));
         }
         table[port as usize] = sid.0;
         self.services[sid.0 as usize].ports.push((proto, port));
@@ -196,12 +228,16 @@ impl Catalogue {
 
     /// Finds a service by id.
     pub fn find(&self, id: &str) -> Option<ServiceId> {
-        self.services.iter().position(|s| s.id == id).map(|i| ServiceId(i as u16))
+        self.services
+            .iter()
+            .position(|s| s.id == id)
+            .map(|i| ServiceId(i as u16))
     }
 
     /// Like [`find`](Self::find) for the services every catalogue has.
     pub fn must(&self, id: &str) -> ServiceId {
-        self.find(id).unwrap_or_else(|| panic!("catalogue lacks built-in service {id}"))
+        self.find(id)
+            .unwrap_or_else(|| panic!("catalogue lacks built-in service {id}"))
     }
 
     pub fn service(&self, id: ServiceId) -> &Service {
@@ -227,7 +263,9 @@ impl Catalogue {
 
 impl fmt::Debug for Catalogue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.services.iter().map(|s| &s.id)).finish()
+        f.debug_list()
+            .entries(self.services.iter().map(|s| &s.id))
+            .finish()
     }
 }
 
@@ -241,7 +279,10 @@ fn next_word(s: &str) -> (&str, &str) {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn parse_port(s: &str) -> Option<(Proto, u16)> {
@@ -292,12 +333,21 @@ mod tests {
             ("dns", Proto::Udp, 53),
         ];
         for &(id, proto, port) in expect {
-            let sid = c.lookup(proto, port).unwrap_or_else(|| panic!("{proto}/{port} missing"));
+            let sid = c
+                .lookup(proto, port)
+                .unwrap_or_else(|| panic!("{proto}/{port} missing"));
             assert_eq!(c.id(sid), id, "{proto}/{port}");
         }
         assert_eq!(c.lookup(Proto::Udp, 389), None);
         assert_eq!(c.lookup(Proto::Tcp, 1863), None, "MSN Messenger is not RVP");
-        for id in ["rvp", "h323_h245", "h323_media", "rvp_callback", "audio_media", "unclassified"] {
+        for id in [
+            "rvp",
+            "h323_h245",
+            "h323_media",
+            "rvp_callback",
+            "audio_media",
+            "unclassified",
+        ] {
             assert!(c.find(id).is_some(), "{id}");
         }
     }
@@ -319,13 +369,20 @@ mod tests {
     #[test]
     fn user_file_errors_name_the_line() {
         let mut c = Catalogue::builtin();
-        let e = c.apply("x.cat", "\nfoo tcp/99999\n", Origin::User).unwrap_err();
-        assert_eq!(e.to_string(), "x.cat: line 2: bad port \"tcp/99999\" (expected tcp/N or udp/N)");
+        let e = c
+            .apply("x.cat", "\nfoo tcp/99999\n", Origin::User)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.cat: line 2: bad port \"tcp/99999\" (expected tcp/N or udp/N)"
+        );
         let e = c.apply("x.cat", "Foo tcp/1\n", Origin::User).unwrap_err();
         assert!(e.to_string().contains("line 1"), "{e}");
         let e = c.apply("x.cat", "bar\n", Origin::User).unwrap_err();
         assert!(e.to_string().contains("no ports"), "{e}");
-        let e = c.apply("x.cat", "h323_media udp/5000\n", Origin::User).unwrap_err();
+        let e = c
+            .apply("x.cat", "h323_media udp/5000\n", Origin::User)
+            .unwrap_err();
         assert!(e.to_string().contains("takes no ports"), "{e}");
     }
 }

@@ -21,7 +21,10 @@ pub struct RvpDetector {
 
 impl RvpDetector {
     pub fn new(catalogue: &Catalogue) -> RvpDetector {
-        RvpDetector { http: catalogue.must("http"), rvp: catalogue.must("rvp") }
+        RvpDetector {
+            http: catalogue.must("http"),
+            rvp: catalogue.must("rvp"),
+        }
     }
 }
 

@@ -28,7 +28,11 @@ impl Classifier {
     pub fn new(catalogue: Catalogue) -> Classifier {
         let detectors: Vec<Box<dyn Detector>> = vec![Box::new(RvpDetector::new(&catalogue))];
         let unclassified = catalogue.must("unclassified");
-        Classifier { catalogue, detectors, unclassified }
+        Classifier {
+            catalogue,
+            detectors,
+            unclassified,
+        }
     }
 
     pub fn catalogue(&self) -> &Catalogue {
@@ -110,23 +114,48 @@ mod tests {
 
     #[test]
     fn by_server_port_then_client_port() {
-        assert_eq!(classify(&[pkt("10.0.0.1:40000", "10.0.0.2:25", tcp_flags::SYN, b"")]), "smtp");
+        assert_eq!(
+            classify(&[pkt("10.0.0.1:40000", "10.0.0.2:25", tcp_flags::SYN, b"")]),
+            "smtp"
+        );
         // Mid-stream, server talks first: source port decides.
-        assert_eq!(classify(&[pkt("10.0.0.2:389", "10.0.0.1:40000", tcp_flags::ACK, b"x")]), "ldap");
-        assert_eq!(classify(&[pkt("10.0.0.1:40000", "10.0.0.2:1863", tcp_flags::SYN, b"")]), "unclassified");
+        assert_eq!(
+            classify(&[pkt("10.0.0.2:389", "10.0.0.1:40000", tcp_flags::ACK, b"x")]),
+            "ldap"
+        );
+        assert_eq!(
+            classify(&[pkt("10.0.0.1:40000", "10.0.0.2:1863", tcp_flags::SYN, b"")]),
+            "unclassified"
+        );
     }
 
     #[test]
     fn rvp_on_port_80_is_not_http() {
         let syn = pkt("10.0.0.1:40000", "10.0.0.2:80", tcp_flags::SYN, b"");
-        let sub = b"SUBSCRIBE /instmsg/aliases/bob HTTP/1.1\r\nRVP-Notifications-Version: 0.2\r\n\r\n";
-        let data = pkt("10.0.0.1:40000", "10.0.0.2:80", tcp_flags::ACK | tcp_flags::PSH, sub);
+        let sub =
+            b"SUBSCRIBE /instmsg/aliases/bob HTTP/1.1\r\nRVP-Notifications-Version: 0.2\r\n\r\n";
+        let data = pkt(
+            "10.0.0.1:40000",
+            "10.0.0.2:80",
+            tcp_flags::ACK | tcp_flags::PSH,
+            sub,
+        );
         assert_eq!(classify(&[syn, data]), "rvp");
         let get = b"GET /exchange/ HTTP/1.1\r\nHost: x\r\n\r\n";
-        let data = pkt("10.0.0.1:40000", "10.0.0.2:80", tcp_flags::ACK | tcp_flags::PSH, get);
+        let data = pkt(
+            "10.0.0.1:40000",
+            "10.0.0.2:80",
+            tcp_flags::ACK | tcp_flags::PSH,
+            get,
+        );
         assert_eq!(classify(&[syn, data]), "http");
         let gena = b"SUBSCRIBE /upnp HTTP/1.1\r\nCALLBACK: <http://10.0.0.1:2869/>\r\nNT: upnp:event\r\n\r\n";
-        let data = pkt("10.0.0.1:40000", "10.0.0.2:80", tcp_flags::ACK | tcp_flags::PSH, gena);
+        let data = pkt(
+            "10.0.0.1:40000",
+            "10.0.0.2:80",
+            tcp_flags::ACK | tcp_flags::PSH,
+            gena,
+        );
         assert_eq!(classify(&[syn, data]), "http");
     }
 }

@@ -1,12 +1,13 @@
 //! Decoding: link layer, IPv4/IPv6, TCP/UDP/ICMP, into a [`Packet`].
 //!
 //! The pipeline's per-packet hot path. [`decode`] peels one frame in three steps, each in its own
-//! file: [`link`] strips the link layer by hand (Ethernet with VLAN/QinQ/PPPoE/MPLS, Linux SLL and
-//! SLL2, raw IP, BSD null/loopback), [`ip`] reads IPv4/IPv6 with etherparse's lax slices (they
-//! accept packets cut short by the snap length and skip IPv6 extension headers), and [`transport`]
-//! reads the first bytes of TCP/UDP/ICMP, including the packet quoted by an ICMP
-//! destination-unreachable. [`FragmentTracker`] gives trailing IP fragments the ports of their
-//! first fragment.
+//! file: `link.rs` strips the link layer by hand (Ethernet with VLAN/QinQ/PPPoE/MPLS, Linux SLL
+//! and SLL2, raw IP, BSD null/loopback); `ip.rs` reads IPv4/IPv6 with etherparse's header slices
+//! and the lax length rule of its `Lax*` slices (packets cut short by the snap length keep what
+//! was captured; IPv6 extension headers are skipped); `transport.rs` reads the first bytes of
+//! TCP/UDP/ICMP, including the packet quoted by an ICMP destination-unreachable.
+//! [`FragmentTracker`] (`fragment.rs`) gives trailing IP fragments the ports of their first
+//! fragment.
 //!
 //! Nothing here allocates or panics: every read goes through a checked slice access, and a frame
 //! that cannot be decoded becomes a [`SkipReason`] that the caller counts.

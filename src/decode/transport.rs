@@ -178,7 +178,7 @@ fn echo_id(icmp: &[u8], v6: bool) -> Option<u16> {
 /// 8 bytes of its transport header, often fewer. Ports that were cut off (or that a non-first
 /// fragment never had) are 0. `None` when not even the quoted IP header is readable; the
 /// message is then an ordinary ICMP packet.
-pub(super) fn quoted_flow(quote: &[u8]) -> Option<FiveTuple> {
+fn quoted_flow(quote: &[u8]) -> Option<FiveTuple> {
     let l3 = ip::parse(quote, IpVersion::Any).ok()?;
     let b = l3.payload;
     let (sport, dport) = match l3.ip_number {
@@ -198,4 +198,70 @@ pub(super) fn quoted_flow(quote: &[u8]) -> Option<FiveTuple> {
 #[inline]
 fn ports(b: &[u8]) -> Option<(u16, u16)> {
     Some((be16(b, 0)?, be16(b, 2)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP_SYN: [u8; 24] = [
+        0x04, 0xd2, 0x00, 0x19, 0, 0, 0, 1, 0, 0, 0, 2, 0x60, 0x02, 0xff, 0xff, 0, 0, 0, 0, 2, 4,
+        5, 0xb4,
+    ];
+
+    #[test]
+    fn tcp_fields_and_options() {
+        let l4 = tcp(&TCP_SYN).unwrap();
+        assert_eq!((l4.src_port, l4.dst_port, l4.seq, l4.ack), (1234, 25, 1, 2));
+        assert_eq!((l4.tcp_flags, l4.payload), (0x02, &[][..]));
+        // Cut inside the options: still a packet.
+        assert_eq!(tcp(&TCP_SYN[..22]).unwrap().src_port, 1234);
+        // Cut inside the fixed header: not.
+        assert_eq!(tcp(&TCP_SYN[..19]).err(), Some(truncated()));
+        let mut bad = TCP_SYN;
+        bad[12] = 0x40;
+        assert_eq!(
+            tcp(&bad).err(),
+            Some(SkipReason::Malformed(Layer::Transport))
+        );
+    }
+
+    #[test]
+    fn udp_length_bounds_payload() {
+        let dgram = [0, 53, 0x80, 0, 0, 10, 0, 0, b'a', b'b', b'x', b'x'];
+        assert_eq!(udp(&dgram).unwrap().payload, b"ab");
+        let mut zero = dgram;
+        zero[4..6].copy_from_slice(&[0, 0]);
+        assert_eq!(udp(&zero).unwrap().payload, b"abxx");
+        let mut long = dgram;
+        long[4..6].copy_from_slice(&[0x05, 0xdc]);
+        assert_eq!(udp(&long).unwrap().payload, b"abxx");
+        assert_eq!(udp(&dgram[..7]).err(), Some(truncated()));
+    }
+
+    #[test]
+    fn icmp_echo_and_short_messages() {
+        let echo = [8, 0, 0, 0, 0x12, 0x34, 0, 1, b'p'];
+        let l4 = icmp(&echo, false).unwrap();
+        assert_eq!(
+            (l4.src_port, l4.dst_port, l4.payload),
+            (0x1234, 0x1234, &b"p"[..])
+        );
+        // An ICMPv4 echo type number means nothing in ICMPv6.
+        assert_eq!(icmp(&echo, true).unwrap().src_port, 0);
+        assert_eq!(icmp(&echo[..7], false).err(), Some(truncated()));
+    }
+
+    #[test]
+    fn quoted_trailing_fragment_has_no_ports() {
+        let mut quote = [
+            0x45, 0, 0, 28, 0, 1, 0x00, 0x10, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0xaa, 0xbb,
+            0xcc, 0xdd, 0, 0, 0, 0,
+        ];
+        let q = quoted_flow(&quote).unwrap();
+        assert_eq!((q.proto, q.src.port, q.dst.port), (Proto::Udp, 0, 0));
+        quote[6..8].copy_from_slice(&[0x20, 0]); // first fragment: ports are there
+        assert_eq!(quoted_flow(&quote).unwrap().src.port, 0xaabb);
+        assert_eq!(quoted_flow(&quote[..19]), None);
+    }
 }

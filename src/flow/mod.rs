@@ -37,9 +37,17 @@ impl Hash for FlowKey {
 impl FlowKey {
     pub fn new(proto: Proto, a: Endpoint, b: Endpoint) -> FlowKey {
         if a <= b {
-            FlowKey { proto, lo: a, hi: b }
+            FlowKey {
+                proto,
+                lo: a,
+                hi: b,
+            }
         } else {
-            FlowKey { proto, lo: b, hi: a }
+            FlowKey {
+                proto,
+                lo: b,
+                hi: a,
+            }
         }
     }
 }
@@ -74,13 +82,22 @@ pub struct IcmpSeen {
 
 impl IcmpSeen {
     pub fn is_admin_prohibited(&self) -> bool {
-        IcmpUnreachable { v6: self.v6, code: self.code, quoted: dummy_tuple() }.is_admin_prohibited()
+        IcmpUnreachable {
+            v6: self.v6,
+            code: self.code,
+            quoted: dummy_tuple(),
+        }
+        .is_admin_prohibited()
     }
 }
 
 fn dummy_tuple() -> crate::packet::FiveTuple {
     let ep = Endpoint::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
-    crate::packet::FiveTuple { proto: Proto::Icmp, src: ep, dst: ep }
+    crate::packet::FiveTuple {
+        proto: Proto::Icmp,
+        src: ep,
+        dst: ep,
+    }
 }
 
 /// One bidirectional conversation.
@@ -179,6 +196,9 @@ pub struct FlowTable {
     config: FlowConfig,
     /// Capture time of the next expiry sweep.
     next_sweep: Nanos,
+    /// Time of a first packet past `next_sweep`; the sweep waits for a second one, so a single
+    /// packet with a bogus timestamp far in the future cannot expire the whole table.
+    armed: Option<Nanos>,
     pub evicted: u64,
     pub expired: u64,
     pub peak: usize,
@@ -190,9 +210,13 @@ const SWEEP_EVERY: Nanos = 5 * 1_000_000_000;
 impl FlowTable {
     pub fn new(config: FlowConfig) -> FlowTable {
         FlowTable {
-            map: HashMap::with_capacity_and_hasher(config.max_flows.min(1 << 16), RandomState::new()),
+            map: HashMap::with_capacity_and_hasher(
+                config.max_flows.min(1 << 16),
+                RandomState::new(),
+            ),
             config,
             next_sweep: Nanos::MIN,
+            armed: None,
             evicted: 0,
             expired: 0,
             peak: 0,
@@ -281,14 +305,24 @@ impl FlowTable {
         }
     }
 
-    /// Expires flows idle past their timeout, at most once per [`SWEEP_EVERY`] of capture time.
+    /// Expires flows idle past their timeout, at most once per [`SWEEP_EVERY`] of capture time,
+    /// when two packets in a row are past the sweep time.
     pub fn maybe_sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow, EndReason)) {
-        if now < self.next_sweep {
+        if self.next_sweep == Nanos::MIN {
+            self.next_sweep = now.saturating_add(SWEEP_EVERY);
             return;
         }
-        if self.next_sweep != Nanos::MIN {
-            self.sweep(now, ended);
+        if now < self.next_sweep {
+            self.armed = None;
+            return;
         }
+        let Some(first) = self.armed else {
+            self.armed = Some(now);
+            return;
+        };
+        let now = now.min(first);
+        self.sweep(now, ended);
+        self.armed = None;
         self.next_sweep = now.saturating_add(SWEEP_EVERY);
     }
 

@@ -43,7 +43,10 @@ impl Outcome {
 
     /// True for the outcomes that mean the connection did not work.
     pub fn is_failure(self) -> bool {
-        matches!(self, Outcome::Unanswered | Outcome::Refused | Outcome::IcmpUnreachable)
+        matches!(
+            self,
+            Outcome::Unanswered | Outcome::Refused | Outcome::IcmpUnreachable
+        )
     }
 
     pub fn index(self) -> usize {
@@ -70,7 +73,8 @@ pub struct TcpTrack {
     pub client_acked: bool,
     /// RSTs from the server.
     pub server_rsts: u32,
-    pub client_rst: bool,
+    /// RSTs from the client.
+    pub client_rsts: u32,
     pub fin_client: bool,
     pub fin_server: bool,
 }
@@ -78,13 +82,25 @@ pub struct TcpTrack {
 impl TcpTrack {
     /// Closed by FIN both ways or by a RST from either side.
     pub fn closed(&self) -> bool {
-        self.client_rst || self.server_rsts > 0 || (self.fin_client && self.fin_server)
+        self.client_rsts > 0 || self.server_rsts > 0 || (self.fin_client && self.fin_server)
     }
 }
 
 /// Updates counters and TCP facts with one packet of this flow.
 #[inline]
 pub(super) fn update(f: &mut Flow, p: &Packet<'_>) {
+    let flags = p.tcp_flags;
+    let syn = flags & tcp_flags::SYN != 0;
+    let ack = flags & tcp_flags::ACK != 0;
+    if p.proto == Proto::Tcp
+        && syn
+        && !ack
+        && !f.from_client(&p.src)
+        && !f.tcp.client_syn
+        && !f.tcp.synack
+    {
+        swap_roles(f);
+    }
     let from_client = f.from_client(&p.src);
     if from_client {
         f.to_server.add(p.wire_len);
@@ -96,9 +112,6 @@ pub(super) fn update(f: &mut Flow, p: &Packet<'_>) {
     if p.proto != Proto::Tcp || p.is_trailing_fragment() {
         return;
     }
-    let flags = p.tcp_flags;
-    let syn = flags & tcp_flags::SYN != 0;
-    let ack = flags & tcp_flags::ACK != 0;
     let t = &mut f.tcp;
     if from_client {
         if syn && !ack {
@@ -115,7 +128,7 @@ pub(super) fn update(f: &mut Flow, p: &Packet<'_>) {
             t.client_acked = true;
         }
         if flags & tcp_flags::RST != 0 {
-            t.client_rst = true;
+            t.client_rsts += 1;
         }
         if flags & tcp_flags::FIN != 0 {
             t.fin_client = true;
@@ -133,6 +146,21 @@ pub(super) fn update(f: &mut Flow, p: &Packet<'_>) {
     }
 }
 
+/// How far a SYN may trail its own answer in a capture (reordering between capture points).
+const REORDER_WINDOW: Nanos = 1_000_000_000;
+
+/// The first SYN of a flow came from the side taken for the server (the capture saw its answer,
+/// e.g. a RST, first): the SYN's sender is the client after all.
+fn swap_roles(f: &mut Flow) {
+    std::mem::swap(&mut f.client, &mut f.server);
+    std::mem::swap(&mut f.to_server, &mut f.to_client);
+    let t = &mut f.tcp;
+    std::mem::swap(&mut t.client_rsts, &mut t.server_rsts);
+    std::mem::swap(&mut t.fin_client, &mut t.fin_server);
+    t.client_acked = false;
+    f.midstream = false;
+}
+
 /// True when `p` opens a new connection on the five-tuple of the closed flow `f`: a SYN with a
 /// different initial sequence number after FIN or RST.
 pub(super) fn is_new_connection(f: &Flow, p: &Packet<'_>) -> bool {
@@ -140,6 +168,8 @@ pub(super) fn is_new_connection(f: &Flow, p: &Packet<'_>) -> bool {
         && p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
         && f.tcp.closed()
         && !(f.tcp.client_syn && f.from_client(&p.src) && p.seq == f.tcp.isn)
+        // The first SYN of a flow whose answer (a RST) was captured just before it belongs to it.
+        && !(!f.tcp.client_syn && !f.tcp.synack && p.ts - f.first_ts <= REORDER_WINDOW)
 }
 
 /// The outcome rules of DESIGN.md, in order of precedence.

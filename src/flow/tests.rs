@@ -28,11 +28,17 @@ fn tcp(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32) -> Packet<'static> 
 }
 
 fn udp(ts: Nanos, src: &str, dst: &str) -> Packet<'static> {
-    Packet { proto: Proto::Udp, ..tcp(ts, src, dst, 0, 0) }
+    Packet {
+        proto: Proto::Udp,
+        ..tcp(ts, src, dst, 0, 0)
+    }
 }
 
 fn is_server(proto: Proto, port: u16) -> bool {
-    matches!((proto, port), (Proto::Tcp, 25) | (Proto::Udp, 53) | (Proto::Tcp, 389))
+    matches!(
+        (proto, port),
+        (Proto::Tcp, 25) | (Proto::Udp, 53) | (Proto::Tcp, 389)
+    )
 }
 
 /// Runs packets through a table and returns the flows in the order they ended.
@@ -81,7 +87,11 @@ fn established_with_rtt() {
 fn syn_retransmissions_are_one_unanswered_flow() {
     let f = run(
         FlowConfig::default(),
-        &[tcp(0, C, SRV, SYN, 7), tcp(3 * S, C, SRV, SYN, 7), tcp(9 * S, C, SRV, SYN, 7)],
+        &[
+            tcp(0, C, SRV, SYN, 7),
+            tcp(3 * S, C, SRV, SYN, 7),
+            tcp(9 * S, C, SRV, SYN, 7),
+        ],
     );
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].0.outcome(), Outcome::Unanswered);
@@ -128,7 +138,11 @@ fn icmp_blocked_syn() {
     let u = IcmpUnreachable {
         v6: false,
         code: 13,
-        quoted: FiveTuple { proto: Proto::Tcp, src: ep(C), dst: ep(SRV) },
+        quoted: FiveTuple {
+            proto: Proto::Tcp,
+            src: ep(C),
+            dst: ep(SRV),
+        },
     };
     let mut icmp = tcp(S / 10, "10.0.0.1:0", "10.0.0.5:0", 0, 0);
     icmp.proto = Proto::Icmp;
@@ -140,7 +154,11 @@ fn icmp_blocked_syn() {
     let i = f.icmp.unwrap();
     assert!(i.is_admin_prohibited());
     assert_eq!(i.reporter.to_string(), "10.0.0.1");
-    assert_eq!(f.packets(), 1, "the ICMP error is not one of the flow's packets");
+    assert_eq!(
+        f.packets(),
+        1,
+        "the ICMP error is not one of the flow's packets"
+    );
     // ICMP for a flow whose packet was not captured: a flow with no packets.
     let f = run(FlowConfig::default(), &[icmp]);
     assert_eq!(f[0].0.outcome(), Outcome::IcmpUnreachable);
@@ -150,29 +168,57 @@ fn icmp_blocked_syn() {
 #[test]
 fn udp_client_and_outcomes() {
     // The server answers first in the capture: the catalogue port decides who the client is.
-    let f = run(FlowConfig::default(), &[udp(0, "10.0.0.53:53", "10.0.0.5:5353")]);
+    let f = run(
+        FlowConfig::default(),
+        &[udp(0, "10.0.0.53:53", "10.0.0.5:5353")],
+    );
     assert_eq!(f[0].0.client, ep("10.0.0.5:5353"));
     assert_eq!(f[0].0.outcome(), Outcome::OneWay);
-    let f = run(FlowConfig::default(), &[udp(0, "10.0.0.5:5353", "10.0.0.53:53"), udp(1, "10.0.0.53:53", "10.0.0.5:5353")]);
+    let f = run(
+        FlowConfig::default(),
+        &[
+            udp(0, "10.0.0.5:5353", "10.0.0.53:53"),
+            udp(1, "10.0.0.53:53", "10.0.0.5:5353"),
+        ],
+    );
     assert_eq!(f[0].0.outcome(), Outcome::Established);
 }
 
 #[test]
 fn midstream_one_side() {
-    let f = run(FlowConfig::default(), &[tcp(0, SRV, C, ACK | PSH, 5), tcp(1, SRV, C, ACK | PSH, 6)]);
+    let f = run(
+        FlowConfig::default(),
+        &[tcp(0, SRV, C, ACK | PSH, 5), tcp(1, SRV, C, ACK | PSH, 6)],
+    );
     let f = &f[0].0;
     assert!(f.midstream);
-    assert_eq!(f.client, ep(C), "the catalogue port is the server even when it talks first");
+    assert_eq!(
+        f.client,
+        ep(C),
+        "the catalogue port is the server even when it talks first"
+    );
     assert_eq!(f.outcome(), Outcome::OneWay);
     // A one-sided capture of a working session: SYN then ACKed data, no reply seen.
-    let f = run(FlowConfig::default(), &[tcp(0, C, SRV, SYN, 5), tcp(1, C, SRV, ACK | PSH, 6)]);
+    let f = run(
+        FlowConfig::default(),
+        &[tcp(0, C, SRV, SYN, 5), tcp(1, C, SRV, ACK | PSH, 6)],
+    );
     assert_eq!(f[0].0.outcome(), Outcome::OneWay);
 }
 
 #[test]
 fn idle_expiry_uses_capture_time() {
-    let cfg = FlowConfig { udp_timeout: 10 * S, ..FlowConfig::default() };
-    let f = run(cfg, &[udp(0, C, "10.0.0.53:53"), udp(60 * S, "10.0.0.7:1", "10.0.0.8:2")]);
+    let cfg = FlowConfig {
+        udp_timeout: 10 * S,
+        ..FlowConfig::default()
+    };
+    let f = run(
+        cfg,
+        &[
+            udp(0, C, "10.0.0.53:53"),
+            udp(60 * S, "10.0.0.7:1", "10.0.0.8:2"),
+        ],
+    );
     assert_eq!(f.len(), 2);
     assert_eq!(f[0].1, EndReason::Expired);
     assert_eq!(f[1].1, EndReason::Flushed);
@@ -180,7 +226,10 @@ fn idle_expiry_uses_capture_time() {
 
 #[test]
 fn eviction_keeps_counts() {
-    let cfg = FlowConfig { max_flows: 16, ..FlowConfig::default() };
+    let cfg = FlowConfig {
+        max_flows: 16,
+        ..FlowConfig::default()
+    };
     let packets: Vec<Packet<'static>> = (0..100u16)
         .map(|i| {
             let mut p = udp(Nanos::from(i), C, "10.0.0.53:53");
@@ -203,4 +252,20 @@ fn eviction_keeps_counts() {
     t.flush(&mut ended);
     assert_eq!((n, packets_seen), (100, 100));
     assert!(evicted >= 84, "{evicted}");
+}
+
+#[test]
+fn one_bogus_timestamp_does_not_expire_the_table() {
+    // pop-ssl.pcapng: the SYN-ACK is stamped 48 years after the SYN, the ACK is back in time.
+    let year = 365 * 24 * 3600 * S;
+    let f = run(
+        FlowConfig::default(),
+        &[
+            tcp(0, C, SRV, SYN, 1),
+            tcp(48 * year, SRV, C, SYN | ACK, 1),
+            tcp(S / 1000, C, SRV, ACK, 2),
+        ],
+    );
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].0.outcome(), Outcome::Established);
 }

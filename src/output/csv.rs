@@ -77,7 +77,10 @@ to_client_packets,to_client_bytes,first_ts,last_ts,icmp_code,followup_of"
             f.to_client.bytes,
             f.first_ts,
             f.last_ts,
-            f.icmp.as_ref().map(|i| i.code.to_string()).unwrap_or_default(),
+            f.icmp
+                .as_ref()
+                .map(|i| i.code.to_string())
+                .unwrap_or_default(),
             f.followup_of.map(|i| i.to_string()).unwrap_or_default()
         )?;
     }

@@ -87,7 +87,10 @@ pub struct DirView {
 
 impl From<DirCount> for DirView {
     fn from(d: DirCount) -> Self {
-        DirView { packets: d.packets, bytes: d.bytes }
+        DirView {
+            packets: d.packets,
+            bytes: d.bytes,
+        }
     }
 }
 
@@ -235,9 +238,20 @@ impl Report {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.flows > 0)
-            .map(|(i, s)| service_view(cat.services()[i].id.clone(), &cat.services()[i].description, s))
+            .map(|(i, s)| {
+                service_view(
+                    cat.services()[i].id.clone(),
+                    &cat.services()[i].description,
+                    s,
+                )
+            })
             .collect();
-        services.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.flows.cmp(&a.flows)).then(a.service.cmp(&b.service)));
+        services.sort_by(|a, b| {
+            b.bytes
+                .cmp(&a.bytes)
+                .then(b.flows.cmp(&a.flows))
+                .then(a.service.cmp(&b.service))
+        });
         let flow_view = |r: &FlowRecord| flow_view(cat.id(r.service), r);
         let mut failures: Vec<FlowView> = a.summary.failures.iter().map(flow_view).collect();
         failures.sort_by(|a, b| a.first_ts.total_cmp(&b.first_ts));
@@ -333,7 +347,11 @@ fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
         icmp: r.icmp.map(|(v6, code, from)| IcmpView {
             code,
             v6,
-            admin_prohibited: if v6 { code == 1 } else { matches!(code, 9 | 10 | 13) },
+            admin_prohibited: if v6 {
+                code == 1
+            } else {
+                matches!(code, 9 | 10 | 13)
+            },
             from: from.to_string(),
         }),
         followup_of: r.followup_of,

@@ -58,7 +58,12 @@ fn header(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
     writeln!(w, "{} {}", st.bold(&r.generator), names.join(", "))?;
     let span = match (i.first_ts, i.last_ts) {
         (Some(f), Some(l)) => {
-            format!("{} → {} ({})", datetime(f), time_of_day(l), duration(i.duration_s))
+            format!(
+                "{} → {} ({})",
+                datetime(f),
+                time_of_day(l),
+                duration(i.duration_s)
+            )
         }
         _ => "no packets".to_string(),
     };
@@ -95,7 +100,11 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
     writeln!(w, "{}", st.bold(&head))?;
     for s in services {
         let failed = s.outcomes.failures() > 0;
-        let name = if failed { format!("{}!", s.service) } else { s.service.clone() };
+        let name = if failed {
+            format!("{}!", s.service)
+        } else {
+            s.service.clone()
+        };
         let name = format!("{name:<14}");
         write!(
             w,
@@ -109,11 +118,26 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
         )?;
         for (o, _) in OUTCOME_COLS {
             let n = s.outcomes.get(o);
-            let cell = format!("{:>6}", if n == 0 { "·".to_string() } else { n.to_string() });
-            let cell = if n > 0 && o.is_failure() { st.red(&cell) } else { cell };
+            let cell = format!(
+                "{:>6}",
+                if n == 0 {
+                    "·".to_string()
+                } else {
+                    n.to_string()
+                }
+            );
+            let cell = if n > 0 && o.is_failure() {
+                st.red(&cell)
+            } else {
+                cell
+            };
             write!(w, "{cell}")?;
         }
-        let rtt = if s.handshake_rtt_ms.count > 0 { millis(s.handshake_rtt_ms.p50) } else { "-".into() };
+        let rtt = if s.handshake_rtt_ms.count > 0 {
+            millis(s.handshake_rtt_ms.p50)
+        } else {
+            "-".into()
+        };
         writeln!(w, "{rtt:>10}")?;
     }
     writeln!(w)
@@ -123,7 +147,11 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
 pub(super) fn failure_text(f: &FlowView) -> String {
     match f.outcome {
         Outcome::Unanswered => {
-            let syns = if f.syns == 1 { "1 SYN".to_string() } else { format!("{} SYNs", f.syns) };
+            let syns = if f.syns == 1 {
+                "1 SYN".to_string()
+            } else {
+                format!("{} SYNs", f.syns)
+            };
             format!("unanswered: {syns}, no reply")
         }
         Outcome::Refused => "refused: SYN answered by RST".to_string(),
@@ -159,7 +187,11 @@ fn failures(w: &mut dyn Write, r: &Report, st: &Style, per_service: usize) -> io
     }
     writeln!(w, "{}", st.bold(&format!("FAILED CONNECTIONS ({total})")))?;
     for s in r.services.iter().filter(|s| s.outcomes.failures() > 0) {
-        let listed: Vec<&FlowView> = r.failures.iter().filter(|f| f.service == s.service).collect();
+        let listed: Vec<&FlowView> = r
+            .failures
+            .iter()
+            .filter(|f| f.service == s.service)
+            .collect();
         for f in listed.iter().take(per_service) {
             writeln!(
                 w,
@@ -171,9 +203,17 @@ fn failures(w: &mut dyn Write, r: &Report, st: &Style, per_service: usize) -> io
                 st.red(&failure_text(f))
             )?;
         }
-        let more = s.outcomes.failures().saturating_sub(per_service.min(listed.len()) as u64);
+        let more = s
+            .outcomes
+            .failures()
+            .saturating_sub(per_service.min(listed.len()) as u64);
         if more > 0 {
-            writeln!(w, "  {:<13} {}", s.service, st.dim(&format!("… and {more} more (see --flows)")))?;
+            writeln!(
+                w,
+                "  {:<13} {}",
+                s.service,
+                st.dim(&format!("… and {more} more (see --flows)"))
+            )?;
         }
     }
     writeln!(w)
@@ -183,11 +223,19 @@ fn followups(w: &mut dyn Write, f: &[FollowupView], st: &Style) -> io::Result<()
     if f.is_empty() {
         return Ok(());
     }
-    writeln!(w, "{}", st.bold(&format!("EXPECTED FOLLOW-UP CONNECTIONS ({})", f.len())))?;
+    writeln!(
+        w,
+        "{}",
+        st.bold(&format!("EXPECTED FOLLOW-UP CONNECTIONS ({})", f.len()))
+    )?;
     for e in f {
         let what = format!(
             "{} {}:{}/{} announced by {} at {}",
-            e.service, e.expected.host, e.expected.port, e.expected.proto, e.announced_by,
+            e.service,
+            e.expected.host,
+            e.expected.port,
+            e.expected.proto,
+            e.announced_by,
             time_of_day(e.announced_ts)
         );
         let verdict = match e.outcome.as_str() {
@@ -207,7 +255,10 @@ fn followups(w: &mut dyn Write, f: &[FollowupView], st: &Style) -> io::Result<()
 fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style) -> io::Result<()> {
     writeln!(w, "{}", st.bold(&format!("FLOWS ({})", flows.len())))?;
     for f in flows {
-        let follow = f.followup_of.map(|i| format!(" follow-up #{i}")).unwrap_or_default();
+        let follow = f
+            .followup_of
+            .map(|i| format!(" follow-up #{i}"))
+            .unwrap_or_default();
         writeln!(
             w,
             "  {} {:<13} {:<4} {} → {}  {} pkts {} / {} pkts {}  {}{}{}",
@@ -236,7 +287,11 @@ fn notes(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
         writeln!(w, "Not decoded: {skipped} frames ({})", reasons.join(", "))?;
     }
     if i.orphan_fragments > 0 {
-        writeln!(w, "IP fragments without their first fragment: {}", i.orphan_fragments)?;
+        writeln!(
+            w,
+            "IP fragments without their first fragment: {}",
+            i.orphan_fragments
+        )?;
     }
     if r.flow_table.evicted > 0 {
         writeln!(

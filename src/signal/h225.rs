@@ -158,12 +158,18 @@ fn user_information(r: &mut PerReader<'_>, out: &mut Emitter<'_>) -> Result<(Uui
     let pdu = r.sequence(true, 1)?;
     let body = match r.choice(7, true)? {
         Choice::Root(i) => {
-            let kind = ROOT_BODIES.get(i as usize).copied().unwrap_or(UuieKind::Unknown);
+            let kind = ROOT_BODIES
+                .get(i as usize)
+                .copied()
+                .unwrap_or(UuieKind::Unknown);
             root_body(r, kind, out)?;
             kind
         }
         Choice::Ext(i) => {
-            let kind = EXT_BODIES.get(i as usize).copied().unwrap_or(UuieKind::Unknown);
+            let kind = EXT_BODIES
+                .get(i as usize)
+                .copied()
+                .unwrap_or(UuieKind::Unknown);
             let bytes = r.open_type()?;
             if kind == UuieKind::Progress && progress(bytes, out).is_err() {
                 out.nested_errors += 1;
@@ -209,11 +215,14 @@ fn root_body(r: &mut PerReader<'_>, kind: UuieKind, out: &mut Emitter<'_>) -> Re
     let ctx = Context::H225(kind);
     r.at(kind.key());
     let (seq, fields) = match kind {
-        UuieKind::Setup => (setup(r, ctx, out)?, ExtFields {
-            source_call_signal_address: Some(0),
-            fast_start: Some(6),
-            ..ExtFields::default()
-        }),
+        UuieKind::Setup => (
+            setup(r, ctx, out)?,
+            ExtFields {
+                source_call_signal_address: Some(0),
+                fast_start: Some(6),
+                ..ExtFields::default()
+            },
+        ),
         UuieKind::CallProceeding | UuieKind::Alerting => {
             let seq = r.sequence(true, 1)?;
             r.skip_object_identifier()?;
@@ -246,11 +255,14 @@ fn root_body(r: &mut PerReader<'_>, kind: UuieKind, out: &mut Emitter<'_>) -> Re
             }
             (seq, ExtFields::default())
         }
-        _ => (facility(r, ctx, out)?, ExtFields {
-            h245_address: Some(6),
-            fast_start: Some(7),
-            ..ExtFields::default()
-        }),
+        _ => (
+            facility(r, ctx, out)?,
+            ExtFields {
+                h245_address: Some(6),
+                fast_start: Some(7),
+                ..ExtFields::default()
+            },
+        ),
     };
     uuie_extensions(r, &seq, kind, &fields, out)
 }

@@ -18,6 +18,9 @@ pub mod ras;
 pub mod rvp;
 pub mod tpkt;
 
+#[cfg(test)]
+mod test_util;
+
 use crate::packet::{Endpoint, Proto};
 
 pub use h225::UuieKind;

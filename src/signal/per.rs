@@ -105,7 +105,8 @@ impl Extensions<'_> {
 }
 
 fn bit_at(data: &[u8], pos: usize) -> bool {
-    data.get(pos / 8).is_some_and(|b| (b >> (7 - pos % 8)) & 1 == 1)
+    data.get(pos / 8)
+        .is_some_and(|b| (b >> (7 - pos % 8)) & 1 == 1)
 }
 
 /// Bits needed to write `v` (0 for 0).

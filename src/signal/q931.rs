@@ -107,11 +107,9 @@ pub fn parse(bytes: &[u8]) -> Result<Q931Message<'_>, Q931Error> {
     let cr_len = usize::from(bytes.get(1).ok_or(truncated(1))? & 0x0f);
     let cr = bytes.get(2..2 + cr_len).ok_or(truncated(2))?;
     let call_ref_flag = cr.first().is_some_and(|b| b & 0x80 != 0);
-    let call_ref = cr
-        .iter()
-        .take(4)
-        .enumerate()
-        .fold(0u32, |v, (i, &b)| (v << 8) | u32::from(if i == 0 { b & 0x7f } else { b }));
+    let call_ref = cr.iter().take(4).enumerate().fold(0u32, |v, (i, &b)| {
+        (v << 8) | u32::from(if i == 0 { b & 0x7f } else { b })
+    });
     let mut pos = 2 + cr_len;
     let mut message_type = *bytes.get(pos).ok_or(truncated(pos))?;
     pos += 1;
@@ -159,7 +157,9 @@ fn find_user_user(bytes: &[u8], mut pos: usize) -> Result<Option<(u8, &[u8])>, Q
                 return Err(truncated(pos + 1));
             };
             let len = usize::from(u16::from_be_bytes([hi, lo]));
-            let contents = bytes.get(pos + 3..pos + 3 + len).ok_or(truncated(pos + 3))?;
+            let contents = bytes
+                .get(pos + 3..pos + 3 + len)
+                .ok_or(truncated(pos + 3))?;
             let (&proto, rest) = contents
                 .split_first()
                 .ok_or(err(Q931ErrorKind::EmptyUserUser, pos))?;

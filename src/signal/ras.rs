@@ -9,8 +9,8 @@
 //! `callSignalAddress`). Other messages are only named.
 
 use super::h225_types::{
-    alternate_gk, skip_alias_list, skip_endpoint_type, skip_identifier,
-    skip_nonstandard_parameter, skip_null_choice, transport_address, transport_address_list,
+    alternate_gk, skip_alias_list, skip_endpoint_type, skip_identifier, skip_nonstandard_parameter,
+    skip_null_choice, transport_address, transport_address_list,
 };
 use super::per::{Choice, PerError, PerReader, Result, Seq};
 use super::{AddrKind, Announced, Context, Emitter};
@@ -212,7 +212,7 @@ fn registration_confirm(r: &mut PerReader<'_>, ctx: Context, out: &mut Emitter<'
         skip_identifier(r)?;
     }
     skip_identifier(r)?; // endpointIdentifier
-    // alternateGatekeeper (0) ... assignedGatekeeper (17)
+                         // alternateGatekeeper (0) ... assignedGatekeeper (17)
     gatekeeper_extensions(r, &seq, 0, 17, ctx, out)
 }
 
@@ -293,11 +293,7 @@ fn location_request(r: &mut PerReader<'_>, ctx: Context, out: &mut Emitter<'_>) 
     emit(r, AddrKind::ReplyAddress, ctx, out)
 }
 
-fn info_request_response(
-    r: &mut PerReader<'_>,
-    ctx: Context,
-    out: &mut Emitter<'_>,
-) -> Result<()> {
+fn info_request_response(r: &mut PerReader<'_>, ctx: Context, out: &mut Emitter<'_>) -> Result<()> {
     // nonStandardData, endpointAlias, perCallInfo.
     let seq = r.sequence(true, 3)?;
     if seq.has(0) {

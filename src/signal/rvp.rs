@@ -65,7 +65,12 @@ pub fn parse_request(payload: &[u8]) -> Result<Request<'_>, RvpError> {
     let mut lines = payload.split(|&b| b == b'\n').map(trim_cr);
     let first = lines.next().ok_or(RvpError::NotRequest)?;
     let method = request_method(first).ok_or(RvpError::NotRequest)?;
-    let mut req = Request { method, is_rvp: false, call_back: None, lifetime_s: None };
+    let mut req = Request {
+        method,
+        is_rvp: false,
+        call_back: None,
+        lifetime_s: None,
+    };
     for line in lines {
         if line.is_empty() {
             break;
@@ -98,7 +103,10 @@ fn request_method(line: &[u8]) -> Option<&str> {
         return None;
     }
     let rest = &line[sp + 1..];
-    let version = rest.iter().rposition(|&b| b == b' ').map(|i| &rest[i + 1..])?;
+    let version = rest
+        .iter()
+        .rposition(|&b| b == b' ')
+        .map(|i| &rest[i + 1..])?;
     if !starts_with_ignore_case(version, b"HTTP/") {
         return None;
     }
@@ -137,8 +145,14 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
     &v[start..end]
 }
 
@@ -166,19 +180,27 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(r.lifetime_s, Some(14400));
         let cb = r.call_back.unwrap();
         assert_eq!(cb.proto, CallBackProto::Tcp);
-        assert_eq!(cb.host, CallBackHost::Ip(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))));
+        assert_eq!(
+            cb.host,
+            CallBackHost::Ip(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))
+        );
         assert_eq!(cb.port, 3455);
     }
 
     #[test]
     fn httpu_callback_with_name_and_ipv6() {
-        let r = parse_request(b"SUBSCRIBE /x HTTP/1.1\r\ncall-back: httpu://client7:5000/\r\n").unwrap();
+        let r = parse_request(b"SUBSCRIBE /x HTTP/1.1\r\ncall-back: httpu://client7:5000/\r\n")
+            .unwrap();
         let cb = r.call_back.unwrap();
         assert_eq!(cb.proto, CallBackProto::Udp);
         assert_eq!(cb.host, CallBackHost::Name("client7"));
         assert_eq!(cb.port, 5000);
-        let r = parse_request(b"SUBSCRIBE /x HTTP/1.1\r\nCall-Back: http://[2001:db8::5]:6000\r\n").unwrap();
-        assert_eq!(r.call_back.unwrap().host, CallBackHost::Ip("2001:db8::5".parse().unwrap()));
+        let r = parse_request(b"SUBSCRIBE /x HTTP/1.1\r\nCall-Back: http://[2001:db8::5]:6000\r\n")
+            .unwrap();
+        assert_eq!(
+            r.call_back.unwrap().host,
+            CallBackHost::Ip("2001:db8::5".parse().unwrap())
+        );
         let r = parse_request(b"SUBSCRIBE /x HTTP/1.1\r\nCall-Back: http://10.0.0.1\r\n").unwrap();
         assert_eq!(r.call_back.unwrap().port, 80);
     }
@@ -189,16 +211,25 @@ Content-Length: 0\r\n\r\n";
         let r = parse_request(gena).unwrap();
         assert!(!r.is_rvp);
         assert_eq!(r.call_back, None);
-        let owa = b"GET /exchange/alice/Inbox HTTP/1.1\r\nHost: mail\r\nUser-Agent: Mozilla/4.0\r\n\r\n";
+        let owa =
+            b"GET /exchange/alice/Inbox HTTP/1.1\r\nHost: mail\r\nUser-Agent: Mozilla/4.0\r\n\r\n";
         assert!(!looks_like_rvp(owa));
-        assert!(looks_like_rvp(b"NOTIFY /x HTTP/1.1\r\nRVP-Notifications-Version: 0.2\r\n"));
+        assert!(looks_like_rvp(
+            b"NOTIFY /x HTTP/1.1\r\nRVP-Notifications-Version: 0.2\r\n"
+        ));
     }
 
     #[test]
     fn bad_input() {
         assert_eq!(parse_request(b""), Err(RvpError::NotRequest));
-        assert_eq!(parse_request(b"HTTP/1.1 200 OK\r\n"), Err(RvpError::NotRequest));
-        assert_eq!(parse_request(b"\x16\x03\x01\x00"), Err(RvpError::NotRequest));
+        assert_eq!(
+            parse_request(b"HTTP/1.1 200 OK\r\n"),
+            Err(RvpError::NotRequest)
+        );
+        assert_eq!(
+            parse_request(b"\x16\x03\x01\x00"),
+            Err(RvpError::NotRequest)
+        );
         assert_eq!(
             parse_request(b"SUBSCRIBE / HTTP/1.1\r\nCall-Back: ftp://x:1\r\n"),
             Err(RvpError::BadCallBack)
@@ -208,7 +239,11 @@ Content-Length: 0\r\n\r\n";
             Err(RvpError::BadCallBack)
         );
         // Cut mid-header: what is there is read.
-        let cut = SUBSCRIBE.windows(9).position(|w| w == b"Call-Back").unwrap() + 5;
+        let cut = SUBSCRIBE
+            .windows(9)
+            .position(|w| w == b"Call-Back")
+            .unwrap()
+            + 5;
         let r = parse_request(&SUBSCRIBE[..cut]).unwrap();
         assert!(r.is_rvp);
         assert_eq!(r.call_back, None);

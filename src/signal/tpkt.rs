@@ -284,6 +284,16 @@ impl TpktStream {
         }
     }
 
+    /// Tells the stream where its byte stream starts (the SYN's sequence number + 1), before
+    /// the first segment: the first byte is then known to start a frame, and segments that
+    /// arrive ahead of the first one are held instead of starting the stream late.
+    pub fn start(&mut self, seq: u32) {
+        if self.base.is_none() {
+            self.base = Some(seq);
+            self.framer.synced = true;
+        }
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> TpktStats {
         self.framer.stats
@@ -381,7 +391,9 @@ impl TpktStream {
         if rel > self.filled && (beyond_window || !self.can_hold_ahead(rel, rel + n)) {
             return 0;
         }
-        let buf = self.buf.get_or_insert_with(|| vec![0u8; cap].into_boxed_slice());
+        let buf = self
+            .buf
+            .get_or_insert_with(|| vec![0u8; cap].into_boxed_slice());
         let (Some(dst), Some(src)) = (buf.get_mut(rel..rel + n), data.get(..n)) else {
             return 0;
         };
@@ -502,7 +514,7 @@ impl TpktStream {
         if self.ahead_len == 0 {
             return;
         }
-        self.abandon_hole(0);
+        self.abandon_hole(usize::MAX);
         self.drain_buffer(&mut on_frame);
     }
 }

@@ -66,7 +66,11 @@ impl ServiceStats {
     }
 
     pub fn failures(&self) -> u64 {
-        Outcome::ALL.iter().filter(|o| o.is_failure()).map(|o| self.outcomes[o.index()]).sum()
+        Outcome::ALL
+            .iter()
+            .filter(|o| o.is_failure())
+            .map(|o| self.outcomes[o.index()])
+            .sum()
     }
 
     fn add_flow(&mut self, f: &Flow, outcome: Outcome, why: EndReason) {
@@ -205,7 +209,8 @@ impl Summary {
 impl AddAssign<&Summary> for Summary {
     fn add_assign(&mut self, o: &Summary) {
         if self.services.len() < o.services.len() {
-            self.services.resize(o.services.len(), ServiceStats::default());
+            self.services
+                .resize(o.services.len(), ServiceStats::default());
         }
         for (a, b) in self.services.iter_mut().zip(&o.services) {
             *a += b;

@@ -6,7 +6,9 @@
 # frames whose TCP/UDP source or destination port is one of a service's ports, i.e. what the
 # display filter `tcp.port==N` counts. Frames that are ICMP errors are left out (tshark decodes
 # the packet an ICMP error quotes; exflow counts the error on the flow's outcome, not its
-# packets). IP reassembly is off so each frame stands alone.
+# packets). IP reassembly is off so each frame stands alone; a trailing IPv4 fragment (offset > 0,
+# no transport header of its own) takes the ports of its first fragment (same source,
+# destination, protocol and IP id), since it is part of the same datagram.
 #
 #   bash tests/data/tshark_reference.sh > tests/data/tshark_reference.tsv
 #
@@ -47,7 +49,9 @@ cut -f1 corpus/MANIFEST.tsv | tail -n +2 | while IFS= read -r f; do
   tshark -n -r "corpus/$f" -o ip.defragment:FALSE -o ipv6.defragment:FALSE -T fields \
       -E separator=/t -E occurrence=f \
       -e frame.len -e tcp.srcport -e tcp.dstport -e udp.srcport -e udp.dstport \
-      -e icmp.type -e icmpv6.type 2>/dev/null |
+      -e icmp.type -e icmpv6.type \
+      -e ip.src -e ip.dst -e ip.proto -e ip.id -e ip.frag_offset \
+      -e ipv6.src -e ipv6.dst -e ipv6.fraghdr.ident -e ipv6.fraghdr.offset 2>/dev/null |
     awk -F'\t' -v file="$f" -v services="$services" '
       BEGIN {
         n = split(services, lines, "\n")
@@ -59,6 +63,13 @@ cut -f1 corpus/MANIFEST.tsv | tail -n +2 | while IFS= read -r f; do
       }
       $6 != "" || $7 != "" { next }
       {
+        if ($15 != "") { frag = $13 SUBSEP $14 SUBSEP $15; off = $16 }
+        else { frag = $8 SUBSEP $9 SUBSEP $10 SUBSEP $11; off = $12 }
+        if (off != "" && off > 0 && (frag in fport)) {
+          split(fport[frag], fp, SUBSEP); $2 = fp[1]; $3 = fp[2]; $4 = fp[3]; $5 = fp[4]
+        } else if ($11 != "" || $15 != "") {
+          fport[frag] = $2 SUBSEP $3 SUBSEP $4 SUBSEP $5
+        }
         for (i = 1; i <= n; i++) {
           if ((($2 != "") && (want[i, "tcp", $2] || want[i, "tcp", $3])) ||
               (($4 != "") && (want[i, "udp", $4] || want[i, "udp", $5]))) {

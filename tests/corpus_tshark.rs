@@ -1,0 +1,119 @@
+//! Real captures against tshark: for every corpus file and every service tshark saw on a
+//! catalogue port, exflow's packets and wire bytes equal tshark's (tests/data/tshark_reference.tsv,
+//! made by tests/data/tshark_reference.sh).
+
+use std::collections::BTreeMap;
+
+use exflow::analyze::{analyze_files, Completeness, Config};
+use exflow::output::Report;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+
+struct Row {
+    file: String,
+    service: String,
+    packets: u64,
+    bytes: u64,
+}
+
+fn reference() -> Vec<Row> {
+    let text = std::fs::read_to_string(format!("{DATA}/tshark_reference.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            Row {
+                file: c[0].to_string(),
+                service: c[1].to_string(),
+                packets: c[3].parse().unwrap(),
+                bytes: c[4].parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+fn report(file: &str) -> Report {
+    let path = format!("{DATA}/corpus/{file}");
+    let (a, done) = analyze_files(&[path], Config::default(), |_, _, _, _| {});
+    assert_eq!(
+        done,
+        Completeness::Complete,
+        "{file}: {:?}",
+        a.input.warnings
+    );
+    Report::new(&a)
+}
+
+/// exflow's (packets, bytes) for a reference service name (`http+rvp` adds both).
+fn exflow_counts(r: &Report, service: &str) -> (u64, u64) {
+    r.services
+        .iter()
+        .filter(|s| service.split('+').any(|n| n == s.service))
+        .fold((0, 0), |(p, b), s| (p + s.packets, b + s.bytes))
+}
+
+#[test]
+fn per_service_packets_and_bytes_equal_tshark() {
+    let rows = reference();
+    assert!(rows.len() > 50, "reference has {} rows", rows.len());
+    let mut by_file: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    for r in &rows {
+        by_file.entry(&r.file).or_default().push(r);
+    }
+    let mut mismatches = Vec::new();
+    for (file, rows) in &by_file {
+        let rep = report(file);
+        for row in rows {
+            let got = exflow_counts(&rep, &row.service);
+            if got != (row.packets, row.bytes) {
+                mismatches.push(format!(
+                    "{file} {}: exflow {got:?}, tshark ({}, {})",
+                    row.service, row.packets, row.bytes
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+/// Total `(unanswered, refused)` TCP flows in a report.
+fn failures(r: &Report) -> (u64, u64) {
+    r.services.iter().fold((0, 0), |(u, f), s| {
+        (u + s.outcomes.unanswered, f + s.outcomes.refused)
+    })
+}
+
+#[test]
+fn unanswered_and_refused_equal_tshark_streams() {
+    let text = std::fs::read_to_string(format!("{DATA}/tshark_outcomes.tsv")).unwrap();
+    let expected: BTreeMap<String, (u64, u64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (
+                c[0].to_string(),
+                (c[1].parse().unwrap(), c[2].parse().unwrap()),
+            )
+        })
+        .collect();
+    assert!(expected.contains_key("ndpi/synscan.pcap"));
+    let manifest = std::fs::read_to_string(format!("{DATA}/corpus/MANIFEST.tsv")).unwrap();
+    let mut mismatches = Vec::new();
+    for line in manifest.lines().skip(1) {
+        let file = line.split('\t').next().unwrap();
+        let want = expected.get(file).copied().unwrap_or((0, 0));
+        let got = failures(&report(file));
+        if got != want {
+            mismatches.push(format!(
+                "{file}: exflow (unanswered, refused) {got:?}, tshark {want:?}"
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
