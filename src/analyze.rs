@@ -100,6 +100,7 @@ impl Analyzer {
             Ok(p) => p,
             Err(reason) => {
                 *self.skipped.entry(reason).or_insert(0) += 1;
+                self.input.skipped_bytes += wire;
                 return;
             }
         };
@@ -116,6 +117,7 @@ impl Analyzer {
         let (touch, flow) = match &p.unreachable {
             Some(u) => {
                 self.input.icmp_unreachable += 1;
+                self.input.icmp_unreachable_bytes += wire;
                 self.flows.icmp_unreachable(&p, u, &mut ended)
             }
             None => self.flows.packet(

@@ -89,6 +89,42 @@ fn failures(r: &Report) -> (u64, u64) {
 }
 
 #[test]
+fn every_packet_and_byte_is_accounted_for() {
+    let manifest = std::fs::read_to_string(format!("{DATA}/corpus/MANIFEST.tsv")).unwrap();
+    for line in manifest.lines().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let r = report(c[0]);
+        assert_eq!(
+            r.input.packets,
+            c[6].parse::<u64>().unwrap(),
+            "{}: packets vs MANIFEST",
+            c[0]
+        );
+        let (p, b) = r
+            .services
+            .iter()
+            .fold((0, 0), |(p, b), s| (p + s.packets, b + s.bytes));
+        let skipped: u64 = r.input.skipped.values().sum();
+        assert_eq!(
+            r.input.packets,
+            p + r.input.icmp_unreachable + skipped,
+            "{}",
+            c[0]
+        );
+        assert_eq!(
+            r.input.bytes,
+            b + r.input.icmp_unreachable_bytes + r.input.skipped_bytes,
+            "{}",
+            c[0]
+        );
+        assert_eq!(
+            r.flow_table.flows,
+            r.services.iter().map(|s| s.flows).sum::<u64>()
+        );
+    }
+}
+
+#[test]
 fn unanswered_and_refused_equal_tshark_streams() {
     let text = std::fs::read_to_string(format!("{DATA}/tshark_outcomes.tsv")).unwrap();
     let expected: BTreeMap<String, (u64, u64)> = text

@@ -63,8 +63,13 @@ pub struct InputView {
     pub decoded: u64,
     /// Frames not decoded, by reason.
     pub skipped: BTreeMap<String, u64>,
+    /// Wire bytes of the frames not decoded.
+    pub skipped_bytes: u64,
     pub orphan_fragments: u64,
+    /// ICMP destination-unreachable messages; they decide their flow's outcome and are not among
+    /// its packets, so `bytes` = services' bytes + `icmp_unreachable_bytes` + `skipped_bytes`.
     pub icmp_unreachable: u64,
+    pub icmp_unreachable_bytes: u64,
     pub warnings: Vec<String>,
 }
 
@@ -286,8 +291,10 @@ impl Report {
                 },
                 decoded: i.packets - i.skipped_total(),
                 skipped: i.skipped.clone(),
+                skipped_bytes: i.skipped_bytes,
                 orphan_fragments: i.orphan_fragments,
                 icmp_unreachable: i.icmp_unreachable,
+                icmp_unreachable_bytes: i.icmp_unreachable_bytes,
                 warnings: i.warnings.clone(),
             },
             flow_table: FlowTableView {

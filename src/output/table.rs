@@ -90,13 +90,13 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
         return writeln!(w, "No IP flows.\n");
     }
     let mut head = format!(
-        "{:<14}{:>6}{:>9}{:>11}{:>11}{:>11}",
-        "SERVICE", "FLOWS", "PACKETS", "BYTES", "TO SERVER", "TO CLIENT"
+        "{:<13}{:>6}{:>9}{:>10}{:>10}{:>10}",
+        "SERVICE", "FLOWS", "PACKETS", "BYTES", "TO SRV", "TO CLI"
     );
     for (_, name) in OUTCOME_COLS {
         head.push_str(&format!("{name:>6}"));
     }
-    head.push_str(&format!("{:>10}", "RTT p50"));
+    head.push_str(&format!("{:>9}", "RTT p50"));
     writeln!(w, "{}", st.bold(&head))?;
     for s in services {
         let failed = s.outcomes.failures() > 0;
@@ -105,10 +105,10 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
         } else {
             s.service.clone()
         };
-        let name = format!("{name:<14}");
+        let name = format!("{name:<13}");
         write!(
             w,
-            "{}{:>6}{:>9}{:>11}{:>11}{:>11}",
+            "{}{:>6}{:>9}{:>10}{:>10}{:>10}",
             if failed { st.red(&name) } else { name },
             s.flows,
             s.packets,
@@ -138,7 +138,7 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
         } else {
             "-".into()
         };
-        writeln!(w, "{rtt:>10}")?;
+        writeln!(w, "{rtt:>9}")?;
     }
     writeln!(w)
 }
@@ -157,7 +157,7 @@ pub(super) fn failure_text(f: &FlowView) -> String {
         Outcome::Refused => "refused: SYN answered by RST".to_string(),
         Outcome::IcmpUnreachable => match &f.icmp {
             Some(i) if i.admin_prohibited => {
-                format!("blocked: ICMP administratively prohibited from {}", i.from)
+                format!("blocked: ICMP admin-prohibited from {}", i.from)
             }
             Some(i) => format!("ICMP {} from {}", icmp_name(i.v6, i.code), i.from),
             None => "ICMP unreachable".to_string(),
@@ -187,31 +187,29 @@ fn failures(w: &mut dyn Write, r: &Report, st: &Style, per_service: usize) -> io
     }
     writeln!(w, "{}", st.bold(&format!("FAILED CONNECTIONS ({total})")))?;
     for s in r.services.iter().filter(|s| s.outcomes.failures() > 0) {
+        writeln!(w, "{}", st.bold(&s.service))?;
         let listed: Vec<&FlowView> = r
             .failures
             .iter()
             .filter(|f| f.service == s.service)
             .collect();
         for f in listed.iter().take(per_service) {
+            let text = failure_text(f);
             writeln!(
                 w,
-                "  {:<13} {} {} → {}  {}",
-                s.service,
+                "  {} {} → {}  {}",
                 time_of_day(f.first_ts),
                 f.client,
                 f.server,
-                st.red(&failure_text(f))
+                st.red(&text)
             )?;
         }
-        let more = s
-            .outcomes
-            .failures()
-            .saturating_sub(per_service.min(listed.len()) as u64);
+        let shown = per_service.min(listed.len()) as u64;
+        let more = s.outcomes.failures().saturating_sub(shown);
         if more > 0 {
             writeln!(
                 w,
-                "  {:<13} {}",
-                s.service,
+                "  {}",
                 st.dim(&format!("… and {more} more (see --flows)"))
             )?;
         }

@@ -246,8 +246,11 @@ pub struct InputStats {
     pub skipped: BTreeMap<String, u64>,
     /// Trailing IP fragments whose first fragment was not seen (counted on a port-0 flow).
     pub orphan_fragments: u64,
-    /// ICMP destination-unreachable messages attributed to a flow.
+    /// ICMP destination-unreachable messages attributed to a flow (not among its packets).
     pub icmp_unreachable: u64,
+    pub icmp_unreachable_bytes: u64,
+    /// Wire bytes of the frames not decoded.
+    pub skipped_bytes: u64,
     pub warnings: Vec<String>,
 }
 

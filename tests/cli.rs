@@ -1,0 +1,356 @@
+//! The command line end to end: the bundled sample's report (JSON parsed back into types, table
+//! against a golden file), bad input and exit statuses, stdin, gzip, the catalogue.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use exflow::output::Report;
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/broken-mail-flow.pcap");
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+
+fn exflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(args: &[&str]) -> (Report, Output) {
+    let mut all = vec!["analyze", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = exflow(&all);
+    let report: Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (report, out)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("exflow-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn sample_bytes() -> Vec<u8> {
+    std::fs::read(SAMPLE).unwrap()
+}
+
+/// Byte offsets of the pcap records in a classic little-endian pcap file.
+fn record_offsets(pcap: &[u8]) -> Vec<usize> {
+    let mut offs = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        offs.push(at);
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + caplen;
+    }
+    offs
+}
+
+fn service<'a>(r: &'a Report, id: &str) -> &'a exflow::output::ServiceView {
+    r.services
+        .iter()
+        .find(|s| s.service == id)
+        .unwrap_or_else(|| panic!("no service {id}"))
+}
+
+#[test]
+fn sample_report_shows_the_broken_mail_flow() {
+    let (r, out) = json(&[SAMPLE]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(r.schema, "exflow.report.v1");
+    assert_eq!(
+        r.input.packets,
+        record_offsets(&sample_bytes()).len() as u64
+    );
+    let flows_bytes: u64 = r.services.iter().map(|s| s.bytes).sum();
+    assert_eq!(
+        r.input.bytes,
+        flows_bytes + r.input.icmp_unreachable_bytes + r.input.skipped_bytes
+    );
+    assert_eq!(r.input.icmp_unreachable, 2);
+    let smtp = service(&r, "smtp");
+    assert_eq!(smtp.outcomes.unanswered, 1);
+    assert_eq!(smtp.outcomes.refused, 1);
+    assert_eq!(smtp.outcomes.icmp_unreachable, 1);
+    assert_eq!(smtp.icmp_admin_prohibited, 1);
+    assert!(smtp.outcomes.established >= 2, "{:?}", smtp.outcomes);
+    for id in ["ldap", "gc", "dns", "http", "rvp", "audio"] {
+        assert!(service(&r, id).outcomes.established > 0, "{id}");
+    }
+    assert!(
+        service(&r, "dns").outcomes.one_way >= 1,
+        "the unanswered DNS query"
+    );
+    // Failures listed, each with its verdict.
+    let smtp_failures: Vec<_> = r.failures.iter().filter(|f| f.service == "smtp").collect();
+    assert_eq!(smtp_failures.len(), 3);
+    let blocked = smtp_failures.iter().find(|f| f.icmp.is_some()).unwrap();
+    assert!(blocked.icmp.as_ref().unwrap().admin_prohibited);
+    let unanswered = smtp_failures
+        .iter()
+        .find(|f| f.outcome.as_str() == "unanswered")
+        .unwrap();
+    assert!(unanswered.syns >= 2, "SYN retransmissions are one flow");
+}
+
+#[test]
+fn sample_table_matches_golden() {
+    let out = exflow(&["analyze", "--color", "never", SAMPLE]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout)
+        .unwrap()
+        .replace(SAMPLE, "samples/broken-mail-flow.pcap");
+    let golden = Path::new(GOLDEN).join("sample.table.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).unwrap();
+    assert_eq!(
+        text, want,
+        "table changed; review and rerun with UPDATE_GOLDEN=1"
+    );
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "wider than 100 columns: {line}"
+        );
+    }
+}
+
+#[test]
+fn flows_listing_and_csv() {
+    let (r, _) = json(&["--flows", SAMPLE]);
+    let flows = r.flows.as_ref().unwrap();
+    assert_eq!(flows.len() as u64, r.flow_table.flows);
+    let per_service: u64 = r.services.iter().map(|s| s.flows).sum();
+    assert_eq!(per_service, flows.len() as u64);
+    let out = exflow(&["analyze", "--format", "csv", SAMPLE]);
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with("service,flows,packets,bytes,"));
+    assert_eq!(csv.lines().count(), r.services.len() + 1);
+    let out = exflow(&["analyze", "--format", "csv", "--flows", SAMPLE]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().count(),
+        flows.len() + 1
+    );
+}
+
+#[test]
+fn stdin_and_gzip_read_like_the_file() {
+    let (file, _) = json(&[SAMPLE]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(["analyze", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&sample_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let piped: Report = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(piped.services, file.services);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&sample_bytes()).unwrap();
+    let p = tmp("sample.pcap.gz", &gz.finish().unwrap());
+    let (zipped, out) = json(&[p.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(zipped.services, file.services);
+}
+
+#[test]
+fn missing_empty_and_foreign_files_analyse_nothing() {
+    let empty = tmp("empty.pcap", b"");
+    let text = tmp("notes.txt", b"this is not a capture\n");
+    let header_only = tmp("header.pcap", &sample_bytes()[..24]);
+    for (path, needle) in [
+        ("/nonexistent/x.pcap", "/nonexistent/x.pcap"),
+        (empty.to_str().unwrap(), "empty"),
+        (text.to_str().unwrap(), "not a pcap"),
+        (header_only.to_str().unwrap(), "no packets"),
+    ] {
+        let out = exflow(&["analyze", path]);
+        assert_eq!(out.status.code(), Some(2), "{path}: {}", stderr(&out));
+        assert!(
+            out.stdout.is_empty(),
+            "{path}: no report when nothing was analysed"
+        );
+        let err = stderr(&out);
+        assert!(err.contains(path) && err.contains(needle), "{path}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn truncated_and_corrupt_files_give_partial_reports() {
+    let bytes = sample_bytes();
+    let offs = record_offsets(&bytes);
+    let n = offs.len() as u64;
+    // Last record cut in half.
+    let cut = tmp("cut.pcap", &bytes[..bytes.len() - 10]);
+    let (r, out) = json(&[cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(r.input.packets, n - 1);
+    let last = offs[offs.len() - 1];
+    assert!(
+        r.input
+            .warnings
+            .iter()
+            .any(|w| w.contains("cut.pcap") && w.contains(&format!("byte {last}"))),
+        "{:?}",
+        r.input.warnings
+    );
+    // A corrupt record length in the middle: everything before it is reported.
+    let mut bad = bytes.clone();
+    let mid = offs[offs.len() / 2];
+    bad[mid + 8..mid + 12].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
+    let bad = tmp("corrupt.pcap", &bad);
+    let (r, out) = json(&[bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(r.input.packets, (offs.len() / 2) as u64);
+    assert!(
+        r.input
+            .warnings
+            .iter()
+            .any(|w| w.contains(&format!("byte {mid}"))),
+        "{:?}",
+        r.input.warnings
+    );
+    // One good file and one missing: a partial report of the good one.
+    let (r, out) = json(&[SAMPLE, "/nonexistent/y.pcap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(r.input.packets, n);
+    assert_eq!(r.input.files.len(), 2);
+    assert!(r.input.files[1].error.is_some());
+}
+
+#[test]
+fn garbage_pcapng_block_is_reported_with_offset() {
+    // A valid SHB + IDB, one EPB, then a block whose lengths disagree.
+    let mut f = Vec::new();
+    let block = |f: &mut Vec<u8>, kind: u32, body: &[u8]| {
+        let len = (12 + body.len()) as u32;
+        f.extend_from_slice(&kind.to_le_bytes());
+        f.extend_from_slice(&len.to_le_bytes());
+        f.extend_from_slice(body);
+        f.extend_from_slice(&len.to_le_bytes());
+    };
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&u64::MAX.to_le_bytes());
+    block(&mut f, 0x0a0d_0d0a, &shb);
+    block(&mut f, 1, &[1, 0, 0, 0, 0xff, 0xff, 0, 0]);
+    let frame = &sample_bytes()[offs_first_frame()];
+    let mut epb = Vec::new();
+    epb.extend_from_slice(&0u32.to_le_bytes());
+    epb.extend_from_slice(&0u32.to_le_bytes());
+    epb.extend_from_slice(&0u32.to_le_bytes());
+    epb.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    epb.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    epb.extend_from_slice(frame);
+    while epb.len() % 4 != 0 {
+        epb.push(0);
+    }
+    block(&mut f, 6, &epb);
+    let garbage_at = f.len();
+    f.extend_from_slice(&[
+        6, 0, 0, 0, 0x20, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0x99, 0,
+        0, 0,
+    ]);
+    let p = tmp("garbage.pcapng", &f);
+    let (r, out) = json(&[p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(r.input.packets, 1);
+    assert!(
+        r.input
+            .warnings
+            .iter()
+            .any(|w| w.contains(&format!("byte {garbage_at}"))),
+        "{:?}",
+        r.input.warnings
+    );
+}
+
+fn offs_first_frame() -> std::ops::Range<usize> {
+    let b = sample_bytes();
+    let caplen = u32::from_le_bytes(b[32..36].try_into().unwrap()) as usize;
+    40..40 + caplen
+}
+
+#[test]
+fn closed_pipe_is_not_an_error() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(["analyze", "--flows", SAMPLE])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn catalogue_lists_every_service_and_takes_user_entries() {
+    let out = exflow(&["catalogue", "--format", "json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "ldap",
+        "gc",
+        "smtp",
+        "rvp",
+        "h323",
+        "audio",
+        "dns",
+        "h323_media",
+        "rvp_callback",
+        "unclassified",
+    ] {
+        assert!(ids.contains(&id), "{id}");
+    }
+    let table = String::from_utf8(exflow(&["catalogue"]).stdout).unwrap();
+    assert!(table.contains("tcp/3268") && table.contains("Global Catalog"));
+    let cat = tmp(
+        "site.cat",
+        b"# KB 161931\nmta_rpc tcp/2000 MTA fixed port\nsmtp tcp/2525\n",
+    );
+    let out = exflow(&["catalogue", "--catalogue", cat.to_str().unwrap()]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("mta_rpc") && table.contains("tcp/25,tcp/2525"),
+        "{table}"
+    );
+    let bad = tmp("bad.cat", b"mta tcp/x\n");
+    let out = exflow(&["analyze", "--catalogue", bad.to_str().unwrap(), SAMPLE]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.cat: line 1"), "{}", stderr(&out));
+}
+
+#[test]
+fn live_without_feature_says_how() {
+    if cfg!(feature = "live") {
+        return;
+    }
+    let out = exflow(&["live", "-i", "lo"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--features live"), "{}", stderr(&out));
+}
