@@ -102,6 +102,7 @@ struct Service {
     prefix: (&'static [u8], &'static [u8]),
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn svc(
     port: u16,
     kind: Kind,
@@ -348,7 +349,7 @@ impl Gen {
             if rng.chance(0.3) {
                 filler.extend((0..64).map(|_| rng.next_u32() as u8));
             } else {
-                filler.extend_from_slice(*rng.pick(words));
+                filler.extend_from_slice(rng.pick::<&[u8]>(words));
             }
         }
         Gen {
@@ -616,7 +617,7 @@ impl Gen {
             }
             Phase::Rst => {
                 f.phase = Phase::Done;
-                let dir = if f.exchange % 2 == 0 {
+                let dir = if f.exchange & 1 == 0 {
                     Dir::ToServer
                 } else {
                     Dir::ToClient
@@ -667,7 +668,7 @@ impl Gen {
             tcp_flags::ACK
         };
         let frame = f.conn.segment(dir, ts, flags, &self.scratch).data;
-        if !last && f.segs % 2 == 0 {
+        if !last && f.segs & 1 == 0 {
             f.then(Phase::AckOf(dir), ts + 30 * MICRO);
         } else if !last {
             f.next_ts = ts + 60 * MICRO;

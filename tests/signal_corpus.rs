@@ -16,6 +16,8 @@ use exflow::signal::tpkt::TpktStream;
 use exflow::signal::{h225, h245, ras, AddrKind, Announced};
 
 type Row = (u64, String, String, u16);
+/// Rows, and rows with their context.
+type Found = (BTreeSet<Row>, BTreeSet<(Row, String)>);
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("EXFLOW_CORPUS")
@@ -81,7 +83,7 @@ struct Diag {
     errors: Vec<String>,
 }
 
-fn decode_capture(path: &Path) -> (BTreeSet<Row>, BTreeSet<(Row, String)>) {
+fn decode_capture(path: &Path) -> Found {
     let mut diag = Diag::default();
     let mut streams: HashMap<(Endpoint, Endpoint), TpktStream> = HashMap::new();
     let mut h245_servers: HashSet<Endpoint> = HashSet::new();
@@ -134,12 +136,12 @@ fn decode_capture(path: &Path) -> (BTreeSet<Row>, BTreeSet<(Row, String)>) {
                     }
                 });
             }
-            Some(TransportSlice::Udp(udp)) => {
-                if udp.source_port() == 1719 || udp.destination_port() == 1719 {
-                    match ras::parse(udp.payload(), &mut |a| found.push(a)) {
-                        Ok(_) => diag.ras_ok += 1,
-                        Err(e) => diag.errors.push(format!("frame {frame} ras: {e}")),
-                    }
+            Some(TransportSlice::Udp(udp))
+                if udp.source_port() == 1719 || udp.destination_port() == 1719 =>
+            {
+                match ras::parse(udp.payload(), &mut |a| found.push(a)) {
+                    Ok(_) => diag.ras_ok += 1,
+                    Err(e) => diag.errors.push(format!("frame {frame} ras: {e}")),
                 }
             }
             _ => {}
@@ -179,9 +181,9 @@ fn decode_capture(path: &Path) -> (BTreeSet<Row>, BTreeSet<(Row, String)>) {
     (rows, with_ctx)
 }
 
-fn truth(dir: &Path) -> HashMap<String, (BTreeSet<Row>, BTreeSet<(Row, String)>)> {
+fn truth(dir: &Path) -> HashMap<String, Found> {
     let text = std::fs::read_to_string(dir.join("H323_TRUTH.tsv")).expect("truth");
-    let mut by_file: HashMap<String, (BTreeSet<Row>, BTreeSet<(Row, String)>)> = HashMap::new();
+    let mut by_file: HashMap<String, Found> = HashMap::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split('\t').collect();
         let r: Row = (

@@ -112,23 +112,14 @@ pub fn parse_frame(
     sink: &mut dyn FnMut(Announced),
 ) -> std::result::Result<H225Summary, SignalError> {
     let q = q931::parse(tpkt_payload)?;
-    let mut summary = H225Summary {
-        message_type: q.message_type,
-        ..H225Summary::default()
+    let info = match (q.uu_protocol, q.user_user) {
+        (Some(q931::UU_PROTOCOL_X208), Some(uu)) => parse_user_information(uu, sink)?,
+        _ => H225Summary::default(),
     };
-    match (q.uu_protocol, q.user_user) {
-        (Some(q931::UU_PROTOCOL_X208), Some(uu)) => {
-            let info = parse_user_information(uu, sink)?;
-            Ok(H225Summary {
-                message_type: q.message_type,
-                ..info
-            })
-        }
-        _ => {
-            summary.body = None;
-            Ok(summary)
-        }
-    }
+    Ok(H225Summary {
+        message_type: q.message_type,
+        ..info
+    })
 }
 
 /// Decodes a PER-encoded `H323-UserInformation`. `message_type` is left 0.
@@ -255,6 +246,7 @@ fn root_body(r: &mut PerReader<'_>, kind: UuieKind, out: &mut Emitter<'_>) -> Re
             }
             (seq, ExtFields::default())
         }
+        // Facility, the last root alternative (no other kind reaches here).
         _ => (
             facility(r, ctx, out)?,
             ExtFields {

@@ -220,8 +220,7 @@ pub(crate) fn skip_call_identifier(r: &mut PerReader<'_>) -> Result<()> {
     r.finish_sequence(&seq)
 }
 
-/// `CallType` and `CallModel`-like CHOICEs of NULLs are [`skip_null_choice`]; this is
-/// `AlternateGK`, whose first component is a `rasAddress`.
+/// `AlternateGK` (GCF / RCF alternate and assigned gatekeepers): its `rasAddress`.
 pub(crate) fn alternate_gk(r: &mut PerReader<'_>) -> Result<Option<Endpoint>> {
     r.at("AlternateGK");
     let seq = r.sequence(true, 1)?;

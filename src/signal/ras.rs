@@ -12,7 +12,7 @@ use super::h225_types::{
     alternate_gk, skip_alias_list, skip_endpoint_type, skip_identifier, skip_nonstandard_parameter,
     skip_null_choice, transport_address, transport_address_list,
 };
-use super::per::{Choice, PerError, PerReader, Result, Seq};
+use super::per::{Choice, PerError, PerReader, Result, Seq, Size};
 use super::{AddrKind, Announced, Context, Emitter};
 
 /// The `RasMessage` alternative.
@@ -236,7 +236,7 @@ fn gatekeeper_extensions(
         let bytes = r.open_type()?;
         let nested = &mut PerReader::new(bytes);
         let decoded = if i == alternates {
-            nested.count(super::per::Size::Unbounded).and_then(|n| {
+            nested.count(Size::Unbounded).and_then(|n| {
                 (0..n).try_for_each(|_| {
                     alternate_gk(nested).map(|ep| out.emit(AddrKind::RasAddress, ctx, ep))
                 })

@@ -16,7 +16,7 @@ impl PerWriter {
     }
 
     pub fn bit(&mut self, b: bool) -> &mut Self {
-        if self.bits % 8 == 0 {
+        if self.bits & 7 == 0 {
             self.bytes.push(0);
         }
         if b {

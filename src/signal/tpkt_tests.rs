@@ -60,11 +60,10 @@ fn several_frames_in_one_segment_and_one_frame_over_many() {
     let third = tpkt(b"three!");
     seg.extend(&third[..5]);
     assert_eq!(feed(&mut s, 7, &seg), [b"one".to_vec(), b"two".to_vec()]);
-    let mut seq = 7 + seg.len() as u32;
+    let start = 7 + seg.len() as u32;
     let mut out = Vec::new();
-    for b in &third[5..] {
+    for (seq, b) in (start..).zip(&third[5..]) {
         out.extend(feed(&mut s, seq, std::slice::from_ref(b)));
-        seq += 1;
     }
     assert_eq!(out, [b"three!".to_vec()]);
     assert_eq!(s.stats().frames, 3);
