@@ -192,7 +192,7 @@ pub fn analyze_files(
                 Ok(Some(raw)) => {
                     a.packet(&raw);
                     n += 1;
-                    if n % 65_536 == 0 {
+                    if n.is_multiple_of(65_536) {
                         if let Some((done, total)) = reader.progress() {
                             on_progress(path, done, total, n);
                         }

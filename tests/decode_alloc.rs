@@ -122,3 +122,35 @@ fn decode_and_resolve_do_not_allocate() {
         "allocations while decoding {decoded} frames"
     );
 }
+
+#[test]
+fn pipeline_allocates_nothing_for_packets_of_known_flows() {
+    use exflow::analyze::{Analyzer, Config};
+    let frames = frames();
+    let mut a = Analyzer::new(Config::default());
+    a.begin_file("alloc");
+    let feed = |a: &mut Analyzer, ts: i64| {
+        for (link_type, data) in &frames {
+            a.packet(&RawPacket {
+                ts,
+                link_type: *link_type,
+                data,
+                wire_len: data.len() as u32,
+            });
+        }
+    };
+    // The first pass creates the flows (and sizes the tables).
+    feed(&mut a, 1_000);
+    feed(&mut a, 2_000);
+    let before = allocations();
+    feed(&mut a, 3_000);
+    let after = allocations();
+    assert_eq!(
+        after - before,
+        0,
+        "allocations for {} packets of known flows",
+        frames.len()
+    );
+    let analysis = a.finish();
+    assert_eq!(analysis.input.packets, 3 * frames.len() as u64);
+}
