@@ -153,3 +153,46 @@ fn unanswered_and_refused_equal_tshark_streams() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+#[test]
+fn icmp_unreachables_are_attributed_to_the_flows_they_quote() {
+    // tshark's counts of ICMP destination-unreachable messages, from MANIFEST.tsv
+    // ("ICMP unreach: icmp-unreach-host-admin x53").
+    let manifest = std::fs::read_to_string(format!("{DATA}/corpus/MANIFEST.tsv")).unwrap();
+    let mut checked = 0;
+    for line in manifest.lines().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let Some(part) = c[8].split(" | ").find(|p| p.starts_with("ICMP unreach: ")) else {
+            continue;
+        };
+        let kinds: Vec<(&str, u64)> = part["ICMP unreach: ".len()..]
+            .split(',')
+            .map(|k| {
+                let (name, n) = k.trim().rsplit_once(" x").unwrap();
+                (name, n.parse().unwrap())
+            })
+            .collect();
+        let r = report(c[0]);
+        let total: u64 = kinds.iter().map(|k| k.1).sum();
+        assert_eq!(r.input.icmp_unreachable, total, "{}", c[0]);
+        let flows: u64 = r.services.iter().map(|s| s.outcomes.icmp_unreachable).sum();
+        assert!(flows > 0 && flows <= total, "{}: {flows} flows", c[0]);
+        let admin: u64 = r.services.iter().map(|s| s.icmp_admin_prohibited).sum();
+        let all_admin = kinds.iter().all(|k| k.0.contains("admin"));
+        assert_eq!(
+            admin == flows,
+            all_admin,
+            "{}: admin-prohibited flows {admin} of {flows}",
+            c[0]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "{checked} captures with ICMP unreachables");
+    // zeek's icmp-destunreach-udp: a DNS query answered by port unreachable.
+    let r = report("zeek/Traces/icmp/icmp-destunreach-udp.pcap");
+    let dns = r.services.iter().find(|s| s.service == "dns").unwrap();
+    assert_eq!(
+        (dns.outcomes.icmp_unreachable, dns.icmp_admin_prohibited),
+        (1, 0)
+    );
+}
