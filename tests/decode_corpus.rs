@@ -1,7 +1,7 @@
 //! Decodes every packet of the shared real-capture corpus (see its README.md and MANIFEST.tsv)
 //! and checks that each one either decodes or is skipped for an expected reason.
 //!
-//! The corpus lives outside the repository: `$EXFLOW_CORPUS`, else `/work/shared/corpus`. When
+//! The corpus lives outside the repository: `$EXFLOW_CORPUS`, else `tests/data/corpus` (a copy of `../shared/corpus`). When
 //! it is absent the test says so and passes. Run with `--nocapture` to see the per-file tally.
 //! The capture reader here is a minimal pcap-parser loop of its own, so that this test depends
 //! only on `decode`.
@@ -17,7 +17,9 @@ use pcap_parser::{Block, PcapBlockOwned, PcapError};
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("EXFLOW_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/corpus"));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus"))
+        });
     dir.join("MANIFEST.tsv").is_file().then_some(dir)
 }
 

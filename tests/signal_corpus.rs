@@ -3,7 +3,7 @@
 //!
 //! This test carries its own small capture reader (pcap, gzip pcap, NetXRay 1.1) and flow
 //! table so that it depends only on the signal parsers. When the corpus is not beside the crate
-//! (`../shared/corpus`, or `$EXFLOW_CORPUS`) it says so and passes.
+//! (`tests/data/corpus`, or `$EXFLOW_CORPUS`) it says so and passes.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
@@ -22,7 +22,7 @@ type Found = (BTreeSet<Row>, BTreeSet<(Row, String)>);
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("EXFLOW_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus"));
     dir.join("H323_TRUTH.tsv").is_file().then_some(dir)
 }
 
