@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::classify::{Catalogue, Classifier};
+use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Followups, SignalStats};
 use crate::decode::{self, FragmentTracker, SkipReason};
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Touch};
 use crate::packet::RawPacket;
@@ -33,12 +33,13 @@ const FRAGMENT_SLOTS: usize = 4096;
 
 /// Runs the pipeline over packets from any source.
 pub struct Analyzer {
-    frag: FragmentTracker,
-    flows: FlowTable,
-    classifier: Classifier,
-    summary: Summary,
-    input: InputStats,
-    skipped: HashMap<SkipReason, u64>,
+    pub(crate) frag: FragmentTracker,
+    pub(crate) flows: FlowTable,
+    pub(crate) classifier: Classifier,
+    pub(crate) followups: Followups,
+    pub(crate) summary: Summary,
+    pub(crate) input: InputStats,
+    pub(crate) skipped: HashMap<SkipReason, u64>,
 }
 
 /// The result of a run: what `output` renders.
@@ -50,6 +51,10 @@ pub struct Analysis {
     pub flows_evicted: u64,
     pub flows_expired: u64,
     pub peak_flows: usize,
+    /// Every expected follow-up connection and its outcome.
+    pub followups: Vec<Expectation>,
+    pub signalling: SignalStats,
+    pub expectations_dropped_at_cap: u64,
 }
 
 impl Analyzer {
@@ -58,6 +63,7 @@ impl Analyzer {
         Analyzer {
             frag: FragmentTracker::new(FRAGMENT_SLOTS),
             flows: FlowTable::new(config.flow),
+            followups: Followups::new(&config.catalogue, ExpectConfig::default()),
             classifier: Classifier::new(config.catalogue),
             summary,
             input: InputStats::default(),
@@ -108,7 +114,11 @@ impl Analyzer {
             self.input.orphan_fragments += 1;
         }
         let summary = &mut self.summary;
-        let mut ended = |f: Flow, why: EndReason| summary.add_flow(&f, why);
+        let followups = &mut self.followups;
+        let mut ended = |f: Flow, why: EndReason| {
+            followups.flow_ended(&f);
+            summary.add_flow(&f, why);
+        };
         let classifier = &self.classifier;
         // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
         if p.unreachable.is_some_and(|u| u.is_fragmentation_needed()) {
@@ -126,18 +136,23 @@ impl Analyzer {
                 &mut ended,
             ),
         };
-        if touch == Touch::New {
+        if touch == Touch::New && !self.followups.classify_new(flow, &p) {
             classifier.classify_new(flow);
         }
         if p.unreachable.is_none() {
             classifier.inspect(flow, &p);
+            self.followups.packet(flow, &p);
         }
     }
 
     /// Ends the run: every flow still open is counted.
     pub fn finish(mut self) -> Analysis {
         let summary = &mut self.summary;
-        self.flows.flush(&mut |f, why| summary.add_flow(&f, why));
+        let followups = &mut self.followups;
+        self.flows.flush(&mut |f, why| {
+            followups.flow_ended(&f);
+            summary.add_flow(&f, why);
+        });
         let mut skipped: Vec<_> = self.skipped.into_iter().collect();
         skipped.sort();
         for (reason, n) in skipped {
@@ -150,6 +165,9 @@ impl Analyzer {
             flows_evicted: self.flows.evicted,
             flows_expired: self.flows.expired,
             peak_flows: self.flows.peak,
+            followups: std::mem::take(&mut self.followups.expect.list),
+            signalling: self.followups.stats,
+            expectations_dropped_at_cap: self.followups.expect.dropped_at_cap,
         }
     }
 }

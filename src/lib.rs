@@ -9,6 +9,8 @@ pub mod analyze;
 pub mod classify;
 pub mod decode;
 pub mod flow;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod output;
 pub mod packet;
 pub mod signal;

@@ -111,14 +111,79 @@ struct CatalogueArgs {
     catalogue: CatalogueOpt,
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LiveFormat {
+    /// A refreshed table on a terminal, NDJSON otherwise.
+    Auto,
+    Table,
+    /// One JSON report per interval, one per line.
+    Ndjson,
+}
+
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Capturing needs root or, for a non-root user, the capabilities: \
+`sudo setcap cap_net_raw,cap_net_admin+eip $(command -v exflow)`. \
+SIGINT or SIGTERM ends the run with a final report (exit status 0)."
+)]
 struct LiveArgs {
-    /// Interface to capture on.
-    #[arg(short = 'i', long = "interface")]
+    /// Interface to capture on (see --list-interfaces).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     interface: Option<String>,
-    /// Everything else (filter, interval, ...), read when built with the `live` feature.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// List the interfaces that can be captured on, and exit.
+    #[arg(short = 'D', long)]
+    list_interfaces: bool,
+    /// BPF capture filter (tcpdump syntax); may also be given as trailing words.
+    #[arg(long, value_name = "BPF")]
+    filter: Option<String>,
+    /// Bytes captured of each packet; counts use the wire length whatever this is.
+    #[arg(short = 's', long, default_value_t = 262_144, value_name = "BYTES")]
+    snaplen: u32,
+    /// Do not put the interface into promiscuous mode.
+    #[arg(short = 'p', long)]
+    no_promisc: bool,
+    /// Kernel capture buffer, KiB (as tcpdump -B); the library default otherwise.
+    #[arg(short = 'B', long, value_name = "KIB")]
+    buffer_size: Option<u32>,
+    /// Deliver packets at once instead of in batches (lower latency, more CPU).
+    #[arg(long)]
+    immediate_mode: bool,
+    /// Seconds between reports.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    interval: f64,
+    /// Stop after this many seconds with a final report (default: run until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Output: a refreshed table on a terminal, one JSON line per interval otherwise.
+    #[arg(long, short = 'f', value_enum, default_value = "auto")]
+    format: LiveFormat,
+    /// Serve Prometheus metrics on ADDR:PORT at /metrics.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    catalogue: CatalogueOpt,
+    /// Most flows held at once; beyond it the least recently active are evicted (and counted).
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    max_flows: usize,
+    /// Idle timeout of TCP flows, seconds of capture time.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    tcp_timeout: u32,
+    /// Idle timeout of UDP and other flows, seconds of capture time.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    udp_timeout: u32,
+    /// Failed connections listed per service in the table.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    failures: usize,
+    /// Colour in the table.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+    /// Capture filter as trailing words, as tcpdump takes it (`exflow live -i eth0 tcp port 25`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "FILTER"
+    )]
+    filter_words: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -146,11 +211,121 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Catalogue(args) => catalogue(args),
-        Command::Live(_) => anyhow::bail!(
-            "this exflow was built without live capture; rebuild with \
-             `cargo build --release --features live` (needs libpcap: apt-get install libpcap-dev)"
-        ),
+        Command::Live(args) => live(args),
     }
+}
+
+#[cfg(not(feature = "live"))]
+fn live(_: LiveArgs) -> Result<u8> {
+    anyhow::bail!(
+        "this exflow was built without live capture; rebuild with \
+         `cargo build --release --features live` (needs libpcap: apt-get install libpcap-dev)"
+    )
+}
+
+#[cfg(feature = "live")]
+fn live(args: LiveArgs) -> Result<u8> {
+    use exflow::live::{self, CaptureConfig, LiveConfig, Render};
+    if args.list_interfaces {
+        let mut out = io::stdout().lock();
+        for (n, d) in live::list_interfaces()?.iter().enumerate() {
+            writeln!(out, "{}.{d}", n + 1)?;
+        }
+        return Ok(EXIT_OK);
+    }
+    let Some(interface) = args.interface.clone() else {
+        anyhow::bail!("live needs an interface: -i IFACE (see `exflow live --list-interfaces`)");
+    };
+    let filter = match (&args.filter, args.filter_words.is_empty()) {
+        (Some(_), false) => {
+            anyhow::bail!("give the filter either with --filter or as trailing words")
+        }
+        (Some(f), true) => Some(f.clone()),
+        (None, false) => Some(args.filter_words.join(" ")),
+        (None, true) => None,
+    };
+    let secs = |name: &str, v: f64| -> Result<Duration> {
+        anyhow::ensure!(
+            v.is_finite() && v >= 0.1,
+            "--{name} must be at least 0.1 seconds"
+        );
+        Ok(Duration::from_secs_f64(v))
+    };
+    let interval = secs("interval", args.interval)?;
+    let duration = args.duration.map(|d| secs("duration", d)).transpose()?;
+    let tty = io::stdout().is_terminal();
+    let render = match args.format {
+        LiveFormat::Ndjson => Render::Ndjson,
+        LiveFormat::Auto if !tty => Render::Ndjson,
+        LiveFormat::Auto | LiveFormat::Table => Render::Table {
+            opt: TableOptions {
+                color: match args.color {
+                    ColorChoice::Always => true,
+                    ColorChoice::Never => false,
+                    ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+                },
+                failures_per_service: args.failures,
+            },
+            refresh: tty,
+        },
+    };
+    let config = LiveConfig {
+        capture: CaptureConfig {
+            interface,
+            filter,
+            snaplen: args.snaplen,
+            promisc: !args.no_promisc,
+            buffer_size: args.buffer_size.map(|k| k.saturating_mul(1024)),
+            immediate: args.immediate_mode,
+        },
+        analysis: analysis_config(
+            &args.catalogue,
+            args.max_flows,
+            args.tcp_timeout,
+            args.udp_timeout,
+            false,
+        )?,
+        interval,
+        duration,
+        render,
+        metrics: args.metrics,
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let quiet = !io::stderr().is_terminal();
+    let iface = config.capture.interface.clone();
+    let ending = live::run(config, &mut out, || {
+        if !quiet {
+            eprintln!("exflow: capturing on {iface}; Ctrl-C ends with a final report");
+        }
+    })?;
+    out.flush()?;
+    Ok(match ending {
+        live::Ending::Stopped => EXIT_OK,
+        live::Ending::CaptureFailed => EXIT_PARTIAL,
+    })
+}
+
+/// The analysis settings shared by `analyze` and `live`.
+fn analysis_config(
+    catalogue: &CatalogueOpt,
+    max_flows: usize,
+    tcp_timeout: u32,
+    udp_timeout: u32,
+    keep_flows: bool,
+) -> Result<Config> {
+    anyhow::ensure!(max_flows > 0, "--max-flows must be at least 1");
+    let secs = |s: u32| i64::from(s) * 1_000_000_000;
+    Ok(Config {
+        catalogue: load_catalogue(catalogue)?,
+        flow: FlowConfig {
+            max_flows,
+            tcp_timeout: secs(tcp_timeout),
+            udp_timeout: secs(udp_timeout),
+            ..FlowConfig::default()
+        },
+        keep_flows,
+    })
 }
 
 fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
@@ -164,18 +339,13 @@ fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<u8> {
-    anyhow::ensure!(args.max_flows > 0, "--max-flows must be at least 1");
-    let secs = |s: u32| i64::from(s) * 1_000_000_000;
-    let config = Config {
-        catalogue: load_catalogue(&args.catalogue)?,
-        flow: FlowConfig {
-            max_flows: args.max_flows,
-            tcp_timeout: secs(args.tcp_timeout),
-            udp_timeout: secs(args.udp_timeout),
-            ..FlowConfig::default()
-        },
-        keep_flows: args.flows,
-    };
+    let config = analysis_config(
+        &args.catalogue,
+        args.max_flows,
+        args.tcp_timeout,
+        args.udp_timeout,
+        args.flows,
+    )?;
     let mut progress = Progress::new(!args.quiet && io::stderr().is_terminal());
     let (analysis, completeness) = analyze_files(&args.files, config, |name, done, total, n| {
         progress.show(name, done, total, n)

@@ -82,12 +82,39 @@ fn sample_report_shows_the_broken_mail_flow() {
     assert_eq!(smtp.outcomes.icmp_unreachable, 1);
     assert_eq!(smtp.icmp_admin_prohibited, 1);
     assert!(smtp.outcomes.established >= 2, "{:?}", smtp.outcomes);
-    for id in ["ldap", "gc", "dns", "http", "rvp", "audio"] {
+    for id in [
+        "ldap",
+        "gc",
+        "dns",
+        "http",
+        "rvp",
+        "audio",
+        "audio_media",
+        "rvp_callback",
+    ] {
         assert!(service(&r, id).outcomes.established > 0, "{id}");
     }
     assert!(
         service(&r, "dns").outcomes.one_way >= 1,
         "the unanswered DNS query"
+    );
+    // The RVP server's callbacks: one blocked by a firewall, one that worked; audio media inferred.
+    let callbacks: Vec<_> = r
+        .followups
+        .iter()
+        .filter(|e| e.service == "rvp_callback")
+        .collect();
+    let mut outcomes: Vec<&str> = callbacks.iter().map(|e| e.outcome.as_str()).collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["established", "icmp_unreachable"]);
+    let audio = r
+        .followups
+        .iter()
+        .find(|e| e.service == "audio_media")
+        .unwrap();
+    assert_eq!(
+        (audio.basis.as_str(), audio.outcome.as_str()),
+        ("inferred", "established")
     );
     // Failures listed, each with its verdict.
     let smtp_failures: Vec<_> = r.failures.iter().filter(|f| f.service == "smtp").collect();

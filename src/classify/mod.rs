@@ -7,9 +7,13 @@
 
 mod catalogue;
 mod detect;
+mod expect;
+mod followup;
 
 pub use catalogue::{Catalogue, CatalogueError, Origin, Service, ServiceId, ServiceKind};
 pub use detect::{Detector, RvpDetector};
+pub use expect::{Basis, ExpectConfig, ExpectTable, Expectation};
+pub use followup::{plausible_rtp, Followups, SignalStats};
 
 use crate::flow::Flow;
 use crate::packet::{Packet, Proto};

@@ -231,6 +231,11 @@ impl FlowTable {
         self.map.is_empty()
     }
 
+    /// The flows still open, in no particular order (live mode's interval snapshots).
+    pub fn iter(&self) -> impl Iterator<Item = &Flow> + '_ {
+        self.map.values()
+    }
+
     /// Adds a packet. `is_server_port` tells whether a port is in the catalogue (used to pick the
     /// client of UDP and mid-stream flows). Flows that leave the table go to `ended`.
     pub fn packet(

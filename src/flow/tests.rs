@@ -217,8 +217,10 @@ fn idle_expiry_uses_capture_time() {
         &[
             udp(0, C, "10.0.0.53:53"),
             udp(60 * S, "10.0.0.7:1", "10.0.0.8:2"),
+            udp(61 * S, "10.0.0.7:1", "10.0.0.8:2"),
         ],
     );
+    // Idle 60 s > 10 s: expired at the sweep the second packet past the sweep time runs.
     assert_eq!(f.len(), 2);
     assert_eq!(f[0].1, EndReason::Expired);
     assert_eq!(f[1].1, EndReason::Flushed);

@@ -31,6 +31,7 @@ pub struct Report {
     pub flow_table: FlowTableView,
     pub services: Vec<ServiceView>,
     pub followups: Vec<FollowupView>,
+    pub signalling: SignallingView,
     /// Failed flows (unanswered, refused, ICMP unreachable), oldest first.
     pub failures: Vec<FlowView>,
     /// Failed flows beyond the kept ones.
@@ -172,14 +173,31 @@ pub struct FollowupView {
     pub basis: String,
     pub parent: ParentView,
     pub expected: ExpectedView,
+    /// What was announced: `h245Address`, `mediaChannel`, `mediaControlChannel`,
+    /// `h225:callSignalAddress`, `Call-Back`, or `session` for inferred expectations.
+    pub kind: String,
     /// The signalling message that announced it (e.g. `connect`, `OLCAck`, `SUBSCRIBE`).
     pub announced_by: String,
     /// Capture time of that message, seconds since the epoch.
     pub announced_ts: f64,
     pub outcome: String,
+    /// No connection is required (H.245 tunnelled in H.225, a RAS registration's address).
+    pub optional: bool,
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
+}
+
+/// Signalling decoded to learn follow-up ports.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignallingView {
+    pub h225_messages: u64,
+    pub h245_messages: u64,
+    pub ras_messages: u64,
+    pub rvp_subscribes: u64,
+    pub decode_errors: u64,
+    /// Announcements dropped because an expectation cap was reached.
+    pub expectations_dropped_at_cap: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -242,7 +260,8 @@ impl Report {
             .services
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.flows > 0)
+            // Live intervals may carry traffic or outcomes of flows that started earlier.
+            .filter(|(_, s)| s.flows > 0 || s.packets() > 0 || s.outcomes.iter().any(|&n| n > 0))
             .map(|(i, s)| {
                 service_view(
                     cat.services()[i].id.clone(),
@@ -304,11 +323,51 @@ impl Report {
                 expired: a.flows_expired,
             },
             services,
-            followups: Vec::new(),
+            followups: a.followups.iter().map(|e| followup_view(cat, e)).collect(),
+            signalling: SignallingView {
+                h225_messages: a.signalling.h225_messages,
+                h245_messages: a.signalling.h245_messages,
+                ras_messages: a.signalling.ras_messages,
+                rvp_subscribes: a.signalling.rvp_subscribes,
+                decode_errors: a.signalling.decode_errors,
+                expectations_dropped_at_cap: a.expectations_dropped_at_cap,
+            },
             failures,
             failures_not_listed: a.summary.failures_dropped,
             flows,
         }
+    }
+}
+
+fn followup_view(
+    cat: &crate::classify::Catalogue,
+    e: &crate::classify::Expectation,
+) -> FollowupView {
+    let host = match e.peer {
+        Some(peer) => format!("{}<->{peer}", e.addr.ip),
+        None => e.addr.ip.to_string(),
+    };
+    FollowupView {
+        service: cat.id(e.service).to_string(),
+        basis: e.basis.as_str().to_string(),
+        parent: ParentView {
+            service: cat.id(e.parent_service).to_string(),
+            client: e.parent_client.to_string(),
+            server: e.parent_server.to_string(),
+        },
+        expected: ExpectedView {
+            proto: e.proto.to_string(),
+            host,
+            port: e.addr.port,
+        },
+        kind: e.kind.to_string(),
+        announced_by: e.announced_by.to_string(),
+        announced_ts: ts_secs(e.announced_ts),
+        outcome: e.outcome.map_or("not_seen", |o| o.as_str()).to_string(),
+        optional: e.optional,
+        flows: e.flows,
+        packets: e.packets,
+        bytes: e.bytes,
     }
 }
 

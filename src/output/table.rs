@@ -45,7 +45,7 @@ pub fn write_table(w: &mut dyn Write, r: &Report, opt: TableOptions) -> io::Resu
     header(w, r, &st)?;
     services(w, &r.services, &st)?;
     failures(w, r, &st, opt.failures_per_service.max(1))?;
-    followups(w, &r.followups, &st)?;
+    followups(w, &r.followups, &st, opt.failures_per_service.max(1))?;
     if let Some(flows) = &r.flows {
         flow_list(w, flows, &st)?;
     }
@@ -217,37 +217,95 @@ fn failures(w: &mut dyn Write, r: &Report, st: &Style, per_service: usize) -> io
     writeln!(w)
 }
 
-fn followups(w: &mut dyn Write, f: &[FollowupView], st: &Style) -> io::Result<()> {
+fn followups(
+    w: &mut dyn Write,
+    f: &[FollowupView],
+    st: &Style,
+    per_service: usize,
+) -> io::Result<()> {
     if f.is_empty() {
         return Ok(());
     }
+    let missing = f
+        .iter()
+        .filter(|e| !e.optional && e.outcome != "established")
+        .count();
     writeln!(
         w,
         "{}",
-        st.bold(&format!("EXPECTED FOLLOW-UP CONNECTIONS ({})", f.len()))
+        st.bold(&format!(
+            "EXPECTED FOLLOW-UP CONNECTIONS ({}, {missing} not established)",
+            f.len()
+        ))
     )?;
-    for e in f {
-        let what = format!(
-            "{} {}:{}/{} announced by {} at {}",
-            e.service,
-            e.expected.host,
-            e.expected.port,
-            e.expected.proto,
-            e.announced_by,
-            time_of_day(e.announced_ts)
-        );
-        let verdict = match e.outcome.as_str() {
-            "established" => format!("seen: {} flow(s), {} packets", e.flows, e.packets),
-            "not_seen" => st.red("never seen: blocked, or not on this capture's path"),
-            "unanswered" => st.red("attempted, never answered: blocked by a firewall?"),
-            "refused" => st.red("refused (RST): nothing listening, or rejected"),
-            "icmp_unreachable" => st.red("blocked: ICMP unreachable"),
-            "one_way" => st.red("one way only: return path blocked?"),
-            other => other.to_string(),
-        };
-        writeln!(w, "  {what} ({}) — {verdict}", e.basis)?;
+    let mut services: Vec<&str> = f.iter().map(|e| e.service.as_str()).collect();
+    services.dedup();
+    services.sort_unstable();
+    services.dedup();
+    for service in services {
+        let mine: Vec<&FollowupView> = f.iter().filter(|e| e.service == service).collect();
+        // Problems first, then the ones that worked; optional addresses only as a count.
+        let mut listed: Vec<&&FollowupView> = mine.iter().filter(|e| !e.optional).collect();
+        listed.sort_by_key(|e| (e.outcome == "established", e.announced_ts.to_bits()));
+        for e in listed.iter().take(per_service) {
+            followup_lines(w, e, st)?;
+        }
+        if listed.len() > per_service {
+            let more = listed.len() - per_service;
+            writeln!(
+                w,
+                "  {}",
+                st.dim(&format!("… and {more} more {service} (see --format json)"))
+            )?;
+        }
+        let optional: Vec<&&FollowupView> = mine.iter().filter(|e| e.optional).collect();
+        if !optional.is_empty() {
+            let used = optional.iter().filter(|e| e.outcome != "not_seen").count();
+            writeln!(
+                w,
+                "  {}",
+                st.dim(&format!(
+                    "{service}: {} optional address(es) (H.245 tunnelled, or RAS registrations), {used} used",
+                    optional.len()
+                ))
+            )?;
+        }
     }
     writeln!(w)
+}
+
+fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style) -> io::Result<()> {
+    let target = match e.expected.host.split_once("<->") {
+        Some((a, b)) => format!("{a} ↔ {b} any port/{}", e.expected.proto),
+        None => format!(
+            "{}:{}/{}",
+            e.expected.host, e.expected.port, e.expected.proto
+        ),
+    };
+    let verdict = match e.outcome.as_str() {
+        "established" => format!("seen: {} flow(s), {} packets", e.flows, e.packets),
+        "not_seen" => st.red("never seen: blocked, or not on this capture's path"),
+        "unanswered" => st.red("attempted, never answered: dropped by a firewall?"),
+        "refused" => st.red("refused (RST): nothing listening, or rejected"),
+        "icmp_unreachable" => st.red("blocked: ICMP unreachable"),
+        "one_way" => st.red("one way only: the return path is blocked?"),
+        other => other.to_string(),
+    };
+    writeln!(w, "  {} {target} — {verdict}", e.service)?;
+    writeln!(
+        w,
+        "    {} by {} at {} on {} {} → {}",
+        if e.basis == "inferred" {
+            "inferred"
+        } else {
+            "announced"
+        },
+        e.announced_by,
+        time_of_day(e.announced_ts),
+        e.parent.service,
+        e.parent.client,
+        e.parent.server
+    )
 }
 
 fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style) -> io::Result<()> {

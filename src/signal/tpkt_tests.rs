@@ -39,6 +39,8 @@ fn header_parsing_and_splitting() {
     assert_eq!(split_frame(&[3, 0, 0, 4]), Ok((&[][..], &[][..])));
 }
 
+/// Also the regression test for the first corpus run: a partial frame at the start of an
+/// unbuffered stream looped for ever instead of being buffered.
 #[test]
 fn netmeeting_header_alone_then_body() {
     let mut s = TpktStream::new();
@@ -134,6 +136,7 @@ fn out_of_order_segments_are_held_until_the_hole_fills() {
     assert_eq!(s.stats().gaps, 0);
 }
 
+/// Regression: `skip_hole` once resumed at offset 0 and gave up nothing.
 #[test]
 fn a_lost_segment_resynchronises_without_stitching_frames() {
     let mut s = TpktStream::new();

@@ -1,0 +1,214 @@
+//! The live source: a libpcap capture (the `pcap` crate) opened the way tcpdump opens one, its
+//! frames handed out as [`RawPacket`]s, and its statistics.
+
+use std::fmt;
+
+use pcap::{Active, Capture, Device, Precision};
+
+use crate::packet::{Nanos, RawPacket};
+
+use super::report::CaptureView;
+
+/// How to open the interface.
+#[derive(Clone, Debug)]
+pub struct CaptureConfig {
+    pub interface: String,
+    /// BPF filter expression (tcpdump syntax), if any.
+    pub filter: Option<String>,
+    pub snaplen: u32,
+    pub promisc: bool,
+    /// Kernel buffer in bytes; the library's default when `None`.
+    pub buffer_size: Option<u32>,
+    /// Deliver each packet at once instead of in batches.
+    pub immediate: bool,
+}
+
+/// Why the capture could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(
+        "no permission to capture on {interface} ({message}); run as root, or give the binary the \
+         capabilities: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v exflow)"
+    )]
+    Permission { interface: String, message: String },
+    #[error("cannot capture on {interface}: {message}")]
+    Open { interface: String, message: String },
+    #[error("bad filter {filter:?}: {message}")]
+    Filter { filter: String, message: String },
+    #[error("reading from {interface}: {message}")]
+    Read { interface: String, message: String },
+}
+
+/// Milliseconds the library may hold packets before handing them over; also how often the loop
+/// wakes up on a quiet interface.
+const READ_TIMEOUT_MS: i32 = 100;
+
+/// An open live capture.
+pub struct LiveCapture {
+    cap: Capture<Active>,
+    interface: String,
+    link_type: u32,
+    nanos: bool,
+    /// Previous raw statistics, to turn the library's 32-bit counters into 64-bit totals.
+    last: pcap::Stat,
+    totals: CaptureView,
+}
+
+/// What one read gave.
+pub enum Read<'a> {
+    Packet(RawPacket<'a>),
+    /// Nothing arrived within the read timeout.
+    Idle,
+}
+
+impl LiveCapture {
+    pub fn open(c: &CaptureConfig) -> Result<LiveCapture, CaptureError> {
+        let open_err = |e: pcap::Error| classify_open_error(&c.interface, e);
+        let mut inactive = Capture::from_device(c.interface.as_str())
+            .map_err(open_err)?
+            .snaplen(i32::try_from(c.snaplen).unwrap_or(i32::MAX))
+            .promisc(c.promisc)
+            .immediate_mode(c.immediate)
+            .timeout(READ_TIMEOUT_MS)
+            .precision(Precision::Nano);
+        if let Some(b) = c.buffer_size {
+            inactive = inactive.buffer_size(i32::try_from(b).unwrap_or(i32::MAX));
+        }
+        // Nanosecond time stamps are not available everywhere; fall back to microseconds.
+        let (mut cap, nanos) = match inactive.open() {
+            Ok(cap) => (cap, true),
+            Err(e) if is_permission(&e) => return Err(open_err(e)),
+            Err(_) => {
+                let mut retry = Capture::from_device(c.interface.as_str())
+                    .map_err(open_err)?
+                    .snaplen(i32::try_from(c.snaplen).unwrap_or(i32::MAX))
+                    .promisc(c.promisc)
+                    .immediate_mode(c.immediate)
+                    .timeout(READ_TIMEOUT_MS);
+                if let Some(b) = c.buffer_size {
+                    retry = retry.buffer_size(i32::try_from(b).unwrap_or(i32::MAX));
+                }
+                (retry.open().map_err(open_err)?, false)
+            }
+        };
+        if let Some(f) = &c.filter {
+            cap.filter(f, true).map_err(|e| CaptureError::Filter {
+                filter: f.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        let link_type = linktype_of_dlt(cap.get_datalink().0);
+        Ok(LiveCapture {
+            cap,
+            interface: c.interface.clone(),
+            link_type,
+            nanos,
+            last: pcap::Stat {
+                received: 0,
+                dropped: 0,
+                if_dropped: 0,
+            },
+            totals: CaptureView::default(),
+        })
+    }
+
+    /// The next frame, or `Idle` after the read timeout.
+    pub fn next(&mut self) -> Result<Read<'_>, CaptureError> {
+        match self.cap.next_packet() {
+            Ok(p) => {
+                let ts = &p.header.ts;
+                let frac = i64::from(ts.tv_usec);
+                let ts: Nanos = i64::from(ts.tv_sec)
+                    .wrapping_mul(1_000_000_000)
+                    .wrapping_add(if self.nanos { frac } else { frac * 1000 });
+                Ok(Read::Packet(RawPacket {
+                    ts,
+                    link_type: self.link_type,
+                    data: p.data,
+                    wire_len: p.header.len,
+                }))
+            }
+            Err(pcap::Error::TimeoutExpired) => Ok(Read::Idle),
+            Err(e) => Err(CaptureError::Read {
+                interface: self.interface.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The capture's counters since it was opened (64-bit, across the library's wrap-around).
+    pub fn stats(&mut self) -> CaptureView {
+        if let Ok(s) = self.cap.stats() {
+            let t = &mut self.totals;
+            t.received += u64::from(s.received.wrapping_sub(self.last.received));
+            t.dropped += u64::from(s.dropped.wrapping_sub(self.last.dropped));
+            t.if_dropped += u64::from(s.if_dropped.wrapping_sub(self.last.if_dropped));
+            self.last = s;
+        }
+        self.totals
+    }
+}
+
+fn is_permission(e: &pcap::Error) -> bool {
+    let m = e.to_string().to_ascii_lowercase();
+    m.contains("permission") || m.contains("not permitted")
+}
+
+fn classify_open_error(interface: &str, e: pcap::Error) -> CaptureError {
+    let interface = interface.to_string();
+    let message = e.to_string();
+    if is_permission(&e) {
+        CaptureError::Permission { interface, message }
+    } else {
+        CaptureError::Open { interface, message }
+    }
+}
+
+/// The pcap file `LINKTYPE_` value of a libpcap `DLT_` value; they differ for a few link types
+/// whose DLT numbers vary between systems.
+fn linktype_of_dlt(dlt: i32) -> u32 {
+    match dlt {
+        // DLT_RAW is 12 on most systems, 14 on OpenBSD.
+        12 | 14 => 101,
+        // DLT_ATM_RFC1483 / DLT_SLIP_BSDOS / DLT_PPP_BSDOS are not decoded either way.
+        d => u32::try_from(d).unwrap_or(u32::MAX),
+    }
+}
+
+/// One interface as `--list-interfaces` shows it.
+pub struct InterfaceInfo(Device);
+
+impl fmt::Display for InterfaceInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.0;
+        write!(f, "{}", d.name)?;
+        if let Some(desc) = &d.desc {
+            write!(f, " ({desc})")?;
+        }
+        let fl = &d.flags;
+        let mut tags = Vec::new();
+        if fl.is_up() {
+            tags.push("Up");
+        }
+        if fl.is_running() {
+            tags.push("Running");
+        }
+        if fl.is_loopback() {
+            tags.push("Loopback");
+        }
+        if !tags.is_empty() {
+            write!(f, " [{}]", tags.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The interfaces libpcap can capture on, as tcpdump -D lists them.
+pub fn list_interfaces() -> Result<Vec<InterfaceInfo>, CaptureError> {
+    Device::list()
+        .map(|v| v.into_iter().map(InterfaceInfo).collect())
+        .map_err(|e| CaptureError::Open {
+            interface: "any".into(),
+            message: e.to_string(),
+        })
+}

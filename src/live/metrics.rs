@@ -1,0 +1,249 @@
+//! Prometheus exposition on `--metrics ADDR:PORT` (`GET /metrics`, OpenMetrics text format, via
+//! the `prometheus-client` crate), updated at the end of every interval from its report.
+//!
+//! Counters grow by each interval's own counts, so they never go down and `rate()` works across
+//! a fleet; follow-up outcomes can still change while their flows live, so they are gauges.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::report::LiveReport;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabel {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    service: String,
+    /// `to_server` or `to_client`.
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    service: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+/// The metric families, shared with the HTTP thread through the registry.
+pub struct Metrics {
+    flows: Family<ServiceLabel, Counter>,
+    packets: Family<DirectionLabels, Counter>,
+    bytes: Family<DirectionLabels, Counter>,
+    outcomes: Family<OutcomeLabels, Counter>,
+    admin_prohibited: Family<ServiceLabel, Counter>,
+    followups: Family<OutcomeLabels, Gauge>,
+    captured: Counter,
+    dropped: Counter,
+    if_dropped: Counter,
+    input_packets: Counter,
+    input_bytes: Counter,
+    skipped: Family<ReasonLabel, Counter>,
+    evicted: Counter,
+    expired: Counter,
+    dropped_at_cap: Counter,
+    peak_flows: Gauge,
+    intervals: Counter,
+}
+
+impl Metrics {
+    /// Registers the metrics and serves them on `addr` from a background thread.
+    pub fn serve(addr: SocketAddr) -> std::io::Result<Metrics> {
+        let mut reg = Registry::with_prefix("exflow");
+        let m = Metrics {
+            flows: Family::default(),
+            packets: Family::default(),
+            bytes: Family::default(),
+            outcomes: Family::default(),
+            admin_prohibited: Family::default(),
+            followups: Family::default(),
+            captured: Counter::default(),
+            dropped: Counter::default(),
+            if_dropped: Counter::default(),
+            input_packets: Counter::default(),
+            input_bytes: Counter::default(),
+            skipped: Family::default(),
+            evicted: Counter::default(),
+            expired: Counter::default(),
+            dropped_at_cap: Counter::default(),
+            peak_flows: Gauge::default(),
+            intervals: Counter::default(),
+        };
+        reg.register("flows", "Flows seen, by service", m.flows.clone());
+        reg.register(
+            "packets",
+            "Packets of the flows, by service and direction",
+            m.packets.clone(),
+        );
+        reg.register(
+            "bytes",
+            "Wire bytes of the flows, by service and direction",
+            m.bytes.clone(),
+        );
+        reg.register(
+            "flow_outcomes",
+            "Flow outcomes, by service (counted once the outcome is known)",
+            m.outcomes.clone(),
+        );
+        reg.register(
+            "icmp_admin_prohibited",
+            "Flows answered by ICMP administratively prohibited (a firewall), by service",
+            m.admin_prohibited.clone(),
+        );
+        reg.register(
+            "followups",
+            "Expected follow-up connections, by service and current outcome",
+            m.followups.clone(),
+        );
+        reg.register(
+            "capture_received",
+            "Packets received by the capture (pcap statistics)",
+            m.captured.clone(),
+        );
+        reg.register(
+            "capture_dropped",
+            "Packets dropped because the capture buffer was full (pcap statistics)",
+            m.dropped.clone(),
+        );
+        reg.register(
+            "capture_if_dropped",
+            "Packets dropped by the interface or its driver (pcap statistics)",
+            m.if_dropped.clone(),
+        );
+        reg.register("input_packets", "Frames analysed", m.input_packets.clone());
+        reg.register(
+            "input_bytes",
+            "Wire bytes of the frames analysed",
+            m.input_bytes.clone(),
+        );
+        reg.register(
+            "decode_skipped",
+            "Frames not decoded, by reason",
+            m.skipped.clone(),
+        );
+        reg.register(
+            "flows_evicted",
+            "Flows pushed out of the full table (--max-flows)",
+            m.evicted.clone(),
+        );
+        reg.register(
+            "flows_expired",
+            "Flows that left the table after their idle timeout",
+            m.expired.clone(),
+        );
+        reg.register(
+            "expectations_dropped_at_cap",
+            "Follow-up announcements dropped because an expectation cap was reached",
+            m.dropped_at_cap.clone(),
+        );
+        reg.register(
+            "flow_table_peak",
+            "Most flows open at once during the last interval",
+            m.peak_flows.clone(),
+        );
+        reg.register("intervals", "Intervals reported", m.intervals.clone());
+        let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
+        let reg = Arc::new(reg);
+        thread::Builder::new()
+            .name("exflow-metrics".into())
+            .spawn(move || serve_forever(&server, &reg))?;
+        Ok(m)
+    }
+
+    /// Adds one interval's counts (and sets the gauges from the totals).
+    pub fn update(&self, r: &LiveReport) {
+        for s in &r.report.services {
+            let service = || ServiceLabel {
+                service: s.service.clone(),
+            };
+            let dir = |direction| DirectionLabels {
+                service: s.service.clone(),
+                direction,
+            };
+            self.flows.get_or_create(&service()).inc_by(s.flows);
+            self.admin_prohibited
+                .get_or_create(&service())
+                .inc_by(s.icmp_admin_prohibited);
+            for (d, v) in [("to_server", s.to_server), ("to_client", s.to_client)] {
+                self.packets.get_or_create(&dir(d)).inc_by(v.packets);
+                self.bytes.get_or_create(&dir(d)).inc_by(v.bytes);
+            }
+            for o in crate::flow::Outcome::ALL {
+                let labels = OutcomeLabels {
+                    service: s.service.clone(),
+                    outcome: o.as_str().to_string(),
+                };
+                self.outcomes
+                    .get_or_create(&labels)
+                    .inc_by(s.outcomes.get(o));
+            }
+        }
+        self.followups.clear();
+        for f in &r.totals.report.followups {
+            let labels = OutcomeLabels {
+                service: f.service.clone(),
+                outcome: f.outcome.clone(),
+            };
+            self.followups.get_or_create(&labels).inc();
+        }
+        let c = &r.capture;
+        self.captured.inc_by(c.received);
+        self.dropped.inc_by(c.dropped);
+        self.if_dropped.inc_by(c.if_dropped);
+        let i = &r.report.input;
+        self.input_packets.inc_by(i.packets);
+        self.input_bytes.inc_by(i.bytes);
+        for (reason, n) in &i.skipped {
+            let labels = ReasonLabel {
+                reason: reason.clone(),
+            };
+            self.skipped.get_or_create(&labels).inc_by(*n);
+        }
+        self.evicted.inc_by(r.report.flow_table.evicted);
+        self.expired.inc_by(r.report.flow_table.expired);
+        self.dropped_at_cap
+            .inc_by(r.report.signalling.expectations_dropped_at_cap);
+        self.peak_flows
+            .set(i64::try_from(r.report.flow_table.peak).unwrap_or(i64::MAX));
+        self.intervals.inc();
+    }
+}
+
+fn serve_forever(server: &tiny_http::Server, reg: &Registry) {
+    for req in server.incoming_requests() {
+        let path = req.url().split('?').next().unwrap_or("");
+        let response = if path == "/metrics" {
+            let mut body = String::new();
+            if encode(&mut body, reg).is_err() {
+                body.clear();
+            }
+            let ct = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+            tiny_http::Response::from_string(body).with_header(header("Content-Type", ct))
+        } else {
+            tiny_http::Response::from_string("exflow: metrics are at /metrics\n")
+                .with_status_code(404)
+        };
+        // A client that went away is its own problem; keep serving the others.
+        let _ = req.respond(response);
+    }
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+        .expect("static header is valid")
+}

@@ -1,0 +1,231 @@
+//! Live monitoring: a libpcap source in front of the same [`Analyzer`] as `analyze`, a report every
+//! interval behind it (NDJSON or a refreshed table), Prometheus metrics on the side.
+//!
+//! The analyzer only ever sees packet time. The wall clock decides when an interval ends and, on a
+//! quiet interface, how far capture time has moved since the last packet (so idle flows still
+//! expire and memory stays bounded).
+
+mod capture;
+mod interval;
+mod metrics;
+mod report;
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::analyze::{Analyzer, Config};
+use crate::packet::Nanos;
+
+pub use capture::{list_interfaces, CaptureConfig, CaptureError, InterfaceInfo};
+pub use interval::{Intervals, Window};
+pub use report::{CaptureView, IntervalView, LiveReport, Render, TotalsView};
+
+use capture::{LiveCapture, Read};
+use metrics::Metrics;
+
+/// Settings of a live run.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    pub capture: CaptureConfig,
+    pub analysis: Config,
+    pub interval: Duration,
+    /// Stop after this long (wall clock); run until a signal otherwise.
+    pub duration: Option<Duration>,
+    pub render: Render,
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Why a live run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("--metrics {addr}: {source}")]
+    Metrics { addr: SocketAddr, source: io::Error },
+    #[error("installing the signal handlers: {0}")]
+    Signals(io::Error),
+    #[error(transparent)]
+    Output(#[from] io::Error),
+}
+
+/// How the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// `--duration` elapsed or SIGINT/SIGTERM: a complete final report.
+    Stopped,
+    /// The interface failed (went away, ...); the final report covers what was read.
+    CaptureFailed,
+}
+
+/// Packets between two looks at the wall clock when capture time does not move.
+const CHECK_EVERY_PACKETS: u32 = 4096;
+/// Capture time between two looks at the wall clock.
+const CHECK_EVERY_NS: Nanos = 10_000_000;
+
+/// Captures until `--duration` or SIGINT/SIGTERM, writing a report every interval and a final one.
+/// `ready` is called once the capture (and the metrics endpoint) are up.
+pub fn run(
+    config: LiveConfig,
+    out: &mut dyn Write,
+    ready: impl FnOnce(),
+) -> Result<Ending, LiveError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(LiveError::Signals)?;
+    }
+    let mut cap = LiveCapture::open(&config.capture)?;
+    let metrics = match config.metrics {
+        Some(addr) => {
+            Some(Metrics::serve(addr).map_err(|source| LiveError::Metrics { addr, source })?)
+        }
+        None => None,
+    };
+    ready();
+    let mut a = Analyzer::new(config.analysis.clone());
+    a.begin_file(&config.capture.interface);
+    let mut run = Run {
+        intervals: Intervals::new(),
+        window: Window::default(),
+        seq: 0,
+        run_start: wall_secs(),
+        start: wall_secs(),
+        capture_prev: CaptureView::default(),
+        metrics,
+        render: config.render,
+    };
+    let started = Instant::now();
+    let deadline = config.duration.map(|d| started + d);
+    let mut next_tick = started + config.interval;
+    // Capture time of the newest packet, and when (monotonic) it was last known to be current.
+    let mut clock: Option<(Nanos, Instant)> = None;
+    let mut next_check: Nanos = Nanos::MIN;
+    let mut since_check = 0u32;
+    let mut ending = Ending::Stopped;
+    loop {
+        let mut look = false;
+        match cap.next() {
+            Ok(Read::Packet(raw)) => {
+                run.window.note(raw.ts);
+                a.packet(&raw);
+                since_check += 1;
+                if raw.ts >= next_check || since_check >= CHECK_EVERY_PACKETS {
+                    next_check = raw.ts.saturating_add(CHECK_EVERY_NS);
+                    since_check = 0;
+                    look = true;
+                }
+            }
+            Ok(Read::Idle) => look = true,
+            Err(e) => {
+                a.warn(e.to_string());
+                ending = Ending::CaptureFailed;
+                break;
+            }
+        }
+        if !look {
+            continue;
+        }
+        let now = Instant::now();
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        if now < next_tick {
+            continue;
+        }
+        while next_tick <= now {
+            next_tick += config.interval;
+        }
+        clock = advance_clock(&mut a, clock, run.window, now);
+        let stats = cap.stats();
+        run.tick(&mut a, stats, out)?;
+    }
+    let stats = cap.stats();
+    let mut totals = a.finish();
+    let interval = run.intervals.finish(&mut totals, run.window);
+    run.emit(&interval, &totals, stats, true, out)?;
+    Ok(ending)
+}
+
+/// Moves capture time on a quiet interface by the wall-clock time since its last packet, and
+/// expires what is idle at that time. With packets arriving the table sweeps itself.
+fn advance_clock(
+    a: &mut Analyzer,
+    clock: Option<(Nanos, Instant)>,
+    window: Window,
+    now: Instant,
+) -> Option<(Nanos, Instant)> {
+    if let Some(last) = window.last_ts {
+        return Some((last, now));
+    }
+    let (ts, seen) = clock?;
+    let idle = i64::try_from((now - seen).as_nanos()).unwrap_or(i64::MAX);
+    a.sweep_idle(ts.saturating_add(idle));
+    Some((ts, seen))
+}
+
+/// The state of the periodic output.
+struct Run {
+    intervals: Intervals,
+    window: Window,
+    seq: u64,
+    run_start: f64,
+    start: f64,
+    capture_prev: CaptureView,
+    metrics: Option<Metrics>,
+    render: Render,
+}
+
+impl Run {
+    fn tick(
+        &mut self,
+        a: &mut Analyzer,
+        stats: CaptureView,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let (interval, totals) = self.intervals.tick(a, self.window);
+        self.emit(&interval, &totals, stats, false, out)
+    }
+
+    fn emit(
+        &mut self,
+        interval: &crate::analyze::Analysis,
+        totals: &crate::analyze::Analysis,
+        stats: CaptureView,
+        last: bool,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        self.seq += 1;
+        let end = wall_secs();
+        let bounds = IntervalView {
+            seq: self.seq,
+            run_start: self.run_start,
+            start: self.start,
+            end,
+            last,
+        };
+        let p = self.capture_prev;
+        let delta = CaptureView {
+            received: stats.received.saturating_sub(p.received),
+            dropped: stats.dropped.saturating_sub(p.dropped),
+            if_dropped: stats.if_dropped.saturating_sub(p.if_dropped),
+        };
+        let r = LiveReport::new(interval, totals, bounds, delta, stats);
+        if let Some(m) = &self.metrics {
+            m.update(&r);
+        }
+        self.capture_prev = stats;
+        self.start = end;
+        self.window = Window::default();
+        report::write(out, &r, self.render)
+    }
+}
+
+/// Wall-clock seconds since the Unix epoch, microsecond precision (the interval bounds).
+fn wall_secs() -> f64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_micros() as f64) / 1e6
+}

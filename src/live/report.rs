@@ -1,0 +1,126 @@
+//! What live mode prints every interval: one NDJSON line (the interval's v1 report plus its bounds,
+//! the capture's health and the cumulative report), or a refreshed table on a terminal.
+
+use std::io::{self, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::Analysis;
+use crate::output::time::{datetime, time_of_day};
+use crate::output::{write_table, Report, TableOptions};
+
+/// Packets the capture library saw, from its statistics (`pcap_stats`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CaptureView {
+    /// Packets that passed the filter and reached the buffer.
+    pub received: u64,
+    /// Packets dropped because exflow did not read fast enough (buffer full).
+    pub dropped: u64,
+    /// Packets dropped by the interface or its driver.
+    pub if_dropped: u64,
+}
+
+/// The bounds of one interval.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IntervalView {
+    /// 1 for the first interval.
+    pub seq: u64,
+    /// When the capture started, wall-clock seconds since the Unix epoch.
+    pub run_start: f64,
+    /// Wall-clock seconds since the Unix epoch.
+    pub start: f64,
+    pub end: f64,
+    /// The run's last line: `totals` is the final report.
+    #[serde(rename = "final")]
+    pub last: bool,
+}
+
+/// The cumulative report since the start of the run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TotalsView {
+    #[serde(flatten)]
+    pub report: Report,
+    pub capture: CaptureView,
+}
+
+/// One NDJSON line: the interval's own report (a complete `exflow.report.v1`), then the extras.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LiveReport {
+    #[serde(flatten)]
+    pub report: Report,
+    pub interval: IntervalView,
+    pub capture: CaptureView,
+    pub totals: TotalsView,
+}
+
+impl LiveReport {
+    pub fn new(
+        interval: &Analysis,
+        totals: &Analysis,
+        bounds: IntervalView,
+        capture: CaptureView,
+        capture_totals: CaptureView,
+    ) -> LiveReport {
+        LiveReport {
+            report: Report::new(interval),
+            interval: bounds,
+            capture,
+            totals: TotalsView {
+                report: Report::new(totals),
+                capture: capture_totals,
+            },
+        }
+    }
+}
+
+/// How the reports are rendered.
+#[derive(Clone, Copy, Debug)]
+pub enum Render {
+    /// One JSON object per line.
+    Ndjson,
+    /// Tables; `refresh` clears the terminal before each interval.
+    Table { opt: TableOptions, refresh: bool },
+}
+
+/// Writes one interval's report.
+pub fn write(w: &mut dyn Write, r: &LiveReport, render: Render) -> io::Result<()> {
+    match render {
+        Render::Ndjson => {
+            serde_json::to_writer(&mut *w, r)?;
+            writeln!(w)?;
+        }
+        Render::Table { opt, refresh } => {
+            if refresh {
+                write!(w, "\x1b[H\x1b[2J")?;
+            }
+            let i = &r.interval;
+            if i.last {
+                writeln!(w, "FINAL REPORT (run started {})", datetime(i.run_start))?;
+                capture_line(w, &r.totals.capture)?;
+                write_table(w, &r.totals.report, opt)?;
+            } else {
+                let head = format!(
+                    "INTERVAL {} {} → {}",
+                    i.seq,
+                    datetime(i.start),
+                    time_of_day(i.end)
+                );
+                writeln!(w, "{head}")?;
+                capture_line(w, &r.capture)?;
+                write_table(w, &r.report, opt)?;
+                writeln!(w, "TOTALS")?;
+                capture_line(w, &r.totals.capture)?;
+                write_table(w, &r.totals.report, opt)?;
+            }
+        }
+    }
+    w.flush()
+}
+
+fn capture_line(w: &mut dyn Write, c: &CaptureView) -> io::Result<()> {
+    writeln!(
+        w,
+        "capture: {} received, {} dropped by exflow's buffer, {} dropped by the interface",
+        c.received, c.dropped, c.if_dropped
+    )
+}

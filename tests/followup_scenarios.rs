@@ -1,0 +1,258 @@
+//! Follow-up scenarios built with `exflow::synth` (no public RVP or 1731 capture exists): RVP
+//! callbacks that work, are dropped by a firewall, go over httpu, plain OWA on the same port, an
+//! unrelated connection to the subscriber's port; 1731 audio with two-way and one-way media and
+//! unrelated UDP to a third host.
+
+use std::net::SocketAddr;
+
+use exflow::analyze::{analyze_files, Completeness, Config};
+use exflow::output::{FollowupView, Report};
+use exflow::synth::{app, Dir, Scenario, TsPrecision};
+
+const S: i64 = 1_000_000_000;
+const T0: i64 = 1_000_000_000 * S;
+
+fn ep(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn analyse(name: &str, sc: &mut Scenario) -> Report {
+    let dir = std::env::temp_dir().join(format!("exflow-followup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
+    let (a, done) = analyze_files(
+        &[path.to_string_lossy().into_owned()],
+        Config {
+            keep_flows: true,
+            ..Config::default()
+        },
+        |_, _, _, _| {},
+    );
+    assert_eq!(done, Completeness::Complete);
+    Report::new(&a)
+}
+
+fn followup<'a>(r: &'a Report, host: &str, port: u16) -> &'a FollowupView {
+    r.followups
+        .iter()
+        .find(|e| e.expected.host == host && e.expected.port == port)
+        .unwrap_or_else(|| panic!("no expectation for {host}:{port}: {:#?}", r.followups))
+}
+
+fn flow_service(r: &Report, client: &str, server: &str) -> String {
+    let f = r
+        .flows
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|f| f.client == client && f.server == server);
+    f.unwrap_or_else(|| panic!("no flow {client} -> {server}"))
+        .service
+        .clone()
+}
+
+const SERVER: &str = "10.0.0.10:80";
+
+fn subscribe(sc: &mut Scenario, client: &str, at: i64, callback: &str, udp: bool) {
+    let mut body = app::rvp_subscribe(
+        "im.example.com",
+        "/instmsg/aliases/bob",
+        "http://im/alice",
+        ep(callback),
+        600,
+    );
+    if udp {
+        let text = String::from_utf8(body)
+            .unwrap()
+            .replace("Call-Back: http://", "Call-Back: httpu://");
+        body = text.into_bytes();
+    }
+    let ok = app::rvp_subscribe_ok(7, 600);
+    sc.tcp_session(
+        ep(client),
+        ep(SERVER),
+        at,
+        &[(Dir::ToServer, &body), (Dir::ToClient, &ok)],
+    );
+}
+
+#[test]
+fn rvp_callbacks() {
+    let mut sc = Scenario::with_seed(1);
+    // 1. Callback that works.
+    subscribe(&mut sc, "10.0.1.1:1100", T0, "10.0.1.1:3001", false);
+    let notify = app::rvp_notify(
+        ep("10.0.1.1:3001"),
+        "http://im/bob",
+        "http://im/alice",
+        "online",
+    );
+    sc.tcp_session(
+        ep("10.0.0.10:1500"),
+        ep("10.0.1.1:3001"),
+        T0 + 2 * S,
+        &[(Dir::ToServer, &notify)],
+    );
+    // 2. Callback dropped by a firewall (SYNs never answered).
+    subscribe(&mut sc, "10.0.1.2:1100", T0 + S, "10.0.1.2:3002", false);
+    sc.tcp_unanswered(ep("10.0.0.10:1501"), ep("10.0.1.2:3002"), T0 + 3 * S, 2);
+    // 3. httpu: NOTIFY over UDP, answered.
+    subscribe(&mut sc, "10.0.1.3:1100", T0 + 2 * S, "10.0.1.3:3003", true);
+    sc.udp_exchange(
+        ep("10.0.0.10:1502"),
+        ep("10.0.1.3:3003"),
+        T0 + 4 * S,
+        &notify,
+        b"HTTP/1.1 200 OK\r\n\r\n",
+    );
+    // 4. Plain OWA on port 80: http, no expectation.
+    let get = b"GET /exchange/alice/Inbox/ HTTP/1.1\r\nHost: mail\r\n\r\n";
+    sc.tcp_session(
+        ep("10.0.1.4:1100"),
+        ep(SERVER),
+        T0,
+        &[
+            (Dir::ToServer, get),
+            (Dir::ToClient, b"HTTP/1.1 200 OK\r\n\r\n"),
+        ],
+    );
+    // 5. Same port on a host that never subscribed: not a callback.
+    sc.tcp_session(
+        ep("10.0.0.10:1507"),
+        ep("10.0.1.4:3001"),
+        T0 + 5 * S,
+        &[(Dir::ToServer, &notify)],
+    );
+    // 6. A subscription whose server never calls back.
+    subscribe(&mut sc, "10.0.1.5:1100", T0 + 3 * S, "10.0.1.5:3005", false);
+    let r = analyse("rvp.pcap", &mut sc);
+
+    assert_eq!(r.followups.len(), 4, "{:#?}", r.followups);
+    assert!(r
+        .followups
+        .iter()
+        .all(|e| e.service == "rvp_callback" && e.basis == "signalled"));
+    assert!(r
+        .followups
+        .iter()
+        .all(|e| e.parent.service == "rvp" && e.announced_by == "SUBSCRIBE"));
+    assert_eq!(followup(&r, "10.0.1.1", 3001).outcome, "established");
+    assert_eq!(followup(&r, "10.0.1.2", 3002).outcome, "unanswered");
+    let udp = followup(&r, "10.0.1.3", 3003);
+    assert_eq!(
+        (udp.expected.proto.as_str(), udp.outcome.as_str()),
+        ("udp", "established")
+    );
+    assert_eq!(followup(&r, "10.0.1.5", 3005).outcome, "not_seen");
+    assert_eq!(
+        flow_service(&r, "10.0.0.10:1500", "10.0.1.1:3001"),
+        "rvp_callback"
+    );
+    assert_eq!(flow_service(&r, "10.0.1.4:1100", SERVER), "http");
+    assert_eq!(
+        flow_service(&r, "10.0.0.10:1507", "10.0.1.4:3001"),
+        "unclassified"
+    );
+    assert_eq!(flow_service(&r, "10.0.1.1:1100", SERVER), "rvp");
+    assert_eq!(r.signalling.rvp_subscribes, 4);
+}
+
+#[test]
+fn audio_media_inference() {
+    let a = "10.0.2.1";
+    let conf = "10.0.0.30";
+    let rtp = |seq: u16| app::rtp(seq, u32::from(seq) * 160, 0x1731, 0, false, &[0xff; 160]);
+    let mut sc = Scenario::with_seed(2);
+    sc.tcp_session(
+        ep(&format!("{a}:1090")),
+        ep(&format!("{conf}:1731")),
+        T0,
+        &[(Dir::ToServer, b"\x01call"), (Dir::ToClient, b"\x02ok")],
+    );
+    // Two-way stream between the two hosts.
+    for i in 0..20u16 {
+        let t = T0 + S + i64::from(i) * 20_000_000;
+        sc.udp(
+            ep(&format!("{a}:5004")),
+            ep(&format!("{conf}:6004")),
+            t,
+            &rtp(i),
+        );
+        sc.udp(
+            ep(&format!("{conf}:6004")),
+            ep(&format!("{a}:5004")),
+            t + 1_000_000,
+            &rtp(100 + i),
+        );
+    }
+    // One-way stream on other ports.
+    for i in 0..10u16 {
+        sc.udp(
+            ep(&format!("{a}:5006")),
+            ep(&format!("{conf}:6006")),
+            T0 + 2 * S + i64::from(i) * 20_000_000,
+            &rtp(i),
+        );
+    }
+    // Unrelated UDP from the client to a third host, and non-RTP UDP between the two hosts.
+    sc.udp(
+        ep(&format!("{a}:5008")),
+        ep("10.0.9.9:6008"),
+        T0 + 2 * S,
+        &rtp(1),
+    );
+    sc.udp(
+        ep(&format!("{a}:5010")),
+        ep(&format!("{conf}:6010")),
+        T0 + 2 * S,
+        b"\x00\x00not rtp at all",
+    );
+    // Long after the session: not audio.
+    sc.udp(
+        ep(&format!("{a}:5012")),
+        ep(&format!("{conf}:6012")),
+        T0 + 600 * S,
+        &rtp(1),
+    );
+    let r = analyse("audio.pcap", &mut sc);
+
+    assert_eq!(r.followups.len(), 1, "{:#?}", r.followups);
+    let e = &r.followups[0];
+    assert_eq!(
+        (
+            e.service.as_str(),
+            e.basis.as_str(),
+            e.parent.service.as_str()
+        ),
+        ("audio_media", "inferred", "audio")
+    );
+    assert_eq!((e.flows, e.outcome.as_str()), (2, "established"));
+    assert_eq!(
+        flow_service(&r, &format!("{a}:5004"), &format!("{conf}:6004")),
+        "audio_media"
+    );
+    let one_way = r
+        .flows
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|f| f.client == format!("{a}:5006"))
+        .unwrap();
+    assert_eq!(
+        (one_way.service.as_str(), one_way.outcome.as_str()),
+        ("audio_media", "one_way")
+    );
+    assert_eq!(
+        flow_service(&r, &format!("{a}:5008"), "10.0.9.9:6008"),
+        "unclassified"
+    );
+    assert_eq!(
+        flow_service(&r, &format!("{a}:5010"), &format!("{conf}:6010")),
+        "unclassified"
+    );
+    assert_eq!(
+        flow_service(&r, &format!("{a}:5012"), &format!("{conf}:6012")),
+        "unclassified"
+    );
+}
