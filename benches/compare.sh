@@ -49,8 +49,11 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/exflow-compare.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+DESC="$PACKETS packets, $FLOWS flows, seed $SEED"
 if [[ -z $FILE ]]; then
     FILE="${TMPDIR:-/tmp}/exflow-bench/bench-$PACKETS-$FLOWS-$SEED.pcap"
+elif [[ -s $FILE ]]; then
+    DESC="given with -o" # not generated here: -p/-f/-s say nothing about it
 fi
 mkdir -p "$(dirname "$FILE")"
 
@@ -151,7 +154,7 @@ ratio() { # ratio A B: A / B to two decimals, or "-" when either is missing or B
 
 size_mib=$(($(stat -c %s "$FILE") / 1048576))
 echo
-echo "Capture: \`$FILE\` ($size_mib MiB; $PACKETS packets, $FLOWS flows, seed $SEED)." \
+echo "Capture: \`$FILE\` ($size_mib MiB; $DESC)." \
     "Best of $RUNS runs; $(nproc) CPUs."
 echo
 echo "| tool | command | seconds | peak RSS MiB | time vs exflow | RSS vs exflow |"

@@ -110,6 +110,9 @@ impl Analyzer {
                 return;
             }
         };
+        if self.input.packets.is_multiple_of(65_536) {
+            self.followups.expire(raw.ts);
+        }
         if p.fragment.is_some() && !self.frag.resolve(&mut p) {
             self.input.orphan_fragments += 1;
         }

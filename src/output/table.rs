@@ -54,7 +54,11 @@ pub fn write_table(w: &mut dyn Write, r: &Report, opt: TableOptions) -> io::Resu
 
 fn header(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
     let i = &r.input;
-    let names: Vec<&str> = i.files.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<&str> = i
+        .files
+        .iter()
+        .map(|f| if f.name == "-" { "(stdin)" } else { f.name.as_str() })
+        .collect();
     writeln!(w, "{} {}", st.bold(&r.generator), names.join(", "))?;
     let span = match (i.first_ts, i.last_ts) {
         (Some(f), Some(l)) => {
