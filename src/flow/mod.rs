@@ -11,6 +11,7 @@ mod state;
 use std::hash::{Hash, Hasher};
 
 use ahash::RandomState;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::classify::ServiceId;
@@ -205,7 +206,7 @@ pub struct FlowTable {
 }
 
 /// How often (capture time) the table is swept for idle flows.
-const SWEEP_EVERY: Nanos = 5 * 1_000_000_000;
+const SWEEP_EVERY: Nanos = 10 * 1_000_000_000;
 
 impl FlowTable {
     pub fn new(config: FlowConfig) -> FlowTable {
@@ -246,24 +247,27 @@ impl FlowTable {
     ) -> (Touch, &mut Flow) {
         self.maybe_sweep(p.ts, ended);
         let key = FlowKey::new(p.proto, p.src, p.dst);
-        let reuse = match self.map.get(&key) {
-            Some(f) => state::is_new_connection(f, p),
-            None => false,
-        };
-        if reuse {
-            if let Some(old) = self.map.remove(&key) {
-                ended(old, EndReason::Reused);
-            }
-        }
-        if !self.map.contains_key(&key) {
+        // One hash lookup per packet; the extra one only when the table is full.
+        if self.map.len() >= self.config.max_flows && !self.map.contains_key(&key) {
             self.make_room(ended);
-            self.peak = self.peak.max(self.map.len() + 1);
         }
-        let mut touch = Touch::Existing;
-        let flow = self.map.entry(key).or_insert_with(|| {
-            touch = Touch::New;
-            new_flow(p, &is_server_port)
-        });
+        let len = self.map.len();
+        let (touch, flow) = match self.map.entry(key) {
+            Entry::Occupied(o) => {
+                let flow = o.into_mut();
+                if state::is_new_connection(flow, p) {
+                    let old = std::mem::replace(flow, new_flow(p, &is_server_port));
+                    ended(old, EndReason::Reused);
+                    (Touch::New, flow)
+                } else {
+                    (Touch::Existing, flow)
+                }
+            }
+            Entry::Vacant(v) => {
+                self.peak = self.peak.max(len + 1);
+                (Touch::New, v.insert(new_flow(p, &is_server_port)))
+            }
+        };
         state::update(flow, p);
         (touch, flow)
     }
