@@ -112,11 +112,18 @@ impl IcmpUnreachable {
 
     /// True for the codes a filtering firewall answers with.
     pub fn is_admin_prohibited(&self) -> bool {
-        if self.v6 {
-            self.code == 1
-        } else {
-            matches!(self.code, 9 | 10 | 13)
-        }
+        is_admin_prohibited(self.v6, self.code)
+    }
+}
+
+/// True for the destination-unreachable codes a filtering firewall answers with: ICMPv4 9, 10
+/// (network / host administratively prohibited) and 13 (communication administratively
+/// prohibited), ICMPv6 1.
+pub fn is_admin_prohibited(v6: bool, code: u8) -> bool {
+    if v6 {
+        code == 1
+    } else {
+        matches!(code, 9 | 10 | 13)
     }
 }
 
