@@ -83,21 +83,7 @@ pub struct IcmpSeen {
 
 impl IcmpSeen {
     pub fn is_admin_prohibited(&self) -> bool {
-        IcmpUnreachable {
-            v6: self.v6,
-            code: self.code,
-            quoted: dummy_tuple(),
-        }
-        .is_admin_prohibited()
-    }
-}
-
-fn dummy_tuple() -> crate::packet::FiveTuple {
-    let ep = Endpoint::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
-    crate::packet::FiveTuple {
-        proto: Proto::Icmp,
-        src: ep,
-        dst: ep,
+        crate::packet::is_admin_prohibited(self.v6, self.code)
     }
 }
 
