@@ -116,11 +116,8 @@ impl LiveCapture {
     pub fn next(&mut self) -> Result<Read<'_>, CaptureError> {
         match self.cap.next_packet() {
             Ok(p) => {
-                let ts = &p.header.ts;
-                let frac = i64::from(ts.tv_usec);
-                let ts: Nanos = i64::from(ts.tv_sec)
-                    .wrapping_mul(1_000_000_000)
-                    .wrapping_add(if self.nanos { frac } else { frac * 1000 });
+                let tv = &p.header.ts;
+                let ts = timeval_nanos(tv.tv_sec, tv.tv_usec, self.nanos);
                 Ok(Read::Packet(RawPacket {
                     ts,
                     link_type: self.link_type,
@@ -128,12 +125,19 @@ impl LiveCapture {
                     wire_len: p.header.len,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(Read::Idle),
+            // NoMorePackets is what a read interrupted by `pcap_breakloop` gives.
+            Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => Ok(Read::Idle),
             Err(e) => Err(CaptureError::Read {
                 interface: self.interface.clone(),
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// A handle that interrupts a blocked read from another thread. Needed because Linux's
+    /// TPACKET_V3 ring ignores the read timeout while no packet arrives at all.
+    pub fn waker(&mut self) -> pcap::BreakLoop {
+        self.cap.breakloop_handle()
     }
 
     /// The capture's counters since it was opened (64-bit, across the library's wrap-around).
@@ -147,6 +151,15 @@ impl LiveCapture {
         }
         self.totals
     }
+}
+
+/// Capture time of a time stamp whose second field holds micro- or nanoseconds (generic because
+/// `time_t` and `suseconds_t` are not `i64` on every target).
+fn timeval_nanos(sec: impl Into<i64>, frac: impl Into<i64>, nanos: bool) -> Nanos {
+    let frac = frac.into();
+    sec.into()
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(if nanos { frac } else { frac.wrapping_mul(1000) })
 }
 
 fn is_permission(e: &pcap::Error) -> bool {

@@ -43,10 +43,12 @@ pub struct LiveConfig {
 pub enum LiveError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
-    #[error("--metrics {addr}: {source}")]
+    #[error("--metrics: cannot serve on {addr}")]
     Metrics { addr: SocketAddr, source: io::Error },
     #[error("installing the signal handlers: {0}")]
     Signals(io::Error),
+    #[error("starting a thread: {0}")]
+    Thread(io::Error),
     #[error(transparent)]
     Output(#[from] io::Error),
 }
@@ -83,6 +85,8 @@ pub fn run(
         }
         None => None,
     };
+    let waking = Arc::new(AtomicBool::new(true));
+    spawn_waker(cap.waker(), Arc::clone(&waking)).map_err(LiveError::Thread)?;
     ready();
     let mut a = Analyzer::new(config.analysis.clone());
     a.begin_file(&config.capture.interface);
@@ -141,12 +145,30 @@ pub fn run(
         let stats = cap.stats();
         run.tick(&mut a, stats, out)?;
     }
+    waking.store(false, Ordering::Relaxed);
     let stats = cap.stats();
     let mut totals = a.finish();
     let interval = run.intervals.finish(&mut totals, run.window);
     run.emit(&interval, &totals, stats, true, out)?;
     Ok(ending)
 }
+
+/// Interrupts the capture's read every [`WAKE_EVERY`] so the loop sees the clock and the signals
+/// on a quiet interface, until `on` is cleared.
+fn spawn_waker(waker: pcap::BreakLoop, on: Arc<AtomicBool>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("exflow-waker".into())
+        .spawn(move || {
+            while on.load(Ordering::Relaxed) {
+                std::thread::sleep(WAKE_EVERY);
+                waker.breakloop();
+            }
+        })?;
+    Ok(())
+}
+
+/// How often a blocked read is interrupted.
+const WAKE_EVERY: Duration = Duration::from_millis(100);
 
 /// Moves capture time on a quiet interface by the wall-clock time since its last packet, and
 /// expires what is idle at that time. With packets arriving the table sweeps itself.

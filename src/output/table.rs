@@ -57,7 +57,13 @@ fn header(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
     let names: Vec<&str> = i
         .files
         .iter()
-        .map(|f| if f.name == "-" { "(stdin)" } else { f.name.as_str() })
+        .map(|f| {
+            if f.name == "-" {
+                "(stdin)"
+            } else {
+                f.name.as_str()
+            }
+        })
         .collect();
     writeln!(w, "{} {}", st.bold(&r.generator), names.join(", "))?;
     let span = match (i.first_ts, i.last_ts) {

@@ -1,0 +1,356 @@
+//! `exflow live` on the loopback interface, as root: real TCP connections to listeners on
+//! catalogue ports, one refused, one UDP datagram answered by ICMP port unreachable; the NDJSON
+//! lines, the final report and the Prometheus endpoint are checked against what was sent.
+//!
+//! Without root (or without the `live` feature) the tests print why and pass, unless
+//! `EXFLOW_REQUIRE_LIVE=1` (set by `.ci/run`), which turns the skip into a failure.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The tests capture on the same interface; one at a time keeps their traffic apart.
+static LO: Mutex<()> = Mutex::new(());
+
+/// Marker the CI script looks for (and `EXFLOW_REQUIRE_LIVE=1` makes fatal).
+fn skip(reason: &str) {
+    if std::env::var_os("EXFLOW_REQUIRE_LIVE").is_some_and(|v| v == "1") {
+        panic!("live tests required (EXFLOW_REQUIRE_LIVE=1) but skipped: {reason}");
+    }
+    eprintln!("EXFLOW-LIVE-TESTS-SKIPPED: {reason}");
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[cfg(not(feature = "live"))]
+#[test]
+fn live_tests_need_the_live_feature() {
+    skip("built without the `live` feature (cargo test --all-features)");
+}
+
+#[cfg(feature = "live")]
+mod live {
+    use super::*;
+    use exflow::live::LiveReport;
+    use exflow::output::ServiceView;
+
+    const EXFLOW: &str = env!("CARGO_BIN_EXE_exflow");
+    const LOCAL: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
+    /// Ethernet + IPv4 + TCP without options, and a generous upper bound with options.
+    const HDR_MIN: u64 = 54;
+    const HDR_MAX: u64 = 80;
+
+    fn free_port() -> u16 {
+        TcpListener::bind((LOCAL, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    fn exflow_live(extra: &[&str], metrics: u16) -> std::process::Child {
+        let port = format!("127.0.0.1:{metrics}");
+        let mut args = vec![
+            "live",
+            "-i",
+            "lo",
+            "--interval",
+            "1",
+            "--format",
+            "ndjson",
+            "--metrics",
+            &port,
+        ];
+        args.extend_from_slice(extra);
+        Command::new(EXFLOW)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("exflow runs")
+    }
+
+    /// Waits until the metrics endpoint answers: the capture is open by then.
+    fn wait_ready(metrics: u16, child: &mut std::process::Child) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if TcpStream::connect((LOCAL, metrics)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(e) = child.stderr.as_mut() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("exflow exited early ({status}): {err}");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!("exflow's metrics endpoint never came up");
+    }
+
+    /// A listener that reads everything each client sends, then answers `reply` bytes.
+    fn listener(port: u16, connections: usize, reply: usize) -> thread::JoinHandle<Vec<usize>> {
+        let l = TcpListener::bind((LOCAL, port)).unwrap_or_else(|e| {
+            panic!("cannot listen on 127.0.0.1:{port} (something else there?): {e}")
+        });
+        thread::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..connections {
+                let (mut s, _) = l.accept().expect("accept");
+                let mut buf = Vec::new();
+                s.read_to_end(&mut buf).expect("read request");
+                got.push(buf.len());
+                s.write_all(&vec![b'r'; reply]).expect("reply");
+                let _ = s.shutdown(Shutdown::Write);
+            }
+            got
+        })
+    }
+
+    fn client(port: u16, send: usize, expect_reply: usize) {
+        let mut s = TcpStream::connect((LOCAL, port)).expect("connect");
+        s.write_all(&vec![b'q'; send]).expect("send");
+        s.shutdown(Shutdown::Write).expect("shutdown");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).expect("read reply");
+        assert_eq!(buf.len(), expect_reply);
+    }
+
+    /// `GET /metrics` over a plain TCP connection, as any HTTP client does it.
+    fn scrape(port: u16) -> String {
+        let mut s = TcpStream::connect((LOCAL, port)).expect("connect to /metrics");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("metrics response");
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/openmetrics-text"),
+            "{head}"
+        );
+        body.to_string()
+    }
+
+    fn metric(body: &str, name_and_labels: &str) -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name_and_labels} in:\n{body}")) as u64
+    }
+
+    fn service<'a>(services: &'a [ServiceView], id: &str) -> &'a ServiceView {
+        services
+            .iter()
+            .find(|s| s.service == id)
+            .unwrap_or_else(|| panic!("no service {id} in {services:#?}"))
+    }
+
+    /// Wire bytes of a direction carry the payload plus one header per packet.
+    fn assert_payload(what: &str, bytes: u64, packets: u64, payload: u64) {
+        assert!(
+            bytes >= payload + HDR_MIN * packets && bytes <= payload + HDR_MAX * packets,
+            "{what}: {bytes} wire bytes in {packets} packets for {payload} payload bytes"
+        );
+    }
+
+    fn finish(child: std::process::Child) -> (Output, Vec<LiveReport>) {
+        let out = child.wait_with_output().expect("exflow ends");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "exflow failed: {stderr}");
+        let lines: Vec<LiveReport> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        (out, lines)
+    }
+
+    #[test]
+    fn live_loopback_services_outcomes_and_metrics() {
+        let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_root() {
+            return skip("capturing on lo and listening on ports < 1024 need root");
+        }
+        let metrics = free_port();
+        // (service, port, connections, bytes to the server, bytes back per connection)
+        let plan = [
+            ("smtp", 25, 2, 20_000, 2_000),
+            ("ldap", 389, 1, 3_000, 500),
+            ("h323", 1720, 1, 1_000, 100),
+        ];
+        let servers: Vec<_> = plan
+            .iter()
+            .map(|&(_, port, n, _, reply)| listener(port, n, reply))
+            .collect();
+        let filter = "host 127.0.0.1 and (port 25 or port 389 or port 1720 or port 110 \
+                      or port 53 or icmp)";
+        let mut child = exflow_live(&["--duration", "7", filter], metrics);
+        wait_ready(metrics, &mut child);
+
+        for &(_, port, n, send, reply) in &plan {
+            for _ in 0..n {
+                client(port, send, reply);
+            }
+        }
+        let refused = TcpStream::connect((LOCAL, 110));
+        assert!(
+            refused.is_err(),
+            "something listens on 127.0.0.1:110; the refused connection needs a closed port"
+        );
+        let udp = UdpSocket::bind((LOCAL, 0)).unwrap();
+        udp.send_to(&[0u8; 30], SocketAddr::from((LOCAL, 53)))
+            .unwrap();
+        for (s, &(id, _, n, send, _)) in servers.into_iter().zip(&plan) {
+            assert_eq!(s.join().unwrap(), vec![send; n], "{id} listener");
+        }
+
+        // At least one interval ends after the traffic before the scrape.
+        thread::sleep(Duration::from_millis(2500));
+        let body = scrape(metrics);
+        assert_eq!(metric(&body, "exflow_flows_total{service=\"smtp\"}"), 2);
+        assert_eq!(metric(&body, "exflow_flows_total{service=\"ldap\"}"), 1);
+        assert_eq!(metric(&body, "exflow_flows_total{service=\"h323\"}"), 1);
+        let outcome = |s: &str, o: &str| {
+            metric(
+                &body,
+                &format!("exflow_flow_outcomes_total{{service=\"{s}\",outcome=\"{o}\"}}"),
+            )
+        };
+        assert_eq!(outcome("smtp", "established"), 2);
+        assert_eq!(outcome("pop3", "refused"), 1);
+        assert_eq!(outcome("dns", "icmp_unreachable"), 1);
+        let smtp_up = metric(
+            &body,
+            "exflow_bytes_total{service=\"smtp\",direction=\"to_server\"}",
+        );
+        assert!(smtp_up >= 40_000, "smtp bytes to server {smtp_up}");
+        assert!(metric(&body, "exflow_capture_received_total") > 0);
+        assert_eq!(metric(&body, "exflow_capture_dropped_total"), 0);
+
+        let (_, lines) = finish(child);
+        assert!(lines.len() >= 3, "{} lines", lines.len());
+        let (last, intervals) = lines.split_last().unwrap();
+        assert!(last.interval.last && intervals.iter().all(|l| !l.interval.last));
+        for (i, l) in lines.iter().enumerate() {
+            assert_eq!(l.report.schema, "exflow.report.v1");
+            assert_eq!(l.totals.report.schema, "exflow.report.v1");
+            assert_eq!(l.interval.seq, i as u64 + 1);
+            assert!(l.interval.start <= l.interval.end);
+        }
+        // Some interval before the end reported the traffic as it happened.
+        assert!(intervals
+            .iter()
+            .any(|l| l.report.services.iter().any(|s| s.service == "smtp")));
+
+        let totals = &last.totals.report;
+        for &(id, _, n, send, reply) in &plan {
+            let s = service(&totals.services, id);
+            let (n, send, reply) = (n as u64, send as u64, reply as u64);
+            assert_eq!(s.flows, n, "{id} flows");
+            assert_eq!(s.outcomes.established, n, "{id} outcomes");
+            assert_payload(id, s.to_server.bytes, s.to_server.packets, n * send);
+            assert_payload(id, s.to_client.bytes, s.to_client.packets, n * reply);
+        }
+        let pop3 = service(&totals.services, "pop3");
+        assert_eq!((pop3.flows, pop3.outcomes.refused), (1, 1));
+        let dns = service(&totals.services, "dns");
+        assert_eq!((dns.flows, dns.outcomes.icmp_unreachable), (1, 1));
+        assert_eq!(dns.to_server.packets, 1);
+        assert_eq!(totals.input.icmp_unreachable, 1);
+        assert_eq!(totals.failures.len(), 2, "{:#?}", totals.failures);
+
+        // The intervals add up to the final totals.
+        for id in ["smtp", "ldap", "h323", "pop3", "dns"] {
+            let t = service(&totals.services, id);
+            let parts: Vec<&ServiceView> = lines
+                .iter()
+                .filter_map(|l| l.report.services.iter().find(|s| s.service == id))
+                .collect();
+            let sum = |f: &dyn Fn(&ServiceView) -> u64| parts.iter().map(|s| f(s)).sum::<u64>();
+            assert_eq!(sum(&|s| s.flows), t.flows, "{id} flows over intervals");
+            assert_eq!(sum(&|s| s.bytes), t.bytes, "{id} bytes over intervals");
+            assert_eq!(sum(&|s| s.outcomes.failures()), t.outcomes.failures());
+            assert_eq!(sum(&|s| s.outcomes.established), t.outcomes.established);
+        }
+        let input_sum: u64 = lines.iter().map(|l| l.report.input.packets).sum();
+        assert_eq!(input_sum, totals.input.packets);
+        let failures_listed: usize = lines.iter().map(|l| l.report.failures.len()).sum();
+        assert_eq!(failures_listed, 2, "each failure listed in one interval");
+        // Every frame is accounted for.
+        let services_packets: u64 = totals.services.iter().map(|s| s.packets).sum();
+        let skipped: u64 = totals.input.skipped.values().sum();
+        assert_eq!(
+            totals.input.packets,
+            services_packets + totals.input.icmp_unreachable + skipped
+        );
+        assert!(last.totals.capture.received >= totals.input.packets);
+    }
+
+    #[test]
+    fn live_sigterm_ends_with_a_final_report() {
+        let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_root() {
+            return skip("capturing on lo needs root");
+        }
+        let metrics = free_port();
+        // A filter nothing matches: the run is idle, which must not block the signal.
+        let child = exflow_live(&["--filter", "udp port 9"], metrics);
+        let mut child = child;
+        wait_ready(metrics, &mut child);
+        thread::sleep(Duration::from_millis(1500));
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let started = Instant::now();
+        let (_, lines) = finish(child);
+        assert!(started.elapsed() < Duration::from_secs(3), "slow to stop");
+        let last = lines.last().expect("a final line");
+        assert!(last.interval.last);
+        assert!(lines.len() >= 2, "an interval line before the final one");
+        assert_eq!(last.totals.report.input.packets, 0);
+    }
+
+    #[test]
+    fn live_without_permission_says_how_to_grant_it() {
+        let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_root() {
+            return skip("dropping privileges to test the message needs root");
+        }
+        // Dropping privileges is this test's own prerequisite, not the capture's: a missing
+        // setpriv, or a build folder the unprivileged user cannot enter, is reported, not fatal.
+        let Ok(out) = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args([EXFLOW, "live", "-i", "lo", "--duration", "1"])
+            .output()
+        else {
+            eprintln!("not checked: setpriv (util-linux) is not installed");
+            return;
+        };
+        if String::from_utf8_lossy(&out.stderr).contains("setpriv:") {
+            let err = String::from_utf8_lossy(&out.stderr);
+            eprintln!("not checked: nobody cannot run {EXFLOW}: {err}");
+            return;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains("setcap cap_net_raw,cap_net_admin+eip"),
+            "{err}"
+        );
+    }
+}
