@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Followups, SignalStats};
 use crate::decode::{self, FragmentTracker, SkipReason};
 use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Touch};
-use crate::packet::RawPacket;
+use crate::packet::{Nanos, RawPacket};
 use crate::summary::{FileStats, InputStats, Summary};
 
 /// Settings of one run.
@@ -55,6 +55,9 @@ pub struct Analysis {
     pub followups: Vec<Expectation>,
     pub signalling: SignalStats,
     pub expectations_dropped_at_cap: u64,
+    /// Expectations retired from the table (live mode), by service and outcome.
+    pub followups_retired:
+        std::collections::BTreeMap<(crate::classify::ServiceId, Option<crate::flow::Outcome>), u64>,
 }
 
 impl Analyzer {
@@ -156,22 +159,69 @@ impl Analyzer {
             followups.flow_ended(&f);
             summary.add_flow(&f, why);
         });
-        let mut skipped: Vec<_> = self.skipped.into_iter().collect();
-        skipped.sort();
-        for (reason, n) in skipped {
-            *self.input.skipped.entry(reason.to_string()).or_insert(0) += n;
-        }
+        let summary = std::mem::take(&mut self.summary);
+        let followups = std::mem::take(&mut self.followups.expect.list)
+            .into_values()
+            .collect();
+        self.analysis(summary, followups)
+    }
+
+    /// An [`Analysis`] of the run's counters with the given summary and expectations.
+    fn analysis(&self, summary: Summary, followups: Vec<Expectation>) -> Analysis {
         Analysis {
             catalogue: self.classifier.catalogue().clone(),
-            input: self.input,
-            summary: self.summary,
+            input: self.merged_input(),
+            summary,
             flows_evicted: self.flows.evicted,
             flows_expired: self.flows.expired,
             peak_flows: self.flows.peak,
-            followups: std::mem::take(&mut self.followups.expect.list),
+            followups,
             signalling: self.followups.stats,
             expectations_dropped_at_cap: self.followups.expect.dropped_at_cap,
+            followups_retired: self.followups.expect.retired.clone(),
         }
+    }
+
+    /// The report of the run so far, as if the capture ended now; the analyzer is untouched.
+    pub fn snapshot(&self) -> Analysis {
+        let mut summary = self.summary.clone();
+        for f in self.flows.iter() {
+            summary.add_flow(f, EndReason::Flushed);
+        }
+        self.analysis(
+            summary,
+            self.followups.expect.list.values().cloned().collect(),
+        )
+    }
+
+    /// The input counters with the undecoded frames folded in by reason, as `finish` does.
+    fn merged_input(&self) -> InputStats {
+        let mut input = self.input.clone();
+        for (reason, n) in &self.skipped {
+            *input.skipped.entry(reason.to_string()).or_insert(0) += n;
+        }
+        input
+    }
+
+    /// Expires flows idle at capture time `now` and sessions that ended long ago; live mode calls
+    /// it when no packet arrives to drive the table's own sweeps.
+    pub fn sweep_idle(&mut self, now: Nanos) {
+        self.followups.expire(now);
+        self.followups.expect.retire(now);
+        let summary = &mut self.summary;
+        let followups = &mut self.followups;
+        self.flows.sweep(now, &mut |f, why| {
+            followups.flow_ended(&f);
+            summary.add_flow(&f, why);
+        });
+    }
+
+    /// Most flows open at once since the last call, which restarts the count from the flows open
+    /// now (each interval reports its own peak).
+    pub fn take_peak(&mut self) -> usize {
+        let peak = self.flows.peak;
+        self.flows.peak = self.flows.len();
+        peak
     }
 }
 

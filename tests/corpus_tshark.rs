@@ -196,3 +196,38 @@ fn icmp_unreachables_are_attributed_to_the_flows_they_quote() {
         (1, 0)
     );
 }
+
+/// The stored tshark figures are what tshark says today: regenerate them and compare. Needs
+/// tshark (CI installs it; `EXFLOW_REQUIRE_TSHARK=1` turns its absence into a failure).
+#[test]
+fn stored_tshark_figures_match_a_fresh_tshark_run() {
+    let have = std::process::Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var_os("EXFLOW_REQUIRE_TSHARK").is_none(),
+            "tshark is required here"
+        );
+        eprintln!("tshark not installed: stored figures not re-checked");
+        return;
+    }
+    for name in ["tshark_reference", "tshark_outcomes"] {
+        let out = std::process::Command::new("bash")
+            .arg(format!("{DATA}/{name}.sh"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stored = std::fs::read_to_string(format!("{DATA}/{name}.tsv")).unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            stored,
+            "{name}.tsv is stale"
+        );
+    }
+}

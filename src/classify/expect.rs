@@ -1,7 +1,7 @@
 //! The expectation table: follow-up connections announced by signalling (or inferred from a
 //! live session), each with a basis, a lifetime in capture time, caps, and an outcome at the end.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use ahash::RandomState;
@@ -31,6 +31,8 @@ impl Basis {
 /// One expected follow-up connection.
 #[derive(Clone, Debug)]
 pub struct Expectation {
+    /// Stable id (flows' `followup_of`), in order of announcement.
+    pub id: u32,
     pub service: ServiceId,
     pub basis: Basis,
     pub parent_service: ServiceId,
@@ -92,10 +94,19 @@ impl Default for ExpectConfig {
     }
 }
 
-/// All expectations of a run, indexed by announced address.
+/// How long after its expiry an expectation stays in the table when the caller retires old
+/// ones (live mode), so that flows still open on it are counted on it.
+pub const RETIRE_AFTER: Nanos = 600 * 1_000_000_000;
+
+/// All expectations of a run, indexed by id and by announced address.
 #[derive(Debug)]
 pub struct ExpectTable {
-    pub list: Vec<Expectation>,
+    /// Expectations in the table, by id.
+    pub list: BTreeMap<u32, Expectation>,
+    /// Expectations retired by [`retire`](Self::retire), counted by service and final outcome
+    /// (`None`: not seen).
+    pub retired: BTreeMap<(ServiceId, Option<Outcome>), u64>,
+    next_id: u32,
     by_addr: HashMap<(Proto, Endpoint), u32, RandomState>,
     config: ExpectConfig,
     /// Announcements dropped because a cap was reached.
@@ -107,7 +118,9 @@ pub struct ExpectTable {
 impl ExpectTable {
     pub fn new(config: ExpectConfig) -> ExpectTable {
         ExpectTable {
-            list: Vec::new(),
+            list: BTreeMap::new(),
+            retired: BTreeMap::new(),
+            next_id: 0,
             by_addr: HashMap::with_hasher(RandomState::new()),
             config,
             dropped_at_cap: 0,
@@ -120,8 +133,8 @@ impl ExpectTable {
     pub fn add(&mut self, e: Expectation, parent_count: &mut u32) -> Option<u32> {
         let key = (e.proto, e.addr);
         if e.basis == Basis::Signalled {
-            if let Some(&id) = self.by_addr.get(&key) {
-                let old = &mut self.list[id as usize];
+            if let Some(old) = self.by_addr.get(&key).and_then(|id| self.list.get_mut(id)) {
+                let id = old.id;
                 if old.service == e.service && e.announced_ts <= old.expires {
                     old.expires = old.expires.max(e.expires);
                     old.optional &= e.optional;
@@ -135,11 +148,12 @@ impl ExpectTable {
             return None;
         }
         *parent_count += 1;
-        let id = self.list.len() as u32;
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
         if e.basis == Basis::Signalled {
             self.by_addr.insert(key, id);
         }
-        self.list.push(e);
+        self.list.insert(id, Expectation { id, ..e });
         Some(id)
     }
 
@@ -150,7 +164,7 @@ impl ExpectTable {
             self.by_addr
                 .get(&(proto, ep))
                 .copied()
-                .filter(|&id| ts <= self.list[id as usize].expires)
+                .filter(|id| self.list.get(id).is_some_and(|e| ts <= e.expires))
         };
         live(server).or_else(|| {
             if proto == Proto::Udp {
@@ -171,7 +185,7 @@ impl ExpectTable {
         let mut ids = [None; 3];
         if self
             .list
-            .get(own as usize)
+            .get(&own)
             .is_some_and(|e| e.basis == Basis::Inferred)
         {
             ids[0] = Some(own);
@@ -180,10 +194,11 @@ impl ExpectTable {
             if packets == 0 {
                 return None;
             }
-            self.by_addr
-                .get(&(f.proto, ep))
-                .copied()
-                .filter(|&id| self.list[id as usize].announced_ts <= f.last_ts)
+            self.by_addr.get(&(f.proto, ep)).copied().filter(|id| {
+                self.list
+                    .get(id)
+                    .is_some_and(|e| e.announced_ts <= f.last_ts)
+            })
         };
         ids[1] = received(
             f.server,
@@ -194,12 +209,105 @@ impl ExpectTable {
             ids[2] = None;
         }
         for id in ids.into_iter().flatten() {
-            if let Some(e) = self.list.get_mut(id as usize) {
+            if let Some(e) = self.list.get_mut(&id) {
                 e.flows += 1;
                 e.packets += f.packets();
                 e.bytes += f.bytes();
                 e.merge(f.outcome());
             }
         }
+    }
+
+    /// Takes out of the table the expectations that expired more than [`RETIRE_AFTER`] before
+    /// `now`, keeping their outcomes in [`retired`](Self::retired): memory stays bounded over a
+    /// run of days. A flow still open on a retired expectation counts only in its service.
+    pub fn retire(&mut self, now: Nanos) {
+        let old: Vec<u32> = self
+            .list
+            .values()
+            .filter(|e| now.saturating_sub(e.expires) > RETIRE_AFTER)
+            .map(|e| e.id)
+            .collect();
+        for id in old {
+            if let Some(e) = self.list.remove(&id) {
+                *self.retired.entry((e.service, e.outcome)).or_insert(0) += 1;
+                let key = (e.proto, e.addr);
+                if self.by_addr.get(&key) == Some(&id) {
+                    self.by_addr.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expectation(port: u16, expires: Nanos) -> Expectation {
+        let ep = |s: &str| Endpoint::new(s.parse().unwrap(), port);
+        Expectation {
+            id: 0,
+            service: ServiceId(1),
+            basis: Basis::Signalled,
+            parent_service: ServiceId(0),
+            parent_client: ep("10.0.0.1"),
+            parent_server: ep("10.0.0.2"),
+            proto: Proto::Udp,
+            addr: ep("10.0.0.1"),
+            peer: None,
+            kind: "mediaChannel",
+            announced_by: "OLCAck",
+            announced_ts: 0,
+            expires,
+            optional: false,
+            outcome: None,
+            flows: 0,
+            packets: 0,
+            bytes: 0,
+        }
+    }
+
+    #[test]
+    fn caps_repeats_and_retirement() {
+        let mut t = ExpectTable::new(ExpectConfig {
+            per_parent: 2,
+            total: 10,
+        });
+        let mut parent = 0;
+        let a = t.add(expectation(5000, 100), &mut parent).unwrap();
+        assert_eq!(
+            t.add(expectation(5000, 200), &mut parent),
+            Some(a),
+            "a repeat refreshes"
+        );
+        assert_eq!((t.repeated, t.list[&a].expires), (1, 200));
+        let b = t.add(expectation(5002, 100), &mut parent).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            t.add(expectation(5004, 100), &mut parent),
+            None,
+            "per-parent cap"
+        );
+        assert_eq!(t.dropped_at_cap, 1);
+        let ep = |port| Endpoint::new("10.0.0.1".parse().unwrap(), port);
+        assert_eq!(t.find(Proto::Udp, ep(9), ep(5000), 150), Some(a));
+        assert_eq!(t.find(Proto::Udp, ep(9), ep(5000), 250), None, "expired");
+        t.retire(150 + RETIRE_AFTER);
+        assert_eq!(
+            t.list.len(),
+            1,
+            "only the one that expired at 100 is retired"
+        );
+        t.retire(250 + RETIRE_AFTER);
+        assert!(t.list.is_empty());
+        assert_eq!(t.retired[&(ServiceId(1), None)], 2);
+        assert_eq!(t.find(Proto::Udp, ep(9), ep(5000), 0), None);
+        let mut other = 0;
+        assert!(
+            t.add(expectation(5006, 100), &mut other)
+                .is_some_and(|id| id > b),
+            "ids are never reused"
+        );
     }
 }

@@ -129,7 +129,11 @@ impl Followups {
     /// Gives a new flow its follow-up service if it fulfils an expectation; false otherwise.
     pub fn classify_new(&mut self, flow: &mut Flow, p: &Packet<'_>) -> bool {
         if let Some(id) = self.expect.find(flow.proto, flow.client, flow.server, p.ts) {
-            flow.service = self.expect.list[id as usize].service;
+            flow.service = self
+                .expect
+                .list
+                .get(&id)
+                .map_or(flow.service, |e| e.service);
             flow.followup_of = Some(id);
             return true;
         }
@@ -212,6 +216,7 @@ impl Followups {
         }
         let slot = self.slot(flow, SlotKind::Other);
         let e = Expectation {
+            id: 0,
             service: media,
             basis: Basis::Inferred,
             parent_service: flow.service,
@@ -348,6 +353,7 @@ impl Followups {
             .min(RVP_MAX_LIFETIME_S);
         let id = self.slot(flow, SlotKind::Other);
         let e = Expectation {
+            id: 0,
             service: self.ids.rvp_callback,
             basis: Basis::Signalled,
             parent_service: flow.service,
@@ -385,6 +391,7 @@ impl Followups {
             _ => return,
         };
         let e = Expectation {
+            id: 0,
             service,
             basis: Basis::Signalled,
             parent_service: flow.service,

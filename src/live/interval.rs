@@ -20,56 +20,6 @@ use crate::flow::{DirCount, EndReason, Flow, FlowTable, Outcome};
 use crate::packet::{Endpoint, Nanos, Proto};
 use crate::summary::{FileStats, FlowRecord, InputStats, ServiceStats, Summary};
 
-impl Analyzer {
-    /// The report of the run so far, as if the capture ended now; the analyzer is untouched.
-    pub fn snapshot(&self) -> Analysis {
-        let mut summary = self.summary.clone();
-        for f in self.flows.iter() {
-            summary.add_flow(f, EndReason::Flushed);
-        }
-        Analysis {
-            catalogue: self.classifier.catalogue().clone(),
-            input: self.merged_input(),
-            summary,
-            flows_evicted: self.flows.evicted,
-            flows_expired: self.flows.expired,
-            peak_flows: self.flows.peak,
-            followups: self.followups.expect.list.clone(),
-            signalling: self.followups.stats,
-            expectations_dropped_at_cap: self.followups.expect.dropped_at_cap,
-        }
-    }
-
-    /// The input counters with the undecoded frames folded in by reason, as `finish` does.
-    fn merged_input(&self) -> InputStats {
-        let mut input = self.input.clone();
-        for (reason, n) in &self.skipped {
-            *input.skipped.entry(reason.to_string()).or_insert(0) += n;
-        }
-        input
-    }
-
-    /// Expires flows idle at capture time `now` and sessions that ended long ago; live mode calls
-    /// it when no packet arrives to drive the table's own sweeps.
-    pub fn sweep_idle(&mut self, now: Nanos) {
-        self.followups.expire(now);
-        let summary = &mut self.summary;
-        let followups = &mut self.followups;
-        self.flows.sweep(now, &mut |f, why| {
-            followups.flow_ended(&f);
-            summary.add_flow(&f, why);
-        });
-    }
-
-    /// Most flows open at once since the last call, which restarts the count from the flows open
-    /// now (each interval reports its own peak).
-    pub fn take_peak(&mut self) -> usize {
-        let peak = self.flows.peak;
-        self.flows.peak = self.flows.len();
-        peak
-    }
-}
-
 /// Cumulative counters of one service that only grow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Count {
@@ -295,6 +245,8 @@ impl Intervals {
             followups: self.announced(now.followups, window),
             signalling: signalling_since(now.signalling, self.signalling),
             expectations_dropped_at_cap: now.dropped_at_cap.saturating_sub(self.dropped_at_cap),
+            // Retired expectations appear in the totals only.
+            followups_retired: Default::default(),
         };
         self.signalling = now.signalling;
         self.dropped_at_cap = now.dropped_at_cap;

@@ -201,6 +201,13 @@ impl Metrics {
             };
             self.followups.get_or_create(&labels).inc();
         }
+        for f in &r.totals.report.followups_retired {
+            let labels = OutcomeLabels {
+                service: f.service.clone(),
+                outcome: f.outcome.clone(),
+            };
+            self.followups.get_or_create(&labels).inc_by(f.count as i64);
+        }
         let c = &r.capture;
         self.captured.inc_by(c.received);
         self.dropped.inc_by(c.dropped);

@@ -31,6 +31,10 @@ pub struct Report {
     pub flow_table: FlowTableView,
     pub services: Vec<ServiceView>,
     pub followups: Vec<FollowupView>,
+    /// Expectations retired from the table in a long live run (their details are gone), by
+    /// service and outcome. Empty for `analyze`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followups_retired: Vec<RetiredView>,
     pub signalling: SignallingView,
     /// Failed flows (unanswered, refused, ICMP unreachable), oldest first.
     pub failures: Vec<FlowView>,
@@ -168,6 +172,8 @@ pub struct ExpectedView {
 /// One expected follow-up connection and what became of it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FollowupView {
+    /// The id flows' `followup_of` refers to.
+    pub id: u32,
     pub service: String,
     /// `signalled` or `inferred`.
     pub basis: String,
@@ -186,6 +192,14 @@ pub struct FollowupView {
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
+}
+
+/// A count of retired expectations.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RetiredView {
+    pub service: String,
+    pub outcome: String,
+    pub count: u64,
 }
 
 /// Signalling decoded to learn follow-up ports.
@@ -227,7 +241,7 @@ pub struct FlowView {
     pub handshake_rtt_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp: Option<IcmpView>,
-    /// Index into `followups` of the expectation this flow fulfilled.
+    /// `id` (in `followups`) of the expectation this flow fulfilled.
     pub followup_of: Option<u32>,
     #[serde(default)]
     pub evicted: bool,
@@ -324,6 +338,15 @@ impl Report {
             },
             services,
             followups: a.followups.iter().map(|e| followup_view(cat, e)).collect(),
+            followups_retired: a
+                .followups_retired
+                .iter()
+                .map(|((service, outcome), &count)| RetiredView {
+                    service: cat.id(*service).to_string(),
+                    outcome: outcome.map_or("not_seen", |o| o.as_str()).to_string(),
+                    count,
+                })
+                .collect(),
             signalling: SignallingView {
                 h225_messages: a.signalling.h225_messages,
                 h245_messages: a.signalling.h245_messages,
@@ -348,6 +371,7 @@ fn followup_view(
         None => e.addr.ip.to_string(),
     };
     FollowupView {
+        id: e.id,
         service: cat.id(e.service).to_string(),
         basis: e.basis.as_str().to_string(),
         parent: ParentView {
