@@ -65,17 +65,9 @@ struct CatalogueOpt {
     catalogue: Vec<String>,
 }
 
+/// Analysis options shared by `analyze` and `live`.
 #[derive(clap::Args, Debug)]
-struct AnalyzeArgs {
-    /// Capture files; `-` reads a capture stream from stdin.
-    #[arg(required = true, value_name = "FILE")]
-    files: Vec<String>,
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
-    format: Format,
-    /// List every flow (table: after the summary; json: `flows`; csv: one row per flow).
-    #[arg(long)]
-    flows: bool,
+struct AnalysisOpts {
     #[command(flatten)]
     catalogue: CatalogueOpt,
     /// Most flows held at once; beyond it the least recently active are evicted (and counted).
@@ -93,6 +85,52 @@ struct AnalyzeArgs {
     /// Colour in the table.
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorChoice,
+}
+
+impl AnalysisOpts {
+    /// The pipeline's settings.
+    fn config(&self, keep_flows: bool) -> Result<Config> {
+        anyhow::ensure!(self.max_flows > 0, "--max-flows must be at least 1");
+        let secs = |s: u32| i64::from(s) * 1_000_000_000;
+        Ok(Config {
+            catalogue: load_catalogue(&self.catalogue)?,
+            flow: FlowConfig {
+                max_flows: self.max_flows,
+                tcp_timeout: secs(self.tcp_timeout),
+                udp_timeout: secs(self.udp_timeout),
+                ..FlowConfig::default()
+            },
+            keep_flows,
+        })
+    }
+
+    /// How to draw the table; `tty` tells whether stdout is a terminal.
+    fn table(&self, tty: bool) -> TableOptions {
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+        };
+        TableOptions {
+            color,
+            failures_per_service: self.failures,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    /// Capture files; `-` reads a capture stream from stdin.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: Format,
+    /// List every flow (table: after the summary; json: `flows`; csv: one row per flow).
+    #[arg(long)]
+    flows: bool,
+    #[command(flatten)]
+    opts: AnalysisOpts,
     /// No progress display on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -161,22 +199,7 @@ struct LiveArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
-    catalogue: CatalogueOpt,
-    /// Most flows held at once; beyond it the least recently active are evicted (and counted).
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    max_flows: usize,
-    /// Idle timeout of TCP flows, seconds of capture time.
-    #[arg(long, default_value_t = 600, value_name = "SECS")]
-    tcp_timeout: u32,
-    /// Idle timeout of UDP and other flows, seconds of capture time.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
-    udp_timeout: u32,
-    /// Failed connections listed per service in the table.
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    failures: usize,
-    /// Colour in the table.
-    #[arg(long, value_enum, default_value = "auto")]
-    color: ColorChoice,
+    opts: AnalysisOpts,
     /// Capture filter as trailing words, as tcpdump takes it (`exflow live -i eth0 tcp port 25`).
     #[arg(
         trailing_var_arg = true,
@@ -258,14 +281,7 @@ fn live(args: LiveArgs) -> Result<u8> {
         LiveFormat::Ndjson => Render::Ndjson,
         LiveFormat::Auto if !tty => Render::Ndjson,
         LiveFormat::Auto | LiveFormat::Table => Render::Table {
-            opt: TableOptions {
-                color: match args.color {
-                    ColorChoice::Always => true,
-                    ColorChoice::Never => false,
-                    ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
-                },
-                failures_per_service: args.failures,
-            },
+            opt: args.opts.table(tty),
             refresh: tty,
         },
     };
@@ -278,13 +294,7 @@ fn live(args: LiveArgs) -> Result<u8> {
             buffer_size: args.buffer_size.map(|k| k.saturating_mul(1024)),
             immediate: args.immediate_mode,
         },
-        analysis: analysis_config(
-            &args.catalogue,
-            args.max_flows,
-            args.tcp_timeout,
-            args.udp_timeout,
-            false,
-        )?,
+        analysis: args.opts.config(false)?,
         interval,
         duration,
         render,
@@ -306,28 +316,6 @@ fn live(args: LiveArgs) -> Result<u8> {
     })
 }
 
-/// The analysis settings shared by `analyze` and `live`.
-fn analysis_config(
-    catalogue: &CatalogueOpt,
-    max_flows: usize,
-    tcp_timeout: u32,
-    udp_timeout: u32,
-    keep_flows: bool,
-) -> Result<Config> {
-    anyhow::ensure!(max_flows > 0, "--max-flows must be at least 1");
-    let secs = |s: u32| i64::from(s) * 1_000_000_000;
-    Ok(Config {
-        catalogue: load_catalogue(catalogue)?,
-        flow: FlowConfig {
-            max_flows,
-            tcp_timeout: secs(tcp_timeout),
-            udp_timeout: secs(udp_timeout),
-            ..FlowConfig::default()
-        },
-        keep_flows,
-    })
-}
-
 fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
     let mut c = Catalogue::builtin();
     for path in &opt.catalogue {
@@ -339,13 +327,7 @@ fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<u8> {
-    let config = analysis_config(
-        &args.catalogue,
-        args.max_flows,
-        args.tcp_timeout,
-        args.udp_timeout,
-        args.flows,
-    )?;
+    let config = args.opts.config(args.flows)?;
     let mut progress = Progress::new(!args.quiet && io::stderr().is_terminal());
     let (analysis, completeness) = analyze_files(&args.files, config, |name, done, total, n| {
         progress.show(name, done, total, n)
@@ -363,17 +345,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     match args.format {
         Format::Table => {
-            let color = match args.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => {
-                    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
-            let opt = TableOptions {
-                color,
-                failures_per_service: args.failures,
-            };
+            let opt = args.opts.table(io::stdout().is_terminal());
             output::write_table(&mut out, &report, opt)?;
         }
         Format::Json => {
