@@ -256,3 +256,62 @@ fn audio_media_inference() {
         "unclassified"
     );
 }
+
+#[test]
+fn undecodable_h323_falls_back_to_inference() {
+    let (caller, gw) = ("10.0.3.1", "10.0.0.40");
+    let rtp = |seq: u16| app::rtp(seq, u32::from(seq) * 160, 0x323, 8, false, &[0xd5; 160]);
+    let mut sc = Scenario::with_seed(3);
+    // A TPKT whose Q.931 is not Q.931 (protocol discriminator 0x55): nothing can be learned.
+    let junk = app::tpkt(b"\x55\x02\x00\x01\x05garbage that is not a Setup");
+    sc.tcp_session(
+        ep(&format!("{caller}:1200")),
+        ep(&format!("{gw}:1720")),
+        T0,
+        &[(Dir::ToServer, &junk)],
+    );
+    for i in 0..10u16 {
+        let t = T0 + S + i64::from(i) * 20_000_000;
+        sc.udp(
+            ep(&format!("{caller}:5004")),
+            ep(&format!("{gw}:5006")),
+            t,
+            &rtp(i),
+        );
+        sc.udp(
+            ep(&format!("{gw}:5006")),
+            ep(&format!("{caller}:5004")),
+            t + 1_000_000,
+            &rtp(50 + i),
+        );
+    }
+    // RTP-looking UDP to a third host is not this call's media.
+    sc.udp(
+        ep(&format!("{caller}:5008")),
+        ep("10.0.9.9:5010"),
+        T0 + S,
+        &rtp(1),
+    );
+    let r = analyse("h323-fallback.pcap", &mut sc);
+
+    assert_eq!(r.signalling.decode_errors, 1);
+    assert_eq!(r.followups.len(), 1, "{:#?}", r.followups);
+    let e = &r.followups[0];
+    assert_eq!(
+        (
+            e.service.as_str(),
+            e.basis.as_str(),
+            e.parent.service.as_str()
+        ),
+        ("h323_media", "inferred", "h323")
+    );
+    assert_eq!((e.flows, e.outcome.as_str()), (1, "established"));
+    assert_eq!(
+        flow_service(&r, &format!("{caller}:5004"), &format!("{gw}:5006")),
+        "h323_media"
+    );
+    assert_eq!(
+        flow_service(&r, &format!("{caller}:5008"), "10.0.9.9:5010"),
+        "unclassified"
+    );
+}
