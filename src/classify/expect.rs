@@ -61,6 +61,40 @@ pub struct Expectation {
 }
 
 impl Expectation {
+    /// A signalled, required expectation of `parent`'s, announced at `ts` and live for `lifetime`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        parent: &Flow,
+        service: ServiceId,
+        proto: Proto,
+        addr: Endpoint,
+        kind: &'static str,
+        announced_by: &'static str,
+        ts: Nanos,
+        lifetime: Nanos,
+    ) -> Expectation {
+        Expectation {
+            id: 0,
+            service,
+            basis: Basis::Signalled,
+            parent_service: parent.service,
+            parent_client: parent.client,
+            parent_server: parent.server,
+            proto,
+            addr,
+            peer: None,
+            kind,
+            announced_by,
+            announced_ts: ts,
+            expires: ts.saturating_add(lifetime),
+            optional: false,
+            outcome: None,
+            flows: 0,
+            packets: 0,
+            bytes: 0,
+        }
+    }
+
     /// `established` beats `one_way` beats the failures: one working follow-up is enough.
     fn merge(&mut self, o: Outcome) {
         let rank = |o: Outcome| match o {

@@ -216,24 +216,18 @@ impl Followups {
         }
         let slot = self.slot(flow, SlotKind::Other);
         let e = Expectation {
-            id: 0,
-            service: media,
             basis: Basis::Inferred,
-            parent_service: flow.service,
-            parent_client: flow.client,
-            parent_server: flow.server,
-            proto: Proto::Udp,
-            addr: Endpoint::new(flow.client.ip, 0),
             peer: Some(flow.server.ip),
-            kind: "session",
-            announced_by: what,
-            announced_ts: ts,
-            expires: ts + SESSION_GRACE,
-            optional: false,
-            outcome: None,
-            flows: 0,
-            packets: 0,
-            bytes: 0,
+            ..Expectation::new(
+                flow,
+                media,
+                Proto::Udp,
+                Endpoint::new(flow.client.ip, 0),
+                "session",
+                what,
+                ts,
+                SESSION_GRACE,
+            )
         };
         let Some(slot) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
             return;
@@ -352,26 +346,16 @@ impl Followups {
             .map_or(RVP_DEFAULT_LIFETIME_S, u64::from)
             .min(RVP_MAX_LIFETIME_S);
         let id = self.slot(flow, SlotKind::Other);
-        let e = Expectation {
-            id: 0,
-            service: self.ids.rvp_callback,
-            basis: Basis::Signalled,
-            parent_service: flow.service,
-            parent_client: flow.client,
-            parent_server: flow.server,
+        let e = Expectation::new(
+            flow,
+            self.ids.rvp_callback,
             proto,
-            addr: Endpoint::new(host, cb.port),
-            peer: None,
-            kind: "Call-Back",
-            announced_by: "SUBSCRIBE",
-            announced_ts: p.ts,
-            expires: p.ts + lifetime as Nanos * SECOND,
-            optional: false,
-            outcome: None,
-            flows: 0,
-            packets: 0,
-            bytes: 0,
-        };
+            Endpoint::new(host, cb.port),
+            "Call-Back",
+            "SUBSCRIBE",
+            p.ts,
+            lifetime as Nanos * SECOND,
+        );
         if let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) {
             self.expect.add(e, &mut slot.announced);
         }
@@ -391,24 +375,17 @@ impl Followups {
             _ => return,
         };
         let e = Expectation {
-            id: 0,
-            service,
-            basis: Basis::Signalled,
-            parent_service: flow.service,
-            parent_client: flow.client,
-            parent_server: flow.server,
-            proto: a.kind.transport(),
-            addr: a.addr,
-            peer: None,
-            kind: a.kind.key(),
-            announced_by: a.context.key(),
-            announced_ts: ts,
-            expires: ts + H323_WINDOW,
             optional,
-            outcome: None,
-            flows: 0,
-            packets: 0,
-            bytes: 0,
+            ..Expectation::new(
+                flow,
+                service,
+                a.kind.transport(),
+                a.addr,
+                a.kind.key(),
+                a.context.key(),
+                ts,
+                H323_WINDOW,
+            )
         };
         if let Some(slot) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
             self.expect.add(e, &mut slot.announced);
