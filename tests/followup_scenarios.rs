@@ -40,6 +40,21 @@ fn followup<'a>(r: &'a Report, host: &str, port: u16) -> &'a FollowupView {
         .unwrap_or_else(|| panic!("no expectation for {host}:{port}: {:#?}", r.followups))
 }
 
+/// The run's only expectation, checked to be `service` inferred from a `parent` session.
+fn only_inferred<'a>(r: &'a Report, service: &str, parent: &str) -> &'a FollowupView {
+    assert_eq!(r.followups.len(), 1, "{:#?}", r.followups);
+    let e = &r.followups[0];
+    assert_eq!(
+        (
+            e.service.as_str(),
+            e.basis.as_str(),
+            e.parent.service.as_str()
+        ),
+        (service, "inferred", parent)
+    );
+    e
+}
+
 fn flow_service(r: &Report, client: &str, server: &str) -> String {
     let f = r
         .flows
@@ -217,16 +232,7 @@ fn audio_media_inference() {
     );
     let r = analyse("audio.pcap", &mut sc);
 
-    assert_eq!(r.followups.len(), 1, "{:#?}", r.followups);
-    let e = &r.followups[0];
-    assert_eq!(
-        (
-            e.service.as_str(),
-            e.basis.as_str(),
-            e.parent.service.as_str()
-        ),
-        ("audio_media", "inferred", "audio")
-    );
+    let e = only_inferred(&r, "audio_media", "audio");
     assert_eq!((e.flows, e.outcome.as_str()), (2, "established"));
     assert_eq!(
         flow_service(&r, &format!("{a}:5004"), &format!("{conf}:6004")),
@@ -295,16 +301,7 @@ fn undecodable_h323_falls_back_to_inference() {
     let r = analyse("h323-fallback.pcap", &mut sc);
 
     assert_eq!(r.signalling.decode_errors, 1);
-    assert_eq!(r.followups.len(), 1, "{:#?}", r.followups);
-    let e = &r.followups[0];
-    assert_eq!(
-        (
-            e.service.as_str(),
-            e.basis.as_str(),
-            e.parent.service.as_str()
-        ),
-        ("h323_media", "inferred", "h323")
-    );
+    let e = only_inferred(&r, "h323_media", "h323");
     assert_eq!((e.flows, e.outcome.as_str()), (1, "established"));
     assert_eq!(
         flow_service(&r, &format!("{caller}:5004"), &format!("{gw}:5006")),

@@ -39,6 +39,21 @@ pub struct SignalStats {
     pub decode_errors: u64,
 }
 
+/// Counts since an earlier snapshot of the same run (never negative).
+impl std::ops::Sub for SignalStats {
+    type Output = SignalStats;
+
+    fn sub(self, old: SignalStats) -> SignalStats {
+        SignalStats {
+            h225_messages: self.h225_messages.saturating_sub(old.h225_messages),
+            h245_messages: self.h245_messages.saturating_sub(old.h245_messages),
+            ras_messages: self.ras_messages.saturating_sub(old.ras_messages),
+            rvp_subscribes: self.rvp_subscribes.saturating_sub(old.rvp_subscribes),
+            decode_errors: self.decode_errors.saturating_sub(old.decode_errors),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SlotKind {
     H225,

@@ -65,6 +65,8 @@ impl Classifier {
             return;
         }
         let Some(d) = self.detectors.iter().find(|d| d.applies_to(flow.service)) else {
+            // No detector refines this service: stop asking for the rest of the flow.
+            flow.inspected = MAX_INSPECT;
             return;
         };
         flow.inspected += 1;

@@ -243,7 +243,7 @@ impl Intervals {
             flows_expired: now.expired.saturating_sub(self.expired),
             peak_flows: now.peak,
             followups: self.announced(now.followups, window),
-            signalling: signalling_since(now.signalling, self.signalling),
+            signalling: now.signalling - self.signalling,
             expectations_dropped_at_cap: now.dropped_at_cap.saturating_sub(self.dropped_at_cap),
             // Retired expectations appear in the totals only.
             followups_retired: Default::default(),
@@ -351,16 +351,6 @@ struct Cumulative<'a> {
     followups: &'a [Expectation],
     signalling: SignalStats,
     dropped_at_cap: u64,
-}
-
-fn signalling_since(now: SignalStats, old: SignalStats) -> SignalStats {
-    SignalStats {
-        h225_messages: now.h225_messages.saturating_sub(old.h225_messages),
-        h245_messages: now.h245_messages.saturating_sub(old.h245_messages),
-        ras_messages: now.ras_messages.saturating_sub(old.ras_messages),
-        rvp_subscribes: now.rvp_subscribes.saturating_sub(old.rvp_subscribes),
-        decode_errors: now.decode_errors.saturating_sub(old.decode_errors),
-    }
 }
 
 /// The values recorded in `now` since `mark`, which becomes `now`.

@@ -166,7 +166,11 @@ pub struct ParentView {
 pub struct ExpectedView {
     pub proto: String,
     pub host: String,
+    /// 0 for an inferred expectation: any port.
     pub port: u16,
+    /// For an inferred expectation, the other host of the session (media flows between the two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
 }
 
 /// One expected follow-up connection and what became of it.
@@ -366,10 +370,6 @@ fn followup_view(
     cat: &crate::classify::Catalogue,
     e: &crate::classify::Expectation,
 ) -> FollowupView {
-    let host = match e.peer {
-        Some(peer) => format!("{}<->{peer}", e.addr.ip),
-        None => e.addr.ip.to_string(),
-    };
     FollowupView {
         id: e.id,
         service: cat.id(e.service).to_string(),
@@ -381,8 +381,9 @@ fn followup_view(
         },
         expected: ExpectedView {
             proto: e.proto.to_string(),
-            host,
+            host: e.addr.ip.to_string(),
             port: e.addr.port,
+            peer: e.peer.map(|p| p.to_string()),
         },
         kind: e.kind.to_string(),
         announced_by: e.announced_by.to_string(),

@@ -249,7 +249,6 @@ fn followups(
         ))
     )?;
     let mut services: Vec<&str> = f.iter().map(|e| e.service.as_str()).collect();
-    services.dedup();
     services.sort_unstable();
     services.dedup();
     for service in services {
@@ -285,8 +284,8 @@ fn followups(
 }
 
 fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style) -> io::Result<()> {
-    let target = match e.expected.host.split_once("<->") {
-        Some((a, b)) => format!("{a} ↔ {b} any port/{}", e.expected.proto),
+    let target = match &e.expected.peer {
+        Some(peer) => format!("{} ↔ {peer} any port/{}", e.expected.host, e.expected.proto),
         None => format!(
             "{}:{}/{}",
             e.expected.host, e.expected.port, e.expected.proto
