@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 
-use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Followups, SignalStats};
+use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, FlowTable};
 use crate::decode::{self, FragmentTracker, SkipReason};
-use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Touch};
+use crate::flow::{EndReason, FlowConfig, Touch};
 use crate::packet::{Nanos, RawPacket};
 use crate::summary::{FileStats, InputStats, Summary};
+use crate::track::{Signalling, Trackers};
 
 /// Settings of one run.
 #[derive(Clone, Debug)]
@@ -16,6 +17,8 @@ pub struct Config {
     pub flow: FlowConfig,
     /// Keep a record of every flow (`--flows`).
     pub keep_flows: bool,
+    /// Bytes all trackers' reassembly buffers may hold at once.
+    pub reassembly_budget: usize,
 }
 
 impl Default for Config {
@@ -24,6 +27,7 @@ impl Default for Config {
             catalogue: Catalogue::builtin(),
             flow: FlowConfig::default(),
             keep_flows: false,
+            reassembly_budget: crate::track::reassembly::DEFAULT_BUDGET,
         }
     }
 }
@@ -36,7 +40,7 @@ pub struct Analyzer {
     pub(crate) frag: FragmentTracker,
     pub(crate) flows: FlowTable,
     pub(crate) classifier: Classifier,
-    pub(crate) followups: Followups,
+    pub(crate) trackers: Trackers,
     pub(crate) summary: Summary,
     pub(crate) input: InputStats,
     pub(crate) skipped: HashMap<SkipReason, u64>,
@@ -53,7 +57,8 @@ pub struct Analysis {
     pub peak_flows: usize,
     /// Every expected follow-up connection and its outcome.
     pub followups: Vec<Expectation>,
-    pub signalling: SignalStats,
+    /// What the trackers decoded and could not.
+    pub signalling: Signalling,
     pub expectations_dropped_at_cap: u64,
     /// Expectations retired from the table (live mode), by service and outcome.
     pub followups_retired:
@@ -62,14 +67,27 @@ pub struct Analysis {
 
 impl Analyzer {
     pub fn new(config: Config) -> Analyzer {
-        let summary = Summary::new(config.catalogue.len(), config.keep_flows);
+        let trackers = Trackers::new(
+            &config.catalogue,
+            ExpectConfig::default(),
+            config.reassembly_budget,
+        );
+        let mut summary = Summary::new(config.catalogue.len(), config.keep_flows);
+        summary.diagnostics = trackers.diagnostics();
+        let mut input = InputStats::default();
+        input.warnings.extend(
+            trackers
+                .unknown
+                .iter()
+                .map(|u| format!("catalogue: {u} (ignored)")),
+        );
         Analyzer {
             frag: FragmentTracker::new(FRAGMENT_SLOTS),
             flows: FlowTable::new(config.flow),
-            followups: Followups::new(&config.catalogue, ExpectConfig::default()),
+            trackers,
             classifier: Classifier::new(config.catalogue),
             summary,
-            input: InputStats::default(),
+            input,
             skipped: HashMap::new(),
         }
     }
@@ -114,17 +132,14 @@ impl Analyzer {
             }
         };
         if self.input.packets.is_multiple_of(65_536) {
-            self.followups.expire(raw.ts);
+            self.trackers.expire(raw.ts);
         }
         if p.fragment.is_some() && !self.frag.resolve(&mut p) {
             self.input.orphan_fragments += 1;
         }
         let summary = &mut self.summary;
-        let followups = &mut self.followups;
-        let mut ended = |f: Flow, why: EndReason| {
-            followups.flow_ended(&f);
-            summary.add_flow(&f, why);
-        };
+        let trackers = &mut self.trackers;
+        let mut ended = |f: Flow, why: EndReason| flow_ended(trackers, summary, f, why);
         let classifier = &self.classifier;
         // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
         if p.unreachable.is_some_and(|u| u.is_fragmentation_needed()) {
@@ -142,25 +157,25 @@ impl Analyzer {
                 &mut ended,
             ),
         };
-        if touch == Touch::New && !self.followups.classify_new(flow, &p) {
-            classifier.classify_new(flow);
+        if touch == Touch::New {
+            if !self.trackers.classify_new(flow, &p) {
+                classifier.classify_new(flow);
+            }
+            self.trackers.attach(flow);
         }
         if p.unreachable.is_none() {
-            classifier.inspect(flow, &p);
-            self.followups.packet(flow, &p);
+            self.trackers.packet(flow, &p);
         }
     }
 
     /// Ends the run: every flow still open is counted.
     pub fn finish(mut self) -> Analysis {
         let summary = &mut self.summary;
-        let followups = &mut self.followups;
-        self.flows.flush(&mut |f, why| {
-            followups.flow_ended(&f);
-            summary.add_flow(&f, why);
-        });
+        let trackers = &mut self.trackers;
+        self.flows
+            .flush(&mut |f, why| flow_ended(trackers, summary, f, why));
         let summary = std::mem::take(&mut self.summary);
-        let followups = std::mem::take(&mut self.followups.expect.list)
+        let followups = std::mem::take(&mut self.trackers.shared.expect.list)
             .into_values()
             .collect();
         self.analysis(summary, followups)
@@ -176,9 +191,9 @@ impl Analyzer {
             flows_expired: self.flows.expired,
             peak_flows: self.flows.peak,
             followups,
-            signalling: self.followups.stats,
-            expectations_dropped_at_cap: self.followups.expect.dropped_at_cap,
-            followups_retired: self.followups.expect.retired.clone(),
+            signalling: self.trackers.signalling(),
+            expectations_dropped_at_cap: self.trackers.shared.expect.dropped_at_cap,
+            followups_retired: self.trackers.shared.expect.retired.clone(),
         }
     }
 
@@ -186,11 +201,11 @@ impl Analyzer {
     pub fn snapshot(&self) -> Analysis {
         let mut summary = self.summary.clone();
         for f in self.flows.iter() {
-            summary.add_flow(f, EndReason::Flushed);
+            summary.add_flow(f, EndReason::Flushed, Vec::new());
         }
         self.analysis(
             summary,
-            self.followups.expect.list.values().cloned().collect(),
+            self.trackers.shared.expect.list.values().cloned().collect(),
         )
     }
 
@@ -206,14 +221,12 @@ impl Analyzer {
     /// Expires flows idle at capture time `now` and sessions that ended long ago; live mode calls
     /// it when no packet arrives to drive the table's own sweeps.
     pub fn sweep_idle(&mut self, now: Nanos) {
-        self.followups.expire(now);
-        self.followups.expect.retire(now);
+        self.trackers.expire(now);
+        self.trackers.shared.expect.retire(now);
         let summary = &mut self.summary;
-        let followups = &mut self.followups;
-        self.flows.sweep(now, &mut |f, why| {
-            followups.flow_ended(&f);
-            summary.add_flow(&f, why);
-        });
+        let trackers = &mut self.trackers;
+        self.flows
+            .sweep(now, &mut |f, why| flow_ended(trackers, summary, f, why));
     }
 
     /// Most flows open at once since the last call, which restarts the count from the flows open
@@ -223,6 +236,13 @@ impl Analyzer {
         self.flows.peak = self.flows.len();
         peak
     }
+}
+
+/// A flow left the table: its expectation and trackers conclude, then the summary counts it.
+fn flow_ended(trackers: &mut Trackers, summary: &mut Summary, f: Flow, why: EndReason) {
+    let want_record = summary.wants_record(&f);
+    let findings = trackers.flow_ended(&f, why, &mut summary.diagnostics, want_record);
+    summary.add_flow(&f, why, findings);
 }
 
 /// How reading the inputs went, for the exit status.

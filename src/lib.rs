@@ -17,3 +17,4 @@ pub mod signal;
 pub mod source;
 pub mod summary;
 pub mod synth;
+pub mod track;

@@ -82,6 +82,10 @@ struct AnalysisOpts {
     /// Failed connections listed per service in the table.
     #[arg(long, default_value_t = 10, value_name = "N")]
     failures: usize,
+    /// Bytes all trackers' reassembly buffers may hold at once, in MiB (reaching it is counted
+    /// in `signalling.reassembly.refused`).
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    reassembly_budget: usize,
     /// Colour in the table.
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorChoice,
@@ -101,6 +105,7 @@ impl AnalysisOpts {
                 ..FlowConfig::default()
             },
             keep_flows,
+            reassembly_budget: self.reassembly_budget.saturating_mul(1 << 20),
         })
     }
 

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use exflow::packet::Endpoint;
-use exflow::signal::tpkt::TpktStream;
 use exflow::signal::{h225, h245, ras, AddrKind, Announced};
+use exflow::track::TpktStream;
 
 type Row = (u64, String, String, u16);
 /// Rows, and rows with their context.
@@ -155,7 +155,7 @@ fn decode_capture(path: &Path) -> Found {
             rows.insert(r);
         }
     }
-    let mut tpkt = exflow::signal::tpkt::TpktStats::default();
+    let mut tpkt = exflow::track::TpktStats::default();
     for s in streams.values() {
         let st = s.stats();
         tpkt.frames += st.frames;

@@ -3,8 +3,9 @@
 //! emits bytes that were not contiguous in the stream.
 
 use exflow::signal::h245::Carrier;
-use exflow::signal::tpkt::{split_frame, TpktStream};
+use exflow::signal::tpkt::split_frame;
 use exflow::signal::{h225, h245, q931, ras, UuieKind};
+use exflow::track::TpktStream;
 use proptest::prelude::*;
 
 fn tpkt(payload: &[u8]) -> Vec<u8> {

@@ -3,7 +3,7 @@
 //! H.225 and H.245 decoders, as on a real connection.
 #![no_main]
 
-use exflow::signal::tpkt::TpktStream;
+use exflow::track::TpktStream;
 use exflow::signal::{h225, h245};
 use libfuzzer_sys::fuzz_target;
 

@@ -17,6 +17,11 @@ const BUILTIN: &str = include_str!("catalogue.txt");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceId(pub u16);
 
+impl ServiceId {
+    /// A new flow's service before the classifier has decided it (it always does, at once).
+    pub const PENDING: ServiceId = ServiceId(u16::MAX);
+}
+
 /// How a service is recognised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,6 +54,9 @@ pub struct Service {
     pub ports: Vec<(Proto, u16)>,
     pub description: String,
     pub origin: Origin,
+    /// Trackers that read this service's payload (the catalogue's `track` lines).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trackers: Vec<String>,
 }
 
 fn ser_ports<S: serde::Serializer>(ports: &[(Proto, u16)], s: S) -> Result<S::Ok, S::Error> {
@@ -90,6 +98,8 @@ pub struct Catalogue {
     services: Vec<Service>,
     tcp: Box<[u16]>,
     udp: Box<[u16]>,
+    /// `track` lines naming services not defined yet: (tracker, service, file line).
+    pending: Vec<(String, String, usize)>,
 }
 
 /// Value in the port tables for "no service".
@@ -102,6 +112,7 @@ impl Catalogue {
             services: Vec::new(),
             tcp: vec![NONE; 65536].into_boxed_slice(),
             udp: vec![NONE; 65536].into_boxed_slice(),
+            pending: Vec::new(),
         };
         c.apply("built-in catalogue", BUILTIN, Origin::Builtin)
             .expect("the built-in catalogue parses");
@@ -122,7 +133,45 @@ impl Catalogue {
             "Traffic matching no catalogue entry",
             Origin::Builtin,
         );
+        c.resolve_tracks();
+        assert!(
+            c.pending.is_empty(),
+            "built-in track lines name known services"
+        );
         c
+    }
+
+    /// Attaches the `track` lines whose services exist now.
+    fn resolve_tracks(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for (tracker, service, line) in pending {
+            match self.find(&service) {
+                Some(sid) => {
+                    let s = &mut self.services[sid.0 as usize];
+                    if !s.trackers.contains(&tracker) {
+                        s.trackers.push(tracker);
+                    }
+                }
+                None => self.pending.push((tracker, service, line)),
+            }
+        }
+    }
+
+    /// Parses a `track <tracker> <service>[,<service>...]` line.
+    fn track_line(&mut self, rest: &str, line: usize) -> Result<(), String> {
+        let (tracker, services) = next_word(rest);
+        if !valid_id(tracker) || services.is_empty() {
+            return Err("expected: track <tracker> <service>[,<service>...]".to_string());
+        }
+        for service in services.split(',') {
+            let service = service.trim();
+            if !valid_id(service) {
+                return Err(format!("bad service id {service:?} in a track line"));
+            }
+            self.pending
+                .push((tracker.to_string(), service.to_string(), line));
+        }
+        Ok(())
     }
 
     /// Applies a user file's text (same format as the built-in table): new services are added,
@@ -140,6 +189,10 @@ impl Catalogue {
                 problem,
             };
             let (id, rest) = next_word(line);
+            if id == "track" {
+                self.track_line(rest, n + 1).map_err(err)?;
+                continue;
+            }
             let (ports, description) = next_word(rest);
             if !valid_id(id) {
                 return Err(err(format!(
@@ -179,6 +232,17 @@ impl Catalogue {
                 self.assign(proto, port, sid);
             }
         }
+        self.resolve_tracks();
+        if origin == Origin::User {
+            if let Some((tracker, service, line)) = self.pending.pop() {
+                self.pending.clear();
+                return Err(CatalogueError {
+                    file: file.to_string(),
+                    line,
+                    problem: format!("track {tracker}: no service {service}"),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -196,6 +260,7 @@ impl Catalogue {
             ports: Vec::new(),
             description: description.to_string(),
             origin,
+            trackers: Vec::new(),
         });
         sid
     }
@@ -245,7 +310,9 @@ impl Catalogue {
     }
 
     pub fn id(&self, id: ServiceId) -> &str {
-        &self.services[id.0 as usize].id
+        self.services
+            .get(id.0 as usize)
+            .map_or("pending", |s| s.id.as_str())
     }
 
     pub fn services(&self) -> &[Service] {

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 
 use ahash::RandomState;
 
-use super::ServiceId;
-use crate::flow::{Flow, Outcome};
+use super::{Flow, ServiceId};
+use crate::flow::Outcome;
 use crate::packet::{Endpoint, Nanos, Proto};
 
 /// How an expectation was learned.
@@ -58,13 +58,16 @@ pub struct Expectation {
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
+    /// Free-form attributes from the announcing tracker (an RPC interface, ...).
+    pub attrs: Vec<(&'static str, String)>,
 }
 
 impl Expectation {
-    /// A signalled, required expectation of `parent`'s, announced at `ts` and live for `lifetime`.
+    /// A signalled, required expectation of `parent` (its service, client and server), announced
+    /// at `ts` and live for `lifetime`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        parent: &Flow,
+        parent: (ServiceId, Endpoint, Endpoint),
         service: ServiceId,
         proto: Proto,
         addr: Endpoint,
@@ -77,9 +80,9 @@ impl Expectation {
             id: 0,
             service,
             basis: Basis::Signalled,
-            parent_service: parent.service,
-            parent_client: parent.client,
-            parent_server: parent.server,
+            parent_service: parent.0,
+            parent_client: parent.1,
+            parent_server: parent.2,
             proto,
             addr,
             peer: None,
@@ -92,6 +95,7 @@ impl Expectation {
             flows: 0,
             packets: 0,
             bytes: 0,
+            attrs: Vec::new(),
         }
     }
 
@@ -213,7 +217,7 @@ impl ExpectTable {
     /// address that received traffic in it (for UDP media both ends may have been announced),
     /// or the inferred session that tagged it.
     pub fn flow_ended(&mut self, f: &Flow) {
-        let Some(own) = f.followup_of else {
+        let Some(own) = f.class.followup_of else {
             return;
         };
         let mut ids = [None; 3];
@@ -299,6 +303,7 @@ mod tests {
             flows: 0,
             packets: 0,
             bytes: 0,
+            attrs: Vec::new(),
         }
     }
 

@@ -1,40 +1,61 @@
 //! Classification: which Exchange service a flow belongs to.
 //!
-//! In order: an expectation learned from signalling (a follow-up connection), then the catalogue
-//! by server port, then by client port (mid-stream captures may have the roles backwards), else
-//! `unclassified`. Payload detectors then refine a flow from its first client payloads (RVP on
-//! port 80 is `rvp`, not `http`).
+//! In order: an expectation learned from signalling (a follow-up connection, see
+//! [`crate::track`]), then the catalogue by server port, then by client port (mid-stream captures
+//! may have the roles backwards), else `unclassified`. Trackers may then refine a flow from its
+//! payload (RVP on port 80 is `rvp`, not `http`). Classification keeps its per-flow data in
+//! [`FlowClass`], which the flow table carries for it.
 
 mod catalogue;
-mod detect;
 mod expect;
-mod followup;
 
 pub use catalogue::{Catalogue, CatalogueError, Origin, Service, ServiceId, ServiceKind};
-pub use detect::{Detector, RvpDetector};
 pub use expect::{Basis, ExpectConfig, ExpectTable, Expectation};
-pub use followup::{plausible_rtp, Followups, SignalStats};
 
-use crate::flow::Flow;
-use crate::packet::{Packet, Proto};
+use crate::packet::Proto;
 
-/// How many client payload packets the detectors look at before giving up.
-const MAX_INSPECT: u8 = 4;
+/// What classification keeps per flow (the flow table's per-flow data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowClass {
+    pub service: ServiceId,
+    /// Id of the expectation this flow fulfilled, if it is a follow-up.
+    pub followup_of: Option<u32>,
+    /// The service was taken from the client's port alone (no other way to tell the server).
+    pub by_client_port: bool,
+    /// Tracker state slot, if trackers read this flow.
+    pub tracker: Option<u32>,
+    /// Trackers' payload signatures have had their look (or the flow has trackers).
+    pub probed: bool,
+}
 
-/// Decides and refines each flow's service.
+impl Default for FlowClass {
+    fn default() -> Self {
+        FlowClass {
+            service: ServiceId::PENDING,
+            followup_of: None,
+            by_client_port: false,
+            tracker: None,
+            probed: false,
+        }
+    }
+}
+
+/// A flow as the stages from classification on see it.
+pub type Flow = crate::flow::Flow<FlowClass>;
+/// The flow table of a run.
+pub type FlowTable = crate::flow::FlowTable<FlowClass>;
+
+/// Decides each flow's service from the catalogue.
 pub struct Classifier {
     catalogue: Catalogue,
-    detectors: Vec<Box<dyn Detector>>,
     unclassified: ServiceId,
 }
 
 impl Classifier {
     pub fn new(catalogue: Catalogue) -> Classifier {
-        let detectors: Vec<Box<dyn Detector>> = vec![Box::new(RvpDetector::new(&catalogue))];
         let unclassified = catalogue.must("unclassified");
         Classifier {
             catalogue,
-            detectors,
             unclassified,
         }
     }
@@ -51,28 +72,13 @@ impl Classifier {
 
     /// Gives a new flow its service from the catalogue.
     pub fn classify_new(&self, flow: &mut Flow) {
-        flow.service = self
-            .catalogue
-            .lookup(flow.proto, flow.server.port)
-            .or_else(|| self.catalogue.lookup(flow.proto, flow.client.port))
-            .unwrap_or(self.unclassified);
-    }
-
-    /// Lets payload detectors look at a client payload of a flow they care about.
-    #[inline]
-    pub fn inspect(&self, flow: &mut Flow, p: &Packet<'_>) {
-        if p.payload.is_empty() || flow.inspected >= MAX_INSPECT || !flow.from_client(&p.src) {
-            return;
-        }
-        let Some(d) = self.detectors.iter().find(|d| d.applies_to(flow.service)) else {
-            // No detector refines this service: stop asking for the rest of the flow.
-            flow.inspected = MAX_INSPECT;
-            return;
-        };
-        flow.inspected += 1;
-        if let Some(service) = d.inspect(p.payload) {
-            flow.service = service;
-            flow.inspected = MAX_INSPECT;
+        if let Some(s) = self.catalogue.lookup(flow.proto, flow.server.port) {
+            flow.class.service = s;
+        } else if let Some(s) = self.catalogue.lookup(flow.proto, flow.client.port) {
+            flow.class.service = s;
+            flow.class.by_client_port = true;
+        } else {
+            flow.class.service = self.unclassified;
         }
     }
 }
@@ -80,8 +86,9 @@ impl Classifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{FlowConfig, FlowTable};
-    use crate::packet::{tcp_flags, Endpoint};
+    use crate::flow::FlowConfig;
+    use crate::packet::{tcp_flags, Endpoint, Packet};
+    use crate::track::Trackers;
 
     fn pkt<'a>(src: &str, dst: &str, flags: u8, payload: &'a [u8]) -> Packet<'a> {
         let ep = |s: &str| {
@@ -105,15 +112,17 @@ mod tests {
 
     fn classify(packets: &[Packet<'_>]) -> String {
         let c = Classifier::new(Catalogue::builtin());
+        let mut trackers = Trackers::new(c.catalogue(), ExpectConfig::default(), 1 << 20);
         let mut t = FlowTable::new(FlowConfig::default());
         let mut service = None;
         for p in packets {
             let (touch, f) = t.packet(p, |pr, port| c.is_server_port(pr, port), &mut |_, _| {});
             if touch == crate::flow::Touch::New {
                 c.classify_new(f);
+                trackers.attach(f);
             }
-            c.inspect(f, p);
-            service = Some(f.service);
+            trackers.packet(f, p);
+            service = Some(f.class.service);
         }
         c.catalogue().id(service.unwrap()).to_string()
     }

@@ -14,7 +14,6 @@ use ahash::RandomState;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use crate::classify::ServiceId;
 use crate::packet::{tcp_flags, Endpoint, IcmpUnreachable, Nanos, Packet, Proto};
 
 pub use state::{Outcome, TcpTrack};
@@ -87,18 +86,15 @@ impl IcmpSeen {
     }
 }
 
-/// One bidirectional conversation.
+/// One bidirectional conversation. `C` is what later stages keep per flow (the classifier's
+/// service and tracker slot); the table only creates it with `C::default()` and hands it back.
 #[derive(Clone, Debug)]
-pub struct Flow {
+pub struct Flow<C = ()> {
     pub proto: Proto,
     /// The side that started it (sent the SYN; for UDP the first sender unless only the other
     /// side uses a catalogue port).
     pub client: Endpoint,
     pub server: Endpoint,
-    /// Set by the classifier when the flow is created, refined by payload detectors.
-    pub service: ServiceId,
-    /// Index of the expectation this flow fulfilled, if it is a follow-up.
-    pub followup_of: Option<u32>,
     pub first_ts: Nanos,
     pub last_ts: Nanos,
     pub to_server: DirCount,
@@ -107,13 +103,11 @@ pub struct Flow {
     pub midstream: bool,
     pub tcp: TcpTrack,
     pub icmp: Option<IcmpSeen>,
-    /// Payload packets from the client that detectors have looked at.
-    pub inspected: u8,
-    /// Signalling state slot owned by the classifier (index into its table), if any.
-    pub signal: Option<u32>,
+    /// The later stages' data about this flow.
+    pub class: C,
 }
 
-impl Flow {
+impl<C> Flow<C> {
     /// True when `src` is this flow's client.
     #[inline]
     pub fn from_client(&self, src: &Endpoint) -> bool {
@@ -178,8 +172,8 @@ pub enum Touch {
 }
 
 /// The flow table.
-pub struct FlowTable {
-    map: HashMap<FlowKey, Flow, RandomState>,
+pub struct FlowTable<C = ()> {
+    map: HashMap<FlowKey, Flow<C>, RandomState>,
     config: FlowConfig,
     /// Capture time of the next expiry sweep.
     next_sweep: Nanos,
@@ -194,8 +188,8 @@ pub struct FlowTable {
 /// How often (capture time) the table is swept for idle flows.
 const SWEEP_EVERY: Nanos = 10 * 1_000_000_000;
 
-impl FlowTable {
-    pub fn new(config: FlowConfig) -> FlowTable {
+impl<C: Default> FlowTable<C> {
+    pub fn new(config: FlowConfig) -> FlowTable<C> {
         FlowTable {
             map: HashMap::with_capacity_and_hasher(
                 config.max_flows.min(1 << 16),
@@ -219,7 +213,7 @@ impl FlowTable {
     }
 
     /// The flows still open, in no particular order (live mode's interval snapshots).
-    pub fn iter(&self) -> impl Iterator<Item = &Flow> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = &Flow<C>> + '_ {
         self.map.values()
     }
 
@@ -229,8 +223,8 @@ impl FlowTable {
         &mut self,
         p: &Packet<'_>,
         is_server_port: impl Fn(Proto, u16) -> bool,
-        ended: &mut impl FnMut(Flow, EndReason),
-    ) -> (Touch, &mut Flow) {
+        ended: &mut impl FnMut(Flow<C>, EndReason),
+    ) -> (Touch, &mut Flow<C>) {
         self.maybe_sweep(p.ts, ended);
         let key = FlowKey::new(p.proto, p.src, p.dst);
         // One hash lookup per packet; the extra one only when the table is full.
@@ -264,8 +258,8 @@ impl FlowTable {
         &mut self,
         p: &Packet<'_>,
         u: &IcmpUnreachable,
-        ended: &mut impl FnMut(Flow, EndReason),
-    ) -> (Touch, &mut Flow) {
+        ended: &mut impl FnMut(Flow<C>, EndReason),
+    ) -> (Touch, &mut Flow<C>) {
         self.maybe_sweep(p.ts, ended);
         let q = u.quoted;
         let key = FlowKey::new(q.proto, q.src, q.dst);
@@ -293,16 +287,22 @@ impl FlowTable {
         (touch, flow)
     }
 
-    /// Hands every flow still in the table to `ended` (end of capture).
-    pub fn flush(&mut self, ended: &mut impl FnMut(Flow, EndReason)) {
-        for (_, f) in self.map.drain() {
+    /// Hands every flow still in the table to `ended` (end of capture), oldest first, so that
+    /// reports list them in the same order on every run.
+    pub fn flush(&mut self, ended: &mut impl FnMut(Flow<C>, EndReason)) {
+        let mut open: Vec<Flow<C>> = self.map.drain().map(|(_, f)| f).collect();
+        open.sort_unstable_by(|a, b| {
+            (a.first_ts, a.proto, a.client, a.server)
+                .cmp(&(b.first_ts, b.proto, b.client, b.server))
+        });
+        for f in open {
             ended(f, EndReason::Flushed);
         }
     }
 
     /// Expires flows idle past their timeout, at most once per [`SWEEP_EVERY`] of capture time,
     /// when two packets in a row are past the sweep time.
-    pub fn maybe_sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow, EndReason)) {
+    pub fn maybe_sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow<C>, EndReason)) {
         if self.next_sweep == Nanos::MIN {
             self.next_sweep = now.saturating_add(SWEEP_EVERY);
             return;
@@ -322,9 +322,9 @@ impl FlowTable {
     }
 
     /// Expires every flow idle past its timeout at capture time `now`.
-    pub fn sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow, EndReason)) {
+    pub fn sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow<C>, EndReason)) {
         let cfg = self.config;
-        let idle = |f: &mut Flow| {
+        let idle = |f: &mut Flow<C>| {
             let timeout = if f.tcp.closed() {
                 cfg.closed_timeout
             } else if f.proto == Proto::Tcp {
@@ -341,7 +341,7 @@ impl FlowTable {
     }
 
     /// Makes space for one more flow by evicting the least recently active eighth of the table.
-    fn make_room(&mut self, ended: &mut impl FnMut(Flow, EndReason)) {
+    fn make_room(&mut self, ended: &mut impl FnMut(Flow<C>, EndReason)) {
         if self.map.len() < self.config.max_flows {
             return;
         }
@@ -361,13 +361,11 @@ impl FlowTable {
     }
 }
 
-fn blank_flow(proto: Proto, client: Endpoint, server: Endpoint, ts: Nanos) -> Flow {
+fn blank_flow<C: Default>(proto: Proto, client: Endpoint, server: Endpoint, ts: Nanos) -> Flow<C> {
     Flow {
         proto,
         client,
         server,
-        service: ServiceId(0),
-        followup_of: None,
         first_ts: ts,
         last_ts: ts,
         to_server: DirCount::default(),
@@ -375,13 +373,12 @@ fn blank_flow(proto: Proto, client: Endpoint, server: Endpoint, ts: Nanos) -> Fl
         midstream: false,
         tcp: TcpTrack::default(),
         icmp: None,
-        inspected: 0,
-        signal: None,
+        class: C::default(),
     }
 }
 
 /// A new flow from its first packet: decides who is the client.
-fn new_flow(p: &Packet<'_>, is_server_port: &impl Fn(Proto, u16) -> bool) -> Flow {
+fn new_flow<C: Default>(p: &Packet<'_>, is_server_port: &impl Fn(Proto, u16) -> bool) -> Flow<C> {
     let flags = p.tcp_flags;
     let syn = flags & tcp_flags::SYN != 0;
     let ack = flags & tcp_flags::ACK != 0;

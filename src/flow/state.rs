@@ -88,7 +88,7 @@ impl TcpTrack {
 
 /// Updates counters and TCP facts with one packet of this flow.
 #[inline]
-pub(super) fn update(f: &mut Flow, p: &Packet<'_>) {
+pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
     let flags = p.tcp_flags;
     let syn = flags & tcp_flags::SYN != 0;
     let ack = flags & tcp_flags::ACK != 0;
@@ -151,7 +151,7 @@ const REORDER_WINDOW: Nanos = 1_000_000_000;
 
 /// The first SYN of a flow came from the side taken for the server (the capture saw its answer,
 /// e.g. a RST, first): the SYN's sender is the client after all.
-fn swap_roles(f: &mut Flow) {
+fn swap_roles<C>(f: &mut Flow<C>) {
     std::mem::swap(&mut f.client, &mut f.server);
     std::mem::swap(&mut f.to_server, &mut f.to_client);
     let t = &mut f.tcp;
@@ -163,7 +163,7 @@ fn swap_roles(f: &mut Flow) {
 
 /// True when `p` opens a new connection on the five-tuple of the closed flow `f`: a SYN with a
 /// different initial sequence number after FIN or RST.
-pub(super) fn is_new_connection(f: &Flow, p: &Packet<'_>) -> bool {
+pub(super) fn is_new_connection<C>(f: &Flow<C>, p: &Packet<'_>) -> bool {
     p.proto == Proto::Tcp
         && p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
         && f.tcp.closed()
@@ -173,7 +173,7 @@ pub(super) fn is_new_connection(f: &Flow, p: &Packet<'_>) -> bool {
 }
 
 /// The outcome rules of DESIGN.md, in order of precedence.
-pub(super) fn outcome(f: &Flow) -> Outcome {
+pub(super) fn outcome<C>(f: &Flow<C>) -> Outcome {
     let t = &f.tcp;
     let two_way = f.to_server.packets > 0 && f.to_client.packets > 0;
     if f.proto == Proto::Tcp {

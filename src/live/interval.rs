@@ -15,10 +15,11 @@ use std::collections::HashSet;
 use hdrhistogram::Histogram;
 
 use crate::analyze::{Analysis, Analyzer};
-use crate::classify::{Catalogue, Expectation, SignalStats};
-use crate::flow::{DirCount, EndReason, Flow, FlowTable, Outcome};
+use crate::classify::{Catalogue, Expectation, Flow, FlowTable};
+use crate::flow::{DirCount, EndReason, Outcome};
 use crate::packet::{Endpoint, Nanos, Proto};
 use crate::summary::{FileStats, FlowRecord, InputStats, ServiceStats, Summary};
+use crate::track::{DiagnosticsSet, Signalling};
 
 /// Cumulative counters of one service that only grow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -134,7 +135,8 @@ pub struct Intervals {
     /// Open flows with a known failure outcome, already listed.
     open_failures: HashSet<FlowId>,
     peak: usize,
-    signalling: SignalStats,
+    signalling: Signalling,
+    diagnostics: DiagnosticsSet,
     dropped_at_cap: u64,
     /// Capture time up to which announced follow-ups were reported.
     announced_until: Option<Nanos>,
@@ -162,7 +164,7 @@ impl Intervals {
                 expired: a.flows.expired,
                 peak,
                 followups: &totals.followups,
-                signalling: totals.signalling,
+                signalling: totals.signalling.clone(),
                 dropped_at_cap: totals.expectations_dropped_at_cap,
             },
             window,
@@ -185,7 +187,7 @@ impl Intervals {
                 expired: totals.flows_expired,
                 peak,
                 followups: &totals.followups,
-                signalling: totals.signalling,
+                signalling: totals.signalling.clone(),
                 dropped_at_cap: totals.expectations_dropped_at_cap,
             },
             window,
@@ -202,7 +204,7 @@ impl Intervals {
         let n = finished.services.len();
         let mut cur: Vec<Count> = finished.services.iter().map(Count::of_finished).collect();
         for f in open.iter().flat_map(|t| t.iter()) {
-            if let Some(c) = cur.get_mut(f.service.0 as usize) {
+            if let Some(c) = cur.get_mut(f.class.service.0 as usize) {
                 c.add_open(f);
             }
         }
@@ -238,17 +240,19 @@ impl Intervals {
                 failures_dropped: finished
                     .failures_dropped
                     .saturating_sub(self.failures_dropped),
+                diagnostics: finished.diagnostics.since(&self.diagnostics),
             },
             flows_evicted: now.evicted.saturating_sub(self.evicted),
             flows_expired: now.expired.saturating_sub(self.expired),
             peak_flows: now.peak,
             followups: self.announced(now.followups, window),
-            signalling: now.signalling - self.signalling,
+            signalling: &now.signalling - &self.signalling,
             expectations_dropped_at_cap: now.dropped_at_cap.saturating_sub(self.dropped_at_cap),
             // Retired expectations appear in the totals only.
             followups_retired: Default::default(),
         };
         self.signalling = now.signalling;
+        self.diagnostics = finished.diagnostics.clone();
         self.dropped_at_cap = now.dropped_at_cap;
         self.failures_dropped = finished.failures_dropped;
         self.evicted = now.evicted;
@@ -277,7 +281,7 @@ impl Intervals {
             if !(o.is_failure() && known(o)) {
                 continue;
             }
-            let r = FlowRecord::from_flow(f, EndReason::Flushed);
+            let r = FlowRecord::from_flow(f, EndReason::Flushed, Vec::new());
             let id = flow_id(&r);
             if !self.open_failures.contains(&id) {
                 out.push(r);
@@ -349,7 +353,7 @@ struct Cumulative<'a> {
     expired: u64,
     peak: usize,
     followups: &'a [Expectation],
-    signalling: SignalStats,
+    signalling: Signalling,
     dropped_at_cap: u64,
 }
 

@@ -36,6 +36,10 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub followups_retired: Vec<RetiredView>,
     pub signalling: SignallingView,
+    /// What the trackers found in the payload, per tracker kind that keeps findings (SMTP
+    /// verdicts, DNS rcodes, ...).
+    #[serde(default)]
+    pub diagnostics: BTreeMap<String, serde_json::Value>,
     /// Failed flows (unanswered, refused, ICMP unreachable), oldest first.
     pub failures: Vec<FlowView>,
     /// Failed flows beyond the kept ones.
@@ -206,16 +210,52 @@ pub struct RetiredView {
     pub count: u64,
 }
 
-/// Signalling decoded to learn follow-up ports.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// What the trackers read of the payload. The first five fields are fixed views of the H.323 and
+/// RVP trackers' counters; `trackers` has every tracker's.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SignallingView {
+    /// H.225 messages (TPKTs) on call-signalling flows.
     pub h225_messages: u64,
     pub h245_messages: u64,
     pub ras_messages: u64,
     pub rvp_subscribes: u64,
+    /// H.225, H.245 and RAS messages that could not be decoded.
     pub decode_errors: u64,
     /// Announcements dropped because an expectation cap was reached.
     pub expectations_dropped_at_cap: u64,
+    /// Per tracker (by name): what it decoded and could not.
+    #[serde(default)]
+    pub trackers: BTreeMap<String, TrackerView>,
+    /// The trackers' shared reassembly buffer budget.
+    #[serde(default)]
+    pub reassembly: ReassemblyView,
+}
+
+/// One tracker's counters.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrackerView {
+    /// Flows it read.
+    pub flows: u64,
+    /// Units decoded, by kind.
+    pub decoded: BTreeMap<String, u64>,
+    /// Units not decoded, by reason.
+    pub errors: BTreeMap<String, u64>,
+    /// Flows it stopped reading early (nothing more to learn, garbage, a cap).
+    pub gave_up: u64,
+    /// Reassembly: holes given up on, retransmitted bytes ignored, units too long to buffer.
+    pub gaps: u64,
+    pub duplicate_bytes: u64,
+    pub overflows: u64,
+}
+
+/// The reassembly budget shared by all trackers.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReassemblyView {
+    pub budget_bytes: u64,
+    /// Most bytes buffered at once.
+    pub peak_bytes: u64,
+    /// Times a stream was refused buffer room because the budget was spent.
+    pub refused: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -249,6 +289,9 @@ pub struct FlowView {
     pub followup_of: Option<u32>,
     #[serde(default)]
     pub evicted: bool,
+    /// What the flow's trackers found, one object per tracker (e.g. `smtp`, `dns`).
+    #[serde(flatten, default)]
+    pub findings: BTreeMap<String, serde_json::Value>,
 }
 
 /// Seconds since the epoch, rounded to microseconds.
@@ -351,18 +394,56 @@ impl Report {
                     count,
                 })
                 .collect(),
-            signalling: SignallingView {
-                h225_messages: a.signalling.h225_messages,
-                h245_messages: a.signalling.h245_messages,
-                ras_messages: a.signalling.ras_messages,
-                rvp_subscribes: a.signalling.rvp_subscribes,
-                decode_errors: a.signalling.decode_errors,
-                expectations_dropped_at_cap: a.expectations_dropped_at_cap,
-            },
+            signalling: signalling_view(&a.signalling, a.expectations_dropped_at_cap),
+            diagnostics: a
+                .summary
+                .diagnostics
+                .iter()
+                .map(|d| (d.name().to_string(), d.to_json(cat)))
+                .collect(),
             failures,
             failures_not_listed: a.summary.failures_dropped,
             flows,
         }
+    }
+}
+
+fn signalling_view(s: &crate::track::Signalling, dropped_at_cap: u64) -> SignallingView {
+    SignallingView {
+        h225_messages: s.decoded("h225", "messages"),
+        h245_messages: s.decoded("h245", "messages"),
+        ras_messages: s.decoded("ras", "messages"),
+        rvp_subscribes: s.decoded("rvp", "subscribes"),
+        decode_errors: ["h225", "h245", "ras"]
+            .iter()
+            .filter_map(|n| s.tracker(n))
+            .map(|t| t.errors.get("undecodable"))
+            .sum(),
+        expectations_dropped_at_cap: dropped_at_cap,
+        trackers: s
+            .trackers
+            .iter()
+            .map(|(name, t)| {
+                let map = |c: &crate::track::Counters| {
+                    c.iter().map(|(k, v)| (k.to_string(), v)).collect()
+                };
+                let view = TrackerView {
+                    flows: t.flows,
+                    decoded: map(&t.decoded),
+                    errors: map(&t.errors),
+                    gave_up: t.gave_up,
+                    gaps: t.stream.gaps,
+                    duplicate_bytes: t.stream.duplicate_bytes,
+                    overflows: t.stream.overflows,
+                };
+                (name.to_string(), view)
+            })
+            .collect(),
+        reassembly: ReassemblyView {
+            budget_bytes: s.budget.limit as u64,
+            peak_bytes: s.budget.peak as u64,
+            refused: s.budget.refused,
+        },
     }
 }
 
@@ -438,14 +519,15 @@ fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
         icmp: r.icmp.map(|(v6, code, from)| IcmpView {
             code,
             v6,
-            admin_prohibited: if v6 {
-                code == 1
-            } else {
-                matches!(code, 9 | 10 | 13)
-            },
+            admin_prohibited: crate::packet::is_admin_prohibited(v6, code),
             from: from.to_string(),
         }),
         followup_of: r.followup_of,
         evicted: r.evicted,
+        findings: r
+            .findings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
     }
 }

@@ -19,7 +19,7 @@ pub mod rvp;
 pub mod tpkt;
 
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 
 use crate::packet::{Endpoint, Proto};
 

@@ -10,9 +10,10 @@ use std::ops::AddAssign;
 
 use hdrhistogram::Histogram;
 
-use crate::classify::ServiceId;
-use crate::flow::{DirCount, EndReason, Flow, Outcome};
+use crate::classify::{Flow, ServiceId};
+use crate::flow::{DirCount, EndReason, Outcome};
 use crate::packet::{Endpoint, Nanos, Proto};
+use crate::track::DiagnosticsSet;
 
 /// Counters of one service.
 #[derive(Clone, Debug)]
@@ -134,12 +135,18 @@ pub struct FlowRecord {
     /// ICMP unreachable code and who sent it.
     pub icmp: Option<(bool, u8, IpAddr)>,
     pub evicted: bool,
+    /// What the flow's trackers found, by tracker name.
+    pub findings: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl FlowRecord {
-    pub fn from_flow(f: &Flow, why: EndReason) -> FlowRecord {
+    pub fn from_flow(
+        f: &Flow,
+        why: EndReason,
+        findings: Vec<(&'static str, serde_json::Value)>,
+    ) -> FlowRecord {
         FlowRecord {
-            service: f.service,
+            service: f.class.service,
             proto: f.proto,
             client: f.client,
             server: f.server,
@@ -149,11 +156,12 @@ impl FlowRecord {
             to_client: f.to_client,
             first_ts: f.first_ts,
             last_ts: f.last_ts,
-            followup_of: f.followup_of,
+            followup_of: f.class.followup_of,
             syns: f.tcp.syns,
             handshake_rtt: f.tcp.handshake_rtt,
             icmp: f.icmp.map(|i| (i.v6, i.code, i.reporter)),
             evicted: why == EndReason::Evicted,
+            findings,
         }
     }
 }
@@ -171,6 +179,8 @@ pub struct Summary {
     /// Failed flows (first [`MAX_FAILURES_KEPT`]).
     pub failures: Vec<FlowRecord>,
     pub failures_dropped: u64,
+    /// The trackers' run-wide findings.
+    pub diagnostics: DiagnosticsSet,
 }
 
 impl Summary {
@@ -180,24 +190,40 @@ impl Summary {
             flows: keep_flows.then(Vec::new),
             failures: Vec::new(),
             failures_dropped: 0,
+            diagnostics: DiagnosticsSet::default(),
         }
     }
 
-    /// Folds a flow that left the table into the totals.
-    pub fn add_flow(&mut self, f: &Flow, why: EndReason) {
+    /// Whether a record of `f` will be kept (every flow with `--flows`, else failures).
+    pub fn wants_record(&self, f: &Flow) -> bool {
+        self.flows.is_some() || f.outcome().is_failure()
+    }
+
+    /// Folds a flow that left the table into the totals, with its trackers' findings.
+    pub fn add_flow(
+        &mut self,
+        f: &Flow,
+        why: EndReason,
+        findings: Vec<(&'static str, serde_json::Value)>,
+    ) {
         let outcome = f.outcome();
-        if let Some(s) = self.services.get_mut(f.service.0 as usize) {
+        if let Some(s) = self.services.get_mut(f.class.service.0 as usize) {
             s.add_flow(f, outcome, why);
         }
-        if let Some(flows) = &mut self.flows {
-            flows.push(FlowRecord::from_flow(f, why));
+        let failed = outcome.is_failure();
+        let keep_failure = failed && self.failures.len() < MAX_FAILURES_KEPT;
+        if failed && !keep_failure {
+            self.failures_dropped += 1;
         }
-        if outcome.is_failure() {
-            if self.failures.len() < MAX_FAILURES_KEPT {
-                self.failures.push(FlowRecord::from_flow(f, why));
-            } else {
-                self.failures_dropped += 1;
+        match (&mut self.flows, keep_failure) {
+            (Some(flows), true) => {
+                let r = FlowRecord::from_flow(f, why, findings);
+                self.failures.push(r.clone());
+                flows.push(r);
             }
+            (Some(flows), false) => flows.push(FlowRecord::from_flow(f, why, findings)),
+            (None, true) => self.failures.push(FlowRecord::from_flow(f, why, findings)),
+            (None, false) => {}
         }
     }
 
@@ -221,6 +247,7 @@ impl AddAssign<&Summary> for Summary {
         if let (Some(a), Some(b)) = (&mut self.flows, &o.flows) {
             a.extend(b.iter().cloned());
         }
+        self.diagnostics += &o.diagnostics;
     }
 }
 

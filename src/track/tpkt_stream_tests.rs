@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::signal::test_util::hex;
+use crate::signal::tpkt::{parse_header, split_frame, TpktErrorKind, TpktHeader};
 
 fn tpkt(payload: &[u8]) -> Vec<u8> {
     let mut v = vec![3, 0];
@@ -80,14 +81,13 @@ fn whole_frames_are_framed_in_place_without_a_buffer() {
         assert_eq!(feed(&mut s, seq, &f).len(), 1);
         seq += f.len() as u32;
     }
-    assert!(s.buf.is_none());
-    // A partial frame allocates the buffer once; release() frees it when idle.
+    assert_eq!(s.allocated(), 0);
+    // A partial frame allocates the buffer; it is freed as soon as the frame completes.
     let f = tpkt(&[1; 20]);
     feed(&mut s, seq, &f[..10]);
-    assert!(s.buf.is_some());
+    assert!(s.allocated() > 0);
     feed(&mut s, seq + 10, &f[10..]);
-    s.release();
-    assert!(s.buf.is_none());
+    assert_eq!(s.allocated(), 0);
 }
 
 #[test]
@@ -246,9 +246,9 @@ fn empty_keepalive_tpkt_is_counted_not_emitted() {
 
 #[test]
 fn capacity_is_clamped() {
-    assert_eq!(TpktStream::with_capacity(1).framer.cap, MIN_CAPACITY);
-    assert_eq!(TpktStream::with_capacity(1 << 30).framer.cap, MAX_CAPACITY);
-    assert_eq!(TpktStream::default().framer.cap, DEFAULT_CAPACITY);
+    assert_eq!(TpktStream::with_capacity(1).capacity(), MIN_CAPACITY);
+    assert_eq!(TpktStream::with_capacity(1 << 30).capacity(), MAX_CAPACITY);
+    assert_eq!(TpktStream::default().capacity(), DEFAULT_CAPACITY);
 }
 
 #[test]

@@ -1,0 +1,99 @@
+//! Run-wide findings of the trackers: each tracker kind that keeps findings has one
+//! [`Diagnostics`] value, filled when its flows end, merged across intervals and workers, and
+//! rendered in the report's `diagnostics` section and the table.
+
+use std::any::Any;
+use std::fmt::Debug;
+
+use crate::classify::Catalogue;
+
+/// One tracker kind's run-wide findings.
+pub trait Diagnostics: Debug + Send + Sync {
+    /// Key in the report's `diagnostics` section.
+    fn name(&self) -> &'static str;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn clone_box(&self) -> Box<dyn Diagnostics>;
+    /// Adds another value of the same kind (a later interval, another worker).
+    fn merge(&mut self, other: &dyn Diagnostics);
+    /// What grew since `earlier`, a snapshot of the same run (live intervals).
+    fn since(&self, earlier: &dyn Diagnostics) -> Box<dyn Diagnostics>;
+    /// The report's `diagnostics.<name>` object.
+    fn to_json(&self, catalogue: &Catalogue) -> serde_json::Value;
+    /// Plain-language lines for the table's problems section, most important first.
+    fn problems(&self, catalogue: &Catalogue) -> Vec<String> {
+        let _ = catalogue;
+        Vec::new()
+    }
+}
+
+impl Clone for Box<dyn Diagnostics> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// The diagnostics of every tracker kind of a run, indexed by kind.
+#[derive(Clone, Debug, Default)]
+pub struct DiagnosticsSet {
+    parts: Vec<(&'static str, Option<Box<dyn Diagnostics>>)>,
+}
+
+impl DiagnosticsSet {
+    pub fn new(parts: Vec<(&'static str, Option<Box<dyn Diagnostics>>)>) -> DiagnosticsSet {
+        DiagnosticsSet { parts }
+    }
+
+    /// The diagnostics of tracker kind `k`, if it keeps any.
+    pub fn get_mut(&mut self, k: usize) -> Option<&mut dyn Diagnostics> {
+        match self.parts.get_mut(k) {
+            Some((_, Some(d))) => Some(d.as_mut()),
+            _ => None,
+        }
+    }
+
+    /// The kinds' diagnostics that exist, in kind order.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn Diagnostics> + '_ {
+        self.parts.iter().filter_map(|(_, d)| d.as_deref())
+    }
+
+    /// A kind's diagnostics by name.
+    pub fn get(&self, name: &str) -> Option<&dyn Diagnostics> {
+        self.iter().find(|d| d.name() == name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// What grew since `earlier` (live intervals).
+    pub fn since(&self, earlier: &DiagnosticsSet) -> DiagnosticsSet {
+        DiagnosticsSet {
+            parts: self
+                .parts
+                .iter()
+                .map(|(name, d)| {
+                    let d = d.as_ref().map(|d| match earlier.get(d.name()) {
+                        Some(old) => d.since(old),
+                        None => d.clone_box(),
+                    });
+                    (*name, d)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl std::ops::AddAssign<&DiagnosticsSet> for DiagnosticsSet {
+    fn add_assign(&mut self, o: &DiagnosticsSet) {
+        if self.parts.is_empty() {
+            self.parts = o.parts.clone();
+            return;
+        }
+        for (name, d) in &mut self.parts {
+            if let (Some(d), Some(other)) = (d.as_mut(), o.get(name)) {
+                d.merge(other);
+            }
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! A bounded per-direction TCP reassembler, apart from any framing.
+//!
+//! [`Reassembler`] rebuilds the in-order byte stream of one direction of one connection from
+//! `(sequence number, payload)` pairs and offers contiguous bytes to a [`Sink`] (a tracker's
+//! framer), which says how many it used: fewer than offered leaves an unfinished unit to be
+//! offered again with more; more than offered skips sequence space (a unit too long to keep).
+//!
+//! Rules:
+//! - Bytes are only ever offered contiguous and in sequence order.
+//! - Sequence space already consumed is ignored (retransmissions); partial overlaps are trimmed.
+//! - Segments ahead of a hole are kept (up to [`MAX_AHEAD`] ranges within [`AHEAD_WINDOW`] bytes
+//!   of the hole) until the hole fills. A hole is given up on by volume (the held data would pass
+//!   the window or the buffer) and by capture time (older than [`HOLE_TIMEOUT`]); the sink is then
+//!   told of the gap and offered what follows.
+//! - Segments that leave nothing unfinished are offered in place: the buffer is allocated only for
+//!   an unfinished unit or out-of-order data, grows on demand up to the stream's capacity, draws
+//!   on a run-wide [`Budget`], and is freed as soon as it holds nothing.
+//! - A stream that cannot get buffer room (its capacity or the budget) gives up its held data as a
+//!   gap and goes on with what follows; the refusal is counted.
+//! - Sequence numbers are compared modulo 2^32, so wrap-around needs nothing special.
+
+use crate::packet::Nanos;
+
+/// Out-of-order ranges kept at most while waiting for a hole to fill.
+pub const MAX_AHEAD: usize = 4;
+/// How far past a hole out-of-order data is kept before the hole is taken as capture loss.
+pub const AHEAD_WINDOW: usize = 8 * 1024;
+/// How long (capture time) a hole may stay open before it is taken as capture loss.
+pub const HOLE_TIMEOUT: Nanos = 10 * 1_000_000_000;
+
+/// Takes the contiguous bytes of a stream.
+pub trait Sink {
+    /// `bytes` start at the stream's current position. Returns how many were used: less than
+    /// `bytes.len()` keeps the rest for later (an unfinished unit), more skips sequence space.
+    fn data(&mut self, bytes: &[u8]) -> usize;
+    /// Bytes before the current position were lost: the next bytes may start mid-unit.
+    fn gap(&mut self);
+}
+
+/// The run-wide budget of reassembly buffer bytes, shared by every stream of every tracker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Most bytes all buffers may hold at once.
+    pub limit: usize,
+    /// Bytes held now.
+    pub used: usize,
+    /// Most bytes held at once.
+    pub peak: usize,
+    /// Times a stream was refused room because the budget was spent.
+    pub refused: u64,
+}
+
+/// Default run-wide reassembly budget.
+pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::new(DEFAULT_BUDGET)
+    }
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            used: 0,
+            peak: 0,
+            refused: 0,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> bool {
+        if self.used.saturating_add(n) > self.limit {
+            self.refused += 1;
+            return false;
+        }
+        self.used += n;
+        self.peak = self.peak.max(self.used);
+        true
+    }
+
+    fn give(&mut self, n: usize) {
+        self.used = self.used.saturating_sub(n);
+    }
+}
+
+/// Counters of one stream (or, summed, of many).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Retransmitted bytes ignored.
+    pub duplicate_bytes: u64,
+    /// Holes given up on (data never seen); the sink was told of each.
+    pub gaps: u64,
+    /// Times the stream needed more buffer than its capacity or the budget allowed.
+    pub overflows: u64,
+}
+
+impl std::ops::AddAssign for StreamStats {
+    fn add_assign(&mut self, o: StreamStats) {
+        self.duplicate_bytes += o.duplicate_bytes;
+        self.gaps += o.gaps;
+        self.overflows += o.overflows;
+    }
+}
+
+/// A byte range `[start, end)` of the buffer holding data received ahead of a hole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// One direction of one TCP connection. See the module documentation for its rules.
+#[derive(Debug)]
+pub struct Reassembler {
+    cap: usize,
+    /// Bytes from sequence number `base` on; grown on demand, empty when nothing is held.
+    buf: Vec<u8>,
+    /// Sequence number of `buf[0]`; `None` before the first segment.
+    base: Option<u32>,
+    /// Contiguous bytes at the start of `buf`.
+    filled: usize,
+    /// Data held beyond a hole, sorted, disjoint, all starting after `filled`.
+    ahead: [Span; MAX_AHEAD],
+    ahead_len: usize,
+    /// Capture time the current hole opened.
+    hole_since: Option<Nanos>,
+    pub stats: StreamStats,
+}
+
+impl Reassembler {
+    /// A stream whose buffer holds at most `capacity` bytes.
+    pub fn new(capacity: usize) -> Reassembler {
+        Reassembler {
+            cap: capacity,
+            buf: Vec::new(),
+            base: None,
+            filled: 0,
+            ahead: [Span::default(); MAX_AHEAD],
+            ahead_len: 0,
+            hole_since: None,
+            stats: StreamStats::default(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Tells the stream where its bytes start (the SYN's sequence number + 1), before the first
+    /// segment, so that segments arriving ahead of the first one are held.
+    pub fn start(&mut self, seq: u32) {
+        if self.base.is_none() {
+            self.base = Some(seq);
+        }
+    }
+
+    /// True once the stream knows its position.
+    pub fn started(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// Bytes held waiting for the rest of a unit or for a hole to fill.
+    pub fn buffered(&self) -> usize {
+        self.ahead().last().map_or(self.filled, |s| s.end)
+    }
+
+    /// Bytes of buffer allocated now.
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    fn ahead(&self) -> &[Span] {
+        self.ahead.get(..self.ahead_len).unwrap_or_default()
+    }
+
+    /// Returns the buffer to the budget (the flow ended).
+    pub fn release(&mut self, budget: &mut Budget) {
+        budget.give(self.buf.capacity());
+        self.buf = Vec::new();
+        self.filled = 0;
+        self.ahead_len = 0;
+    }
+
+    /// Feeds one segment: `seq` is the TCP sequence number of `payload[0]`, `ts` its capture time.
+    pub fn push(
+        &mut self,
+        mut seq: u32,
+        mut data: &[u8],
+        ts: Nanos,
+        budget: &mut Budget,
+        sink: &mut dyn Sink,
+    ) {
+        self.base.get_or_insert(seq);
+        if self.ahead_len > 0
+            && self
+                .hole_since
+                .is_some_and(|t| ts.saturating_sub(t) > HOLE_TIMEOUT)
+        {
+            self.abandon_hole(usize::MAX, sink);
+            self.drain(sink);
+        }
+        while let Some((rel, cut)) = self.locate(seq, data) {
+            seq = seq.wrapping_add(cut as u32);
+            data = data.get(cut..).unwrap_or_default();
+            let taken = if rel == 0 && self.buffered() == 0 {
+                // Nothing held: offer the segment in place, keep only an unfinished tail.
+                let used = sink.data(data);
+                self.advance(used);
+                let Some(tail) = data.get(used..).filter(|t| !t.is_empty()) else {
+                    return;
+                };
+                let stored = self.store(0, tail, budget);
+                if stored == 0 {
+                    // No room for the unfinished unit: it is lost.
+                    self.stats.overflows += 1;
+                    self.lose_front(tail.len(), sink);
+                    used + tail.len()
+                } else {
+                    used + stored
+                }
+            } else {
+                let stored = self.store(rel, data, budget);
+                if stored == 0 {
+                    // No room: give up on the oldest hole. The base moves forward, so `rel`
+                    // shrinks on every retry and the loop ends.
+                    if rel <= self.filled {
+                        self.stats.overflows += 1;
+                    }
+                    self.abandon_hole(rel, sink);
+                    continue;
+                }
+                if rel > self.filled && self.hole_since.is_none() {
+                    self.hole_since = Some(ts);
+                }
+                self.drain(sink);
+                stored
+            };
+            seq = seq.wrapping_add(taken as u32);
+            data = data.get(taken..).unwrap_or_default();
+        }
+        self.shrink(budget);
+    }
+
+    /// Where `data` (starting at sequence number `seq`) goes: its offset from the buffer start
+    /// and how many leading bytes are already held or consumed (counted as duplicates).
+    fn locate(&mut self, seq: u32, data: &[u8]) -> Option<(usize, usize)> {
+        if data.is_empty() {
+            return None;
+        }
+        let base = self.base?;
+        // Signed distance modulo 2^32: negative is behind the consumed point.
+        let offset = seq.wrapping_sub(base) as i32;
+        let (rel, behind) = match usize::try_from(offset) {
+            Ok(rel) => (rel, 0),
+            Err(_) => (0, offset.unsigned_abs() as usize),
+        };
+        let cut = behind.saturating_add(self.filled.saturating_sub(rel));
+        if cut >= data.len() {
+            self.stats.duplicate_bytes += data.len() as u64;
+            return None;
+        }
+        self.stats.duplicate_bytes += cut as u64;
+        Some((rel.max(self.filled), cut))
+    }
+
+    /// Copies what fits of `data` to buffer offset `rel`; returns how many bytes were taken (0
+    /// when there is no room, no free range slot, or no budget).
+    fn store(&mut self, rel: usize, data: &[u8], budget: &mut Budget) -> usize {
+        if rel >= self.cap {
+            return 0;
+        }
+        let n = data.len().min(self.cap - rel);
+        let beyond_window = rel + n > self.filled.saturating_add(AHEAD_WINDOW);
+        if rel > self.filled && (beyond_window || !self.can_hold_ahead(rel, rel + n)) {
+            return 0;
+        }
+        if !self.grow(rel + n, budget) {
+            return 0;
+        }
+        let (Some(dst), Some(src)) = (self.buf.get_mut(rel..rel + n), data.get(..n)) else {
+            return 0;
+        };
+        dst.copy_from_slice(src);
+        self.mark(rel, rel + n);
+        n
+    }
+
+    /// Makes the buffer at least `len` bytes long, drawing the growth from the budget.
+    fn grow(&mut self, len: usize, budget: &mut Budget) -> bool {
+        if self.buf.len() >= len {
+            return true;
+        }
+        let want = len.next_power_of_two().clamp(MIN_ALLOC, self.cap.max(len));
+        let more = want - self.buf.capacity().min(want);
+        if !budget.take(more) {
+            return false;
+        }
+        let before = self.buf.capacity();
+        self.buf.reserve_exact(want - self.buf.len());
+        self.buf.resize(want, 0);
+        // The allocator may round up: account for what it really gave.
+        let got = self.buf.capacity() - before;
+        if got > more {
+            budget.used = budget.used.saturating_add(got - more);
+            budget.peak = budget.peak.max(budget.used);
+        } else {
+            budget.give(more - got);
+        }
+        true
+    }
+
+    /// Frees the buffer when it holds nothing (a unit completed).
+    fn shrink(&mut self, budget: &mut Budget) {
+        if self.buffered() == 0 && self.buf.capacity() > 0 {
+            budget.give(self.buf.capacity());
+            self.buf = Vec::new();
+        }
+        if self.ahead_len == 0 {
+            self.hole_since = None;
+        }
+    }
+
+    fn can_hold_ahead(&self, start: usize, end: usize) -> bool {
+        self.ahead_len < MAX_AHEAD
+            || self
+                .ahead()
+                .iter()
+                .any(|s| start <= s.end && end >= s.start)
+    }
+
+    /// Records `[start, end)` as received and extends the contiguous prefix over held ranges.
+    fn mark(&mut self, start: usize, end: usize) {
+        let mut span = Span { start, end };
+        let mut kept = [Span::default(); MAX_AHEAD];
+        let mut n = 0;
+        for s in self.ahead().iter().copied() {
+            if span.start <= s.end && span.end >= s.start {
+                span = Span {
+                    start: span.start.min(s.start),
+                    end: span.end.max(s.end),
+                };
+            } else if let Some(slot) = kept.get_mut(n) {
+                *slot = s;
+                n += 1;
+            }
+        }
+        if span.start <= self.filled {
+            self.filled = self.filled.max(span.end);
+        } else if let Some(slot) = kept.get_mut(n) {
+            *slot = span;
+            n += 1;
+        }
+        if let Some(held) = kept.get_mut(..n) {
+            held.sort_unstable_by_key(|s| s.start);
+        }
+        self.ahead = kept;
+        self.ahead_len = n;
+        // A range that now touches the prefix joins it.
+        while let Some(first) = self.ahead().first().copied() {
+            if first.start > self.filled {
+                break;
+            }
+            self.filled = self.filled.max(first.end);
+            self.ahead.copy_within(1.., 0);
+            self.ahead_len -= 1;
+        }
+    }
+
+    /// Offers what the contiguous prefix holds and compacts the buffer.
+    fn drain(&mut self, sink: &mut dyn Sink) {
+        if self.filled == 0 {
+            return;
+        }
+        let prefix = self.buf.get(..self.filled).unwrap_or_default();
+        let used = sink.data(prefix);
+        self.consume(used);
+    }
+
+    /// Drops `n` bytes of sequence space from the front of the buffer (some possibly not
+    /// received yet, when the sink skips).
+    fn consume(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let end = self.buffered();
+        if n < end {
+            self.buf.copy_within(n..end, 0);
+        }
+        self.filled = self.filled.saturating_sub(n);
+        let mut kept = [Span::default(); MAX_AHEAD];
+        let mut held = 0;
+        for s in self.ahead().iter().filter(|s| s.end > n) {
+            if let Some(slot) = kept.get_mut(held) {
+                *slot = Span {
+                    start: s.start.saturating_sub(n),
+                    end: s.end - n,
+                };
+                held += 1;
+            }
+        }
+        self.ahead = kept;
+        self.ahead_len = held;
+        self.advance(n);
+        // Skipping may have run into held data: the prefix now starts at 0.
+        if self.filled == 0 {
+            self.mark(0, 0);
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        if let Some(base) = self.base.as_mut() {
+            *base = base.wrapping_add(n as u32);
+        }
+    }
+
+    /// An unfinished unit of `n` bytes at the front could not be kept: skip it as lost.
+    fn lose_front(&mut self, n: usize, sink: &mut dyn Sink) {
+        self.stats.gaps += 1;
+        self.advance(n);
+        sink.gap();
+    }
+
+    /// Gives up waiting for the bytes before the first held range (or before `rel` when nothing
+    /// is held): drops them and tells the sink; the caller offers what follows.
+    fn abandon_hole(&mut self, rel: usize, sink: &mut dyn Sink) {
+        self.stats.gaps += 1;
+        let resume = self.ahead().first().map_or(rel, |s| s.start.min(rel));
+        self.filled = 0;
+        self.hole_since = None;
+        self.consume(resume);
+        sink.gap();
+    }
+
+    /// Gives up on the current hole now (e.g. when the caller knows the data is lost) and
+    /// offers what was held beyond it.
+    pub fn skip_hole(&mut self, budget: &mut Budget, sink: &mut dyn Sink) {
+        if self.ahead_len == 0 {
+            return;
+        }
+        self.abandon_hole(usize::MAX, sink);
+        self.drain(sink);
+        self.shrink(budget);
+    }
+}
+
+/// Smallest buffer allocation.
+const MIN_ALLOC: usize = 1024;

@@ -1,0 +1,15 @@
+//! The tracker kinds of exflow, in the order they run on a flow. Adding a protocol adds one line
+//! here (and `track` lines in the catalogue).
+
+use super::{h323, rvp, TrackerKind};
+use crate::classify::Catalogue;
+
+pub(super) fn kinds(c: &Catalogue) -> Vec<Box<dyn TrackerKind>> {
+    vec![
+        Box::new(h323::H225Kind::new(c)),
+        Box::new(h323::H245Kind::new(c)),
+        Box::new(h323::RasKindTracker::new(c)),
+        Box::new(h323::AudioKind::new(c)),
+        Box::new(rvp::RvpKind::new(c)),
+    ]
+}
