@@ -16,5 +16,6 @@ pub mod packet;
 pub mod signal;
 pub mod source;
 pub mod summary;
+#[cfg(any(test, feature = "synth"))]
 pub mod synth;
 pub mod track;
