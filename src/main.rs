@@ -217,17 +217,37 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(EXIT_OK);
             }
-            eprintln!("exflow: {e:#}");
+            say(format_args!("exflow: {e:#}\n"));
             ExitCode::from(EXIT_NOTHING)
         }
     }
 }
 
+/// Whether the error is a closed output pipe (`| head`): the reader wanted no more, which is
+/// success. serde_json and the live loop wrap the `io::Error`, so their wrappers are looked into.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+    e.chain()
+        .any(|c| io_error_kind(c) == Some(io::ErrorKind::BrokenPipe))
+}
+
+fn io_error_kind(c: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    if let Some(e) = c.downcast_ref::<io::Error>() {
+        return Some(e.kind());
+    }
+    if let Some(e) = c.downcast_ref::<serde_json::Error>() {
+        return e.io_error_kind();
+    }
+    #[cfg(feature = "live")]
+    if let Some(exflow::live::LiveError::Output(e)) = c.downcast_ref() {
+        return Some(e.kind());
+    }
+    None
+}
+
+/// Writes to stderr, ignoring failure: with stderr closed there is nobody left to tell, and
+/// `eprintln!` would panic.
+fn say(args: std::fmt::Arguments<'_>) {
+    let _ = io::stderr().lock().write_fmt(args);
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -306,7 +326,9 @@ fn live(args: LiveArgs) -> Result<u8> {
     let iface = config.capture.interface.clone();
     let ending = live::run(config, &mut out, || {
         if !quiet {
-            eprintln!("exflow: capturing on {iface}; Ctrl-C ends with a final report");
+            say(format_args!(
+                "exflow: capturing on {iface}; Ctrl-C ends with a final report\n"
+            ));
         }
     })?;
     out.flush()?;
@@ -334,10 +356,12 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
     });
     progress.clear();
     for w in &analysis.input.warnings {
-        eprintln!("exflow: warning: {w}");
+        say(format_args!("exflow: warning: {w}\n"));
     }
     if completeness == Completeness::Nothing {
-        eprintln!("exflow: nothing analysed: no packet could be read");
+        say(format_args!(
+            "exflow: nothing analysed: no packet could be read\n"
+        ));
         return Ok(EXIT_NOTHING);
     }
     let report = Report::new(&analysis);
@@ -458,13 +482,15 @@ impl Progress {
         } else {
             0.0
         };
-        eprint!("\r\x1b[K{name}: {pct:5.1}%  {packets} packets");
+        say(format_args!(
+            "\r\x1b[K{name}: {pct:5.1}%  {packets} packets"
+        ));
         self.shown = true;
     }
 
     fn clear(&mut self) {
         if self.shown {
-            eprint!("\r\x1b[K");
+            say(format_args!("\r\x1b[K"));
         }
     }
 }
