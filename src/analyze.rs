@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Followups, SignalStats};
 use crate::decode::{self, FragmentTracker, SkipReason};
-use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Touch};
+use crate::flow::{CaptureClock, EndReason, Flow, FlowConfig, FlowTable, Touch};
 use crate::packet::{Nanos, RawPacket};
 use crate::summary::{FileStats, InputStats, Summary};
 
@@ -16,6 +16,10 @@ pub struct Config {
     pub flow: FlowConfig,
     /// Keep a record of every flow (`--flows`).
     pub keep_flows: bool,
+    /// Most flow records kept for `--flows` (`--max-flow-records`).
+    pub max_flow_records: usize,
+    /// Budgets of the capture readers.
+    pub read: crate::source::ReadLimits,
 }
 
 impl Default for Config {
@@ -24,6 +28,8 @@ impl Default for Config {
             catalogue: Catalogue::builtin(),
             flow: FlowConfig::default(),
             keep_flows: false,
+            max_flow_records: crate::summary::DEFAULT_MAX_FLOW_RECORDS,
+            read: crate::source::ReadLimits::default(),
         }
     }
 }
@@ -40,6 +46,7 @@ pub struct Analyzer {
     pub(crate) summary: Summary,
     pub(crate) input: InputStats,
     pub(crate) skipped: HashMap<SkipReason, u64>,
+    pub(crate) clock: CaptureClock,
 }
 
 /// The result of a run: what `output` renders.
@@ -62,7 +69,8 @@ pub struct Analysis {
 
 impl Analyzer {
     pub fn new(config: Config) -> Analyzer {
-        let summary = Summary::new(config.catalogue.len(), config.keep_flows);
+        let mut summary = Summary::new(config.catalogue.len(), config.keep_flows);
+        summary.max_flow_records = config.max_flow_records;
         Analyzer {
             frag: FragmentTracker::new(FRAGMENT_SLOTS),
             flows: FlowTable::new(config.flow),
@@ -71,11 +79,13 @@ impl Analyzer {
             summary,
             input: InputStats::default(),
             skipped: HashMap::new(),
+            clock: CaptureClock::default(),
         }
     }
 
     /// Starts counting packets against a new input file.
     pub fn begin_file(&mut self, name: &str) {
+        self.clock.restart();
         self.input.files.push(FileStats {
             name: name.to_string(),
             ..FileStats::default()
@@ -95,8 +105,15 @@ impl Analyzer {
         self.input.warnings.push(message);
     }
 
-    /// Feeds one captured frame through the pipeline.
-    pub fn packet(&mut self, raw: &RawPacket<'_>) {
+    /// Feeds one captured frame through the pipeline; returns the capture time it was given
+    /// (its own, unless that was bogus: see [`CaptureClock`]).
+    pub fn packet(&mut self, raw: &RawPacket<'_>) -> Nanos {
+        let ts = self.clock.check(raw.ts);
+        self.packet_at(&RawPacket { ts, ..*raw });
+        ts
+    }
+
+    fn packet_at(&mut self, raw: &RawPacket<'_>) {
         let wire = u64::from(raw.wire_len);
         self.input.packets += 1;
         self.input.bytes += wire;
@@ -197,6 +214,7 @@ impl Analyzer {
     /// The input counters with the undecoded frames folded in by reason, as `finish` does.
     fn merged_input(&self) -> InputStats {
         let mut input = self.input.clone();
+        input.bogus_timestamps = self.clock.bogus;
         for (reason, n) in &self.skipped {
             *input.skipped.entry(reason.to_string()).or_insert(0) += n;
         }
@@ -244,13 +262,17 @@ pub fn analyze_files(
     config: Config,
     mut on_progress: impl FnMut(&str, u64, u64, u64),
 ) -> (Analysis, Completeness) {
+    let read = config.read;
     let mut a = Analyzer::new(config);
     let mut errors = 0;
     for path in paths {
-        let mut reader = match crate::source::CaptureReader::open(path) {
+        let mut reader = match crate::source::CaptureReader::open_with(path, read) {
             Ok(r) => r,
             Err(e) => {
                 errors += 1;
+                if let crate::source::SourceErrorKind::WindowExceeded { .. } = e.kind {
+                    a.input.files_over_window += 1;
+                }
                 a.begin_file(path);
                 a.file_error(e.to_string());
                 continue;
@@ -277,6 +299,7 @@ pub fn analyze_files(
                 }
             }
         }
+        a.input.read_limits += reader.limit_counts();
         for w in reader.warnings() {
             a.warn(format!("{path}: {w}"));
         }

@@ -79,6 +79,13 @@ struct AnalysisOpts {
     /// Idle timeout of UDP and other flows, seconds of capture time.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     udp_timeout: u32,
+    /// Flow records kept for --flows; past it flows are still counted but not listed.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    max_flow_records: usize,
+    /// MiB of a gzip-compressed or streamed NetMon/NetXRay capture held in memory (those formats
+    /// are read out of order; regular files are read with seeks and need no window).
+    #[arg(long, default_value_t = 128, value_name = "MIB")]
+    stream_window: usize,
     /// Failed connections listed per service in the table.
     #[arg(long, default_value_t = 10, value_name = "N")]
     failures: usize,
@@ -101,6 +108,11 @@ impl AnalysisOpts {
                 ..FlowConfig::default()
             },
             keep_flows,
+            max_flow_records: self.max_flow_records,
+            read: exflow::source::ReadLimits {
+                window: self.stream_window.saturating_mul(1 << 20),
+                ..Default::default()
+            },
         })
     }
 

@@ -40,6 +40,11 @@ struct ReasonLabel {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
 /// The metric families, shared with the HTTP thread through the registry.
 pub struct Metrics {
     flows: Family<ServiceLabel, Counter>,
@@ -59,6 +64,8 @@ pub struct Metrics {
     dropped_at_cap: Counter,
     peak_flows: Gauge,
     intervals: Counter,
+    limits: Family<LimitLabel, Counter>,
+    bogus_timestamps: Counter,
 }
 
 impl Metrics {
@@ -83,6 +90,8 @@ impl Metrics {
             dropped_at_cap: Counter::default(),
             peak_flows: Gauge::default(),
             intervals: Counter::default(),
+            limits: Family::default(),
+            bogus_timestamps: Counter::default(),
         };
         reg.register("flows", "Flows seen, by service", m.flows.clone());
         reg.register(
@@ -157,6 +166,16 @@ impl Metrics {
             m.peak_flows.clone(),
         );
         reg.register("intervals", "Intervals reported", m.intervals.clone());
+        reg.register(
+            "limit_reached",
+            "Items dropped or ignored because a budget was reached (README, Limits), by limit",
+            m.limits.clone(),
+        );
+        reg.register(
+            "bogus_timestamps",
+            "Packets whose timestamp was replaced as corrupt",
+            m.bogus_timestamps.clone(),
+        );
         let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
         let reg = Arc::new(reg);
         thread::Builder::new()
@@ -228,6 +247,10 @@ impl Metrics {
         self.peak_flows
             .set(i64::try_from(r.report.flow_table.peak).unwrap_or(i64::MAX));
         self.intervals.inc();
+        for (limit, n) in r.report.limits.entries() {
+            self.limits.get_or_create(&LimitLabel { limit }).inc_by(n);
+        }
+        self.bogus_timestamps.inc_by(i.bogus_timestamps);
     }
 }
 

@@ -74,6 +74,17 @@ pub struct ReadLimitCounts {
     pub packets_on_capped_interfaces: u64,
 }
 
+impl std::ops::AddAssign for ReadLimitCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.interfaces_over_cap = self
+            .interfaces_over_cap
+            .saturating_add(o.interfaces_over_cap);
+        self.packets_on_capped_interfaces = self
+            .packets_on_capped_interfaces
+            .saturating_add(o.packets_on_capped_interfaces);
+    }
+}
+
 /// The two bytes every gzip member starts with.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
