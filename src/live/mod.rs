@@ -6,6 +6,7 @@
 //! expire and memory stays bounded).
 
 mod capture;
+mod http;
 mod interval;
 mod metrics;
 mod report;
