@@ -299,10 +299,12 @@ fn live(args: LiveArgs) -> Result<u8> {
         (None, false) => Some(args.filter_words.join(" ")),
         (None, true) => None,
     };
+    // Up to 100 years: wall-clock deadlines are added to `Instant::now()`, which must not
+    // overflow.
     let secs = |name: &str, v: f64| -> Result<Duration> {
         anyhow::ensure!(
-            v.is_finite() && v >= 0.1,
-            "--{name} must be at least 0.1 seconds"
+            v.is_finite() && (0.1..=3_155_760_000.0).contains(&v),
+            "--{name} must be between 0.1 seconds and 100 years"
         );
         Ok(Duration::from_secs_f64(v))
     };

@@ -432,3 +432,28 @@ fn live_without_feature_says_how() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--features live"), "{}", stderr(&out));
 }
+
+#[test]
+fn absurd_live_durations_are_refused_without_a_panic() {
+    for (flag, value) in [
+        ("--duration", "1e30"),
+        ("--interval", "inf"),
+        ("--interval", "0"),
+    ] {
+        let out = exflow(&["live", "-i", "lo", flag, value]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+        if cfg!(feature = "live") {
+            assert!(
+                stderr(&out).contains("between 0.1 seconds and 100 years"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+}

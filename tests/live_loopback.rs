@@ -502,4 +502,42 @@ mod live {
         let (_, lines) = finish(child);
         assert!(lines.last().is_some_and(|l| l.interval.last));
     }
+
+    #[test]
+    fn live_ndjson_to_a_closed_pipe_ends_quietly() {
+        let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_root() {
+            return skip("capturing on lo needs root");
+        }
+        let mut child = Command::new(EXFLOW)
+            .args([
+                "live",
+                "-i",
+                "lo",
+                "--interval",
+                "0.2",
+                "--format",
+                "ndjson",
+            ])
+            .args(["--duration", "10", "--filter", "udp port 9"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("exflow runs");
+        drop(child.stdout.take());
+        let started = Instant::now();
+        let out = child.wait_with_output().expect("exflow ends");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{err}"
+        );
+        // The first report found the pipe closed: the run ended then, not at --duration.
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
