@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, FlowTable};
 use crate::decode::{self, FragmentTracker, SkipReason};
-use crate::flow::{EndReason, FlowConfig, Touch};
+use crate::flow::{CaptureClock, EndReason, FlowConfig, Touch};
 use crate::packet::{Nanos, RawPacket};
 use crate::summary::{FileStats, InputStats, Summary};
 use crate::track::{Signalling, Trackers};
@@ -19,6 +19,10 @@ pub struct Config {
     pub keep_flows: bool,
     /// Bytes all trackers' reassembly buffers may hold at once.
     pub reassembly_budget: usize,
+    /// Most flow records kept for `--flows` (`--max-flow-records`).
+    pub max_flow_records: usize,
+    /// Budgets of the capture readers.
+    pub read: crate::source::ReadLimits,
 }
 
 impl Default for Config {
@@ -28,6 +32,8 @@ impl Default for Config {
             flow: FlowConfig::default(),
             keep_flows: false,
             reassembly_budget: crate::track::reassembly::DEFAULT_BUDGET,
+            max_flow_records: crate::summary::DEFAULT_MAX_FLOW_RECORDS,
+            read: crate::source::ReadLimits::default(),
         }
     }
 }
@@ -44,6 +50,7 @@ pub struct Analyzer {
     pub(crate) summary: Summary,
     pub(crate) input: InputStats,
     pub(crate) skipped: HashMap<SkipReason, u64>,
+    pub(crate) clock: CaptureClock,
 }
 
 /// The result of a run: what `output` renders.
@@ -74,6 +81,7 @@ impl Analyzer {
         );
         let mut summary = Summary::new(config.catalogue.len(), config.keep_flows);
         summary.diagnostics = trackers.diagnostics();
+        summary.max_flow_records = config.max_flow_records;
         let mut input = InputStats::default();
         input.warnings.extend(
             trackers
@@ -89,11 +97,13 @@ impl Analyzer {
             summary,
             input,
             skipped: HashMap::new(),
+            clock: CaptureClock::default(),
         }
     }
 
     /// Starts counting packets against a new input file.
     pub fn begin_file(&mut self, name: &str) {
+        self.clock.restart();
         self.input.files.push(FileStats {
             name: name.to_string(),
             ..FileStats::default()
@@ -113,8 +123,15 @@ impl Analyzer {
         self.input.warnings.push(message);
     }
 
-    /// Feeds one captured frame through the pipeline.
-    pub fn packet(&mut self, raw: &RawPacket<'_>) {
+    /// Feeds one captured frame through the pipeline; returns the capture time it was given
+    /// (its own, unless that was bogus: see [`CaptureClock`]).
+    pub fn packet(&mut self, raw: &RawPacket<'_>) -> Nanos {
+        let ts = self.clock.check(raw.ts);
+        self.packet_at(&RawPacket { ts, ..*raw });
+        ts
+    }
+
+    fn packet_at(&mut self, raw: &RawPacket<'_>) {
         let wire = u64::from(raw.wire_len);
         self.input.packets += 1;
         self.input.bytes += wire;
@@ -212,6 +229,7 @@ impl Analyzer {
     /// The input counters with the undecoded frames folded in by reason, as `finish` does.
     fn merged_input(&self) -> InputStats {
         let mut input = self.input.clone();
+        input.bogus_timestamps = self.clock.bogus;
         for (reason, n) in &self.skipped {
             *input.skipped.entry(reason.to_string()).or_insert(0) += n;
         }
@@ -264,13 +282,17 @@ pub fn analyze_files(
     config: Config,
     mut on_progress: impl FnMut(&str, u64, u64, u64),
 ) -> (Analysis, Completeness) {
+    let read = config.read;
     let mut a = Analyzer::new(config);
     let mut errors = 0;
     for path in paths {
-        let mut reader = match crate::source::CaptureReader::open(path) {
+        let mut reader = match crate::source::CaptureReader::open_with(path, read) {
             Ok(r) => r,
             Err(e) => {
                 errors += 1;
+                if let crate::source::SourceErrorKind::WindowExceeded { .. } = e.kind {
+                    a.input.files_over_window += 1;
+                }
                 a.begin_file(path);
                 a.file_error(e.to_string());
                 continue;
@@ -297,6 +319,7 @@ pub fn analyze_files(
                 }
             }
         }
+        a.input.read_limits += reader.limit_counts();
         for w in reader.warnings() {
             a.warn(format!("{path}: {w}"));
         }

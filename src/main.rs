@@ -79,6 +79,13 @@ struct AnalysisOpts {
     /// Idle timeout of UDP and other flows, seconds of capture time.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     udp_timeout: u32,
+    /// Flow records kept for --flows; past it flows are still counted but not listed.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    max_flow_records: usize,
+    /// MiB of a gzip-compressed or streamed NetMon/NetXRay capture held in memory (those formats
+    /// are read out of order; regular files are read with seeks and need no window).
+    #[arg(long, default_value_t = 128, value_name = "MIB")]
+    stream_window: usize,
     /// Failed connections listed per service in the table.
     #[arg(long, default_value_t = 10, value_name = "N")]
     failures: usize,
@@ -106,6 +113,11 @@ impl AnalysisOpts {
             },
             keep_flows,
             reassembly_budget: self.reassembly_budget.saturating_mul(1 << 20),
+            max_flow_records: self.max_flow_records,
+            read: exflow::source::ReadLimits {
+                window: self.stream_window.saturating_mul(1 << 20),
+                ..Default::default()
+            },
         })
     }
 
@@ -222,17 +234,37 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(EXIT_OK);
             }
-            eprintln!("exflow: {e:#}");
+            say(format_args!("exflow: {e:#}\n"));
             ExitCode::from(EXIT_NOTHING)
         }
     }
 }
 
+/// Whether the error is a closed output pipe (`| head`): the reader wanted no more, which is
+/// success. serde_json and the live loop wrap the `io::Error`, so their wrappers are looked into.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+    e.chain()
+        .any(|c| io_error_kind(c) == Some(io::ErrorKind::BrokenPipe))
+}
+
+fn io_error_kind(c: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    if let Some(e) = c.downcast_ref::<io::Error>() {
+        return Some(e.kind());
+    }
+    if let Some(e) = c.downcast_ref::<serde_json::Error>() {
+        return e.io_error_kind();
+    }
+    #[cfg(feature = "live")]
+    if let Some(exflow::live::LiveError::Output(e)) = c.downcast_ref() {
+        return Some(e.kind());
+    }
+    None
+}
+
+/// Writes to stderr, ignoring failure: with stderr closed there is nobody left to tell, and
+/// `eprintln!` would panic.
+fn say(args: std::fmt::Arguments<'_>) {
+    let _ = io::stderr().lock().write_fmt(args);
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -272,10 +304,12 @@ fn live(args: LiveArgs) -> Result<u8> {
         (None, false) => Some(args.filter_words.join(" ")),
         (None, true) => None,
     };
+    // Up to 100 years: wall-clock deadlines are added to `Instant::now()`, which must not
+    // overflow.
     let secs = |name: &str, v: f64| -> Result<Duration> {
         anyhow::ensure!(
-            v.is_finite() && v >= 0.1,
-            "--{name} must be at least 0.1 seconds"
+            v.is_finite() && (0.1..=3_155_760_000.0).contains(&v),
+            "--{name} must be between 0.1 seconds and 100 years"
         );
         Ok(Duration::from_secs_f64(v))
     };
@@ -311,7 +345,9 @@ fn live(args: LiveArgs) -> Result<u8> {
     let iface = config.capture.interface.clone();
     let ending = live::run(config, &mut out, || {
         if !quiet {
-            eprintln!("exflow: capturing on {iface}; Ctrl-C ends with a final report");
+            say(format_args!(
+                "exflow: capturing on {iface}; Ctrl-C ends with a final report\n"
+            ));
         }
     })?;
     out.flush()?;
@@ -339,10 +375,12 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
     });
     progress.clear();
     for w in &analysis.input.warnings {
-        eprintln!("exflow: warning: {w}");
+        say(format_args!("exflow: warning: {w}\n"));
     }
     if completeness == Completeness::Nothing {
-        eprintln!("exflow: nothing analysed: no packet could be read");
+        say(format_args!(
+            "exflow: nothing analysed: no packet could be read\n"
+        ));
         return Ok(EXIT_NOTHING);
     }
     let report = Report::new(&analysis);
@@ -463,13 +501,15 @@ impl Progress {
         } else {
             0.0
         };
-        eprint!("\r\x1b[K{name}: {pct:5.1}%  {packets} packets");
+        say(format_args!(
+            "\r\x1b[K{name}: {pct:5.1}%  {packets} packets"
+        ));
         self.shown = true;
     }
 
     fn clear(&mut self) {
         if self.shown {
-            eprint!("\r\x1b[K");
+            say(format_args!("\r\x1b[K"));
         }
     }
 }

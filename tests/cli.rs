@@ -315,18 +315,69 @@ fn offs_first_frame() -> std::ops::Range<usize> {
     40..40 + caplen
 }
 
-#[test]
-fn closed_pipe_is_not_an_error() {
+/// Runs exflow with stdout (or stderr) a pipe whose reading end is already closed.
+fn with_closed(args: &[&str], close_stdout: bool) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_exflow"))
-        .args(["analyze", "--flows", SAMPLE])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
-    assert_eq!(out.status.code(), Some(0));
+    if close_stdout {
+        drop(child.stdout.take());
+    } else {
+        drop(child.stderr.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn closed_pipe_is_not_an_error() {
+    let catalogue_json = ["catalogue", "--format", "json"];
+    let cases: [&[&str]; 6] = [
+        &["analyze", "--flows", SAMPLE],
+        &["analyze", "--format", "json", "--flows", SAMPLE],
+        &["analyze", "--format", "json", SAMPLE],
+        &["analyze", "--format", "csv", "--flows", SAMPLE],
+        &["catalogue"],
+        &catalogue_json,
+    ];
+    for args in cases {
+        let out = with_closed(args, true);
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("Broken pipe"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn closed_stderr_is_not_an_error() {
+    // The first record's original length below its captured length: a warning, not a failure.
+    let mut b = sample_bytes();
+    b[36..40].copy_from_slice(&1u32.to_le_bytes());
+    let p = tmp("wire-len.pcap", &b);
+    let p = p.to_str().unwrap();
+    let out = exflow(&["analyze", "--format", "json", p]);
+    assert!(stderr(&out).contains("warning"), "{}", stderr(&out));
+    for format in ["table", "json", "csv"] {
+        let out = with_closed(&["analyze", "--format", format, p], false);
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        assert!(
+            !out.stdout.is_empty(),
+            "{format}: the report is still written"
+        );
+    }
+    // An error message to a closed stderr still gives its exit status, without a panic.
+    let out = with_closed(&["analyze", "/nonexistent/x.pcap"], false);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -380,4 +431,29 @@ fn live_without_feature_says_how() {
     let out = exflow(&["live", "-i", "lo"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--features live"), "{}", stderr(&out));
+}
+
+#[test]
+fn absurd_live_durations_are_refused_without_a_panic() {
+    for (flag, value) in [
+        ("--duration", "1e30"),
+        ("--interval", "inf"),
+        ("--interval", "0"),
+    ] {
+        let out = exflow(&["live", "-i", "lo", flag, value]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+        if cfg!(feature = "live") {
+            assert!(
+                stderr(&out).contains("between 0.1 seconds and 100 years"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
 }

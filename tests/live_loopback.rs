@@ -353,4 +353,191 @@ mod live {
             "{err}"
         );
     }
+
+    /// Resident set size of a process, KiB.
+    fn rss_kib(pid: u32) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS for {pid}"))
+    }
+
+    /// A scrape that must answer within a second.
+    fn scrape_quickly(port: u16, when: &str) {
+        let started = Instant::now();
+        let body = scrape(port);
+        let took = started.elapsed();
+        eprintln!("scrape {when}: {took:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "{when}: /metrics took {took:?}"
+        );
+        assert!(body.contains("exflow_intervals_total"), "{when}: {body}");
+    }
+
+    /// Makes sure this process may open `n` more sockets (raising its own limit as root).
+    fn allow_files(n: u64) {
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+        let soft: u64 = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+            .unwrap_or(0);
+        if soft < n + 200 {
+            let want = format!("--nofile={0}:{0}", n + 1000);
+            let ok = Command::new("prlimit")
+                .args(["--pid", &std::process::id().to_string(), &want])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "cannot raise the open-file limit to {} (prlimit)",
+                n + 1000
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_survive_slow_endless_and_idle_clients() {
+        let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_root() {
+            return skip("capturing on lo needs root");
+        }
+        allow_files(2_100);
+        let metrics = free_port();
+        // A low descriptor limit for exflow: the idle flood below runs it out of descriptors.
+        let port = format!("127.0.0.1:{metrics}");
+        let mut child = Command::new("prlimit")
+            .args(["--nofile=200:200", "--", EXFLOW, "live", "-i", "lo"])
+            .args(["--interval", "1", "--format", "ndjson", "--duration", "20"])
+            .args(["--metrics", &port, "--filter", "udp port 9"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("prlimit runs exflow");
+        wait_ready(metrics, &mut child);
+        thread::sleep(Duration::from_millis(1200));
+        scrape_quickly(metrics, "at the start");
+        let rss_before = rss_kib(child.id());
+
+        // A slow client: one byte of a request every 100 ms.
+        let slow = thread::spawn(move || {
+            let mut s = TcpStream::connect((LOCAL, metrics)).expect("connect");
+            let started = Instant::now();
+            for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "
+                .iter()
+                .cycle()
+                .take(200)
+            {
+                if s.write_all(&[*b]).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            started.elapsed()
+        });
+        // An endless request line: the server stops reading at its limit and closes.
+        let endless = thread::spawn(move || {
+            let mut s = TcpStream::connect((LOCAL, metrics)).expect("connect");
+            s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+            let chunk = [b'a'; 64 * 1024];
+            let mut sent = 0usize;
+            let _ = s.write_all(b"GET /");
+            // At most 256 MiB: the server must have stopped us long before.
+            while sent < 256 << 20 {
+                match s.write(&chunk) {
+                    Ok(n) => sent += n,
+                    Err(_) => break,
+                }
+            }
+            sent
+        });
+        thread::sleep(Duration::from_millis(300));
+        scrape_quickly(metrics, "with a slow and an endless client");
+
+        // 2 000 idle connections.
+        let mut idle = Vec::new();
+        for _ in 0..2_000 {
+            match TcpStream::connect((LOCAL, metrics)) {
+                Ok(s) => idle.push(s),
+                Err(e) => panic!("connection {} refused: {e}", idle.len()),
+            }
+        }
+        scrape_quickly(metrics, "with 2 000 idle connections");
+        let sent = endless.join().unwrap();
+        assert!(
+            sent < 64 << 20,
+            "the endless request line was read to {sent} bytes"
+        );
+        let slow_for = slow.join().unwrap();
+        assert!(
+            slow_for < Duration::from_secs(15),
+            "the slow client was never cut off ({slow_for:?})"
+        );
+        scrape_quickly(metrics, "after the slow client");
+        let rss_after = rss_kib(child.id());
+        eprintln!("exflow RSS {rss_before} KiB before, {rss_after} KiB after; endless client sent {sent} bytes; slow client cut off after {slow_for:?}");
+        assert!(
+            rss_after < rss_before + 16 * 1024,
+            "RSS grew from {rss_before} KiB to {rss_after} KiB"
+        );
+        drop(idle);
+        thread::sleep(Duration::from_millis(200));
+        let body = scrape(metrics);
+        assert!(
+            metric(&body, "exflow_http_connections_evicted_total") > 0,
+            "{body}"
+        );
+        assert!(
+            metric(&body, "exflow_http_bad_requests_total") >= 1,
+            "{body}"
+        );
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let (_, lines) = finish(child);
+        assert!(lines.last().is_some_and(|l| l.interval.last));
+    }
+
+    #[test]
+    fn live_ndjson_to_a_closed_pipe_ends_quietly() {
+        let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_root() {
+            return skip("capturing on lo needs root");
+        }
+        let mut child = Command::new(EXFLOW)
+            .args([
+                "live",
+                "-i",
+                "lo",
+                "--interval",
+                "0.2",
+                "--format",
+                "ndjson",
+            ])
+            .args(["--duration", "10", "--filter", "udp port 9"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("exflow runs");
+        drop(child.stdout.take());
+        let started = Instant::now();
+        let out = child.wait_with_output().expect("exflow ends");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{err}"
+        );
+        // The first report found the pipe closed: the run ended then, not at --duration.
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }

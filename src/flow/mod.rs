@@ -6,6 +6,7 @@
 //! evicted; every flow that leaves the table (ended, expired, evicted or flushed at the end) is
 //! handed to the caller so its counts reach the totals.
 
+mod clock;
 mod state;
 
 use std::hash::{Hash, Hasher};
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 
 use crate::packet::{tcp_flags, Endpoint, IcmpUnreachable, Nanos, Packet, Proto};
 
+pub use clock::{CaptureClock, MAX_JUMP, MAX_TS};
 pub use state::{Outcome, TcpTrack};
 
 /// Direction-free identity of a flow: the lower endpoint first.

@@ -123,7 +123,7 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
             t.last_syn_ts = p.ts;
         } else if ack && !syn {
             if t.synack && t.handshake_rtt.is_none() && t.syns > 0 {
-                t.handshake_rtt = Some(p.ts - t.last_syn_ts);
+                t.handshake_rtt = Some(p.ts.saturating_sub(t.last_syn_ts).max(0));
             }
             t.client_acked = true;
         }
@@ -169,7 +169,7 @@ pub(super) fn is_new_connection<C>(f: &Flow<C>, p: &Packet<'_>) -> bool {
         && f.tcp.closed()
         && !(f.tcp.client_syn && f.from_client(&p.src) && p.seq == f.tcp.isn)
         // The first SYN of a flow whose answer (a RST) was captured just before it belongs to it.
-        && !(!f.tcp.client_syn && !f.tcp.synack && p.ts - f.first_ts <= REORDER_WINDOW)
+        && !(!f.tcp.client_syn && !f.tcp.synack && p.ts.saturating_sub(f.first_ts) <= REORDER_WINDOW)
 }
 
 /// The outcome rules of DESIGN.md, in order of precedence.

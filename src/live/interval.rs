@@ -241,6 +241,8 @@ impl Intervals {
                     .failures_dropped
                     .saturating_sub(self.failures_dropped),
                 diagnostics: finished.diagnostics.since(&self.diagnostics),
+                max_flow_records: 0,
+                flow_records_dropped: 0,
             },
             flows_evicted: now.evicted.saturating_sub(self.evicted),
             flows_expired: now.expired.saturating_sub(self.expired),
@@ -336,6 +338,9 @@ impl Intervals {
                 .icmp_unreachable_bytes
                 .saturating_sub(old.icmp_unreachable_bytes),
             skipped_bytes: now.skipped_bytes.saturating_sub(old.skipped_bytes),
+            bogus_timestamps: now.bogus_timestamps.saturating_sub(old.bogus_timestamps),
+            read_limits: crate::source::ReadLimitCounts::default(),
+            files_over_window: 0,
             warnings: now
                 .warnings
                 .get(old.warnings.len()..)

@@ -1,14 +1,12 @@
 //! Prometheus exposition on `--metrics ADDR:PORT` (`GET /metrics`, OpenMetrics text format, via
-//! the `prometheus-client` crate), updated at the end of every interval from its report.
+//! the `prometheus-client` crate, served by `http.rs`), updated at the end of every interval
+//! from its report.
 //!
 //! Counters grow by each interval's own counts, so they never go down and `rate()` works across
 //! a fleet; follow-up outcomes can still change while their flows live, so they are gauges.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::thread;
 
-use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -40,7 +38,12 @@ struct ReasonLabel {
     reason: String,
 }
 
-/// The metric families, shared with the HTTP thread through the registry.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
+/// The metric families, shared with the HTTP thread (`http.rs`) through the registry.
 pub struct Metrics {
     flows: Family<ServiceLabel, Counter>,
     packets: Family<DirectionLabels, Counter>,
@@ -59,6 +62,8 @@ pub struct Metrics {
     dropped_at_cap: Counter,
     peak_flows: Gauge,
     intervals: Counter,
+    limits: Family<LimitLabel, Counter>,
+    bogus_timestamps: Counter,
 }
 
 impl Metrics {
@@ -83,6 +88,8 @@ impl Metrics {
             dropped_at_cap: Counter::default(),
             peak_flows: Gauge::default(),
             intervals: Counter::default(),
+            limits: Family::default(),
+            bogus_timestamps: Counter::default(),
         };
         reg.register("flows", "Flows seen, by service", m.flows.clone());
         reg.register(
@@ -157,11 +164,17 @@ impl Metrics {
             m.peak_flows.clone(),
         );
         reg.register("intervals", "Intervals reported", m.intervals.clone());
-        let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
-        let reg = Arc::new(reg);
-        thread::Builder::new()
-            .name("exflow-metrics".into())
-            .spawn(move || serve_forever(&server, &reg))?;
+        reg.register(
+            "limit_reached",
+            "Items dropped or ignored because a budget was reached (README, Limits), by limit",
+            m.limits.clone(),
+        );
+        reg.register(
+            "bogus_timestamps",
+            "Packets whose timestamp was replaced as corrupt",
+            m.bogus_timestamps.clone(),
+        );
+        super::http::serve(addr, reg)?;
         Ok(m)
     }
 
@@ -228,29 +241,9 @@ impl Metrics {
         self.peak_flows
             .set(i64::try_from(r.report.flow_table.peak).unwrap_or(i64::MAX));
         self.intervals.inc();
+        for (limit, n) in r.report.limits.entries() {
+            self.limits.get_or_create(&LimitLabel { limit }).inc_by(n);
+        }
+        self.bogus_timestamps.inc_by(i.bogus_timestamps);
     }
-}
-
-fn serve_forever(server: &tiny_http::Server, reg: &Registry) {
-    for req in server.incoming_requests() {
-        let path = req.url().split('?').next().unwrap_or("");
-        let response = if path == "/metrics" {
-            let mut body = String::new();
-            if encode(&mut body, reg).is_err() {
-                body.clear();
-            }
-            let ct = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-            tiny_http::Response::from_string(body).with_header(header("Content-Type", ct))
-        } else {
-            tiny_http::Response::from_string("exflow: metrics are at /metrics\n")
-                .with_status_code(404)
-        };
-        // A client that went away is its own problem; keep serving the others.
-        let _ = req.respond(response);
-    }
-}
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
-        .expect("static header is valid")
 }

@@ -6,6 +6,7 @@
 //! expire and memory stays bounded).
 
 mod capture;
+mod http;
 mod interval;
 mod metrics;
 mod report;
@@ -112,11 +113,11 @@ pub fn run(
         let mut look = false;
         match cap.next() {
             Ok(Read::Packet(raw)) => {
-                run.window.note(raw.ts);
-                a.packet(&raw);
+                let ts = a.packet(&raw);
+                run.window.note(ts);
                 since_check += 1;
-                if raw.ts >= next_check || since_check >= CHECK_EVERY_PACKETS {
-                    next_check = raw.ts.saturating_add(CHECK_EVERY_NS);
+                if ts >= next_check || since_check >= CHECK_EVERY_PACKETS {
+                    next_check = ts.saturating_add(CHECK_EVERY_NS);
                     since_check = 0;
                     look = true;
                 }

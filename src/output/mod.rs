@@ -47,6 +47,48 @@ pub struct Report {
     /// Every flow, with `--flows`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flows: Option<Vec<FlowView>>,
+    /// Budgets reached (README, "Limits"): what each one dropped or ignored.
+    #[serde(default)]
+    pub limits: LimitsView,
+}
+
+/// What each budget against hostile input cut off (all 0 when none was reached).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LimitsView {
+    /// Flows evicted from the full table (`--max-flows`), still counted everywhere.
+    pub flows_evicted: u64,
+    /// Follow-up announcements dropped at an expectation cap.
+    pub expectations_dropped: u64,
+    /// Failed flows counted but not listed in `failures`.
+    pub failures_not_listed: u64,
+    /// Flows counted but not listed in `flows` (`--max-flow-records`).
+    pub flow_records_dropped: u64,
+    /// pcapng interface description blocks ignored past the per-section budget.
+    pub pcapng_interfaces_ignored: u64,
+    /// Packets skipped because their pcapng interface was ignored.
+    pub pcapng_packets_skipped: u64,
+    /// Files not read because they exceeded `--stream-window`.
+    pub files_over_window: u64,
+}
+
+impl LimitsView {
+    /// Each budget's name and count, in the order the README lists them.
+    pub fn entries(&self) -> [(&'static str, u64); 7] {
+        [
+            ("flows_evicted", self.flows_evicted),
+            ("expectations_dropped", self.expectations_dropped),
+            ("failures_not_listed", self.failures_not_listed),
+            ("flow_records_dropped", self.flow_records_dropped),
+            ("pcapng_interfaces_ignored", self.pcapng_interfaces_ignored),
+            ("pcapng_packets_skipped", self.pcapng_packets_skipped),
+            ("files_over_window", self.files_over_window),
+        ]
+    }
+
+    /// Whether any budget was reached.
+    pub fn any(&self) -> bool {
+        self.entries().iter().any(|(_, n)| *n > 0)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -79,6 +121,10 @@ pub struct InputView {
     /// its packets, so `bytes` = services' bytes + `icmp_unreachable_bytes` + `skipped_bytes`.
     pub icmp_unreachable: u64,
     pub icmp_unreachable_bytes: u64,
+    /// Timestamps before 1970, after 2200 or years from their neighbours, given the time of
+    /// the packet before them.
+    #[serde(default)]
+    pub bogus_timestamps: u64,
     pub warnings: Vec<String>,
 }
 
@@ -366,15 +412,16 @@ impl Report {
                 first_ts: first.map(ts_secs),
                 last_ts: last.map(ts_secs),
                 duration_s: match (first, last) {
-                    (Some(f), Some(l)) => ((l - f) / 1000) as f64 / 1e6,
+                    (Some(f), Some(l)) => (l.saturating_sub(f).max(0) / 1000) as f64 / 1e6,
                     _ => 0.0,
                 },
-                decoded: i.packets - i.skipped_total(),
+                decoded: i.packets.saturating_sub(i.skipped_total()),
                 skipped: i.skipped.clone(),
                 skipped_bytes: i.skipped_bytes,
                 orphan_fragments: i.orphan_fragments,
                 icmp_unreachable: i.icmp_unreachable,
                 icmp_unreachable_bytes: i.icmp_unreachable_bytes,
+                bogus_timestamps: i.bogus_timestamps,
                 warnings: i.warnings.clone(),
             },
             flow_table: FlowTableView {
@@ -404,6 +451,15 @@ impl Report {
             failures,
             failures_not_listed: a.summary.failures_dropped,
             flows,
+            limits: LimitsView {
+                flows_evicted: a.flows_evicted,
+                expectations_dropped: a.expectations_dropped_at_cap,
+                failures_not_listed: a.summary.failures_dropped,
+                flow_records_dropped: a.summary.flow_records_dropped,
+                pcapng_interfaces_ignored: i.read_limits.interfaces_over_cap,
+                pcapng_packets_skipped: i.read_limits.packets_on_capped_interfaces,
+                files_over_window: i.files_over_window,
+            },
         }
     }
 }

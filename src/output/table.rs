@@ -99,14 +99,22 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
     if services.is_empty() {
         return writeln!(w, "No IP flows.\n");
     }
+    // Wide enough for the longest name and its failure mark; every number column starts with a
+    // space, so a count wider than its column still stands apart from its neighbour.
+    let name_w = services
+        .iter()
+        .map(|s| s.service.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(13);
     let mut head = format!(
-        "{:<13}{:>6}{:>9}{:>10}{:>10}{:>10}",
+        "{:<name_w$} {:>5} {:>8} {:>9} {:>9} {:>9}",
         "SERVICE", "FLOWS", "PACKETS", "BYTES", "TO SRV", "TO CLI"
     );
     for (_, name) in OUTCOME_COLS {
-        head.push_str(&format!("{name:>6}"));
+        head.push_str(&format!(" {name:>5}"));
     }
-    head.push_str(&format!("{:>9}", "RTT p50"));
+    head.push_str(&format!(" {:>8}", "RTT p50"));
     writeln!(w, "{}", st.bold(&head))?;
     for s in services {
         let failed = s.outcomes.failures() > 0;
@@ -115,10 +123,10 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
         } else {
             s.service.clone()
         };
-        let name = format!("{name:<13}");
+        let name = format!("{name:<name_w$}");
         write!(
             w,
-            "{}{:>6}{:>9}{:>10}{:>10}{:>10}",
+            "{} {:>5} {:>8} {:>9} {:>9} {:>9}",
             if failed { st.red(&name) } else { name },
             s.flows,
             s.packets,
@@ -129,7 +137,7 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
         for (o, _) in OUTCOME_COLS {
             let n = s.outcomes.get(o);
             let cell = format!(
-                "{:>6}",
+                " {:>5}",
                 if n == 0 {
                     "·".to_string()
                 } else {
@@ -148,7 +156,7 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
         } else {
             "-".into()
         };
-        writeln!(w, "{rtt:>9}")?;
+        writeln!(w, " {rtt:>8}")?;
     }
     writeln!(w)
 }
@@ -358,18 +366,52 @@ fn notes(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
             i.orphan_fragments
         )?;
     }
-    if r.flow_table.evicted > 0 {
+    if i.bogus_timestamps > 0 {
         writeln!(
             w,
-            "{}",
-            st.red(&format!(
-                "Flow table full: {} flows evicted before they ended (raise --max-flows); still counted",
-                r.flow_table.evicted
-            ))
+            "Bogus timestamps: {} packet(s) stamped before 1970, after 2200 or years from their \
+             neighbours were given the time of the packet before",
+            i.bogus_timestamps
         )?;
+    }
+    if r.limits.any() {
+        writeln!(w, "{}", st.red(&limits_line(&r.limits)))?;
     }
     for warning in &i.warnings {
         writeln!(w, "{} {warning}", st.red("warning:"))?;
     }
     Ok(())
+}
+
+/// Every budget reached, in one line.
+pub(super) fn limits_line(l: &super::LimitsView) -> String {
+    let parts: Vec<String> = [
+        (
+            l.flows_evicted,
+            "flows evicted from the full table (--max-flows; still counted)",
+        ),
+        (
+            l.expectations_dropped,
+            "follow-up announcements dropped at the expectation cap",
+        ),
+        (l.failures_not_listed, "failed flows not listed"),
+        (
+            l.flow_records_dropped,
+            "flows not listed (--max-flow-records; still counted)",
+        ),
+        (l.pcapng_interfaces_ignored, "pcapng interfaces ignored"),
+        (
+            l.pcapng_packets_skipped,
+            "packets on ignored pcapng interfaces skipped",
+        ),
+        (
+            l.files_over_window,
+            "files larger than --stream-window not read",
+        ),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    format!("Limits reached: {}", parts.join("; "))
 }

@@ -47,6 +47,14 @@ pub enum SourceErrorKind {
     },
     /// The gzip compression layer is corrupt (a gzip stream cut short is `Truncated`).
     Decompress(std::io::Error),
+    /// A capture that must be held in memory (NetMon or NetXRay, compressed or from a stream)
+    /// is larger than the window (`--stream-window`).
+    WindowExceeded {
+        /// `NetMon` or `NetXRay`.
+        format: &'static str,
+        /// The window in bytes.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for SourceError {
@@ -65,6 +73,13 @@ impl fmt::Display for SourceError {
             }
             SourceErrorKind::Malformed { what } => write!(f, "{what}")?,
             SourceErrorKind::Decompress(e) => write!(f, "corrupt gzip data ({e})")?,
+            SourceErrorKind::WindowExceeded { format, limit } => write!(
+                f,
+                "limit reached: a compressed or streamed {format} capture is read into memory, \
+                 and this one is larger than the {} MiB window (--stream-window); \
+                 decompress it to a file first",
+                limit >> 20
+            )?,
         }
         if let Some(off) = self.offset {
             write!(f, " at byte {off}")?;

@@ -4,7 +4,8 @@
 //! then hands out one [`RawPacket`] at a time as a borrow into a reused buffer: nothing is
 //! allocated per packet. Besides pcap and pcapng it reads the Windows capture formats of the
 //! Exchange 2000 era, Microsoft Network Monitor and NetXRay / Windows Sniffer `.cap` files; those
-//! keep their frame index at the end or wrap around, so they are read into memory whole.
+//! keep their frame index at the end or wrap around, so a regular file is read with seeks and a
+//! compressed file or stream is held in memory up to [`ReadLimits::window`].
 //!
 //! Bad input ends the stream with a one-line [`SourceError`] naming the file and the byte offset
 //! (in the uncompressed stream) of the record at fault; every complete packet before it has been
@@ -15,6 +16,7 @@ mod netmon;
 mod netxray;
 mod pcap;
 mod pcapng;
+mod store;
 mod stream;
 
 use std::fs::File;
@@ -30,12 +32,58 @@ use self::netmon::NetmonReader;
 use self::netxray::NetxrayReader;
 use self::pcap::PcapReader;
 use self::pcapng::PcapngReader;
+use self::store::Seekable;
 use self::stream::{ByteStream, CountingReader};
 use crate::packet::RawPacket;
 
 /// Largest captured length accepted for one packet (libpcap's and tshark's usual maximum);
 /// a longer one is taken as a corrupt length.
 pub const MAX_CAPLEN: u32 = 262_144;
+
+/// Budgets of the readers against hostile input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Most bytes of a NetMon or NetXRay capture held in memory when it cannot be read with
+    /// seeks (gzip-compressed, stdin, a pipe); a larger one is an error naming this limit.
+    pub window: usize,
+    /// Interface Description Blocks kept per pcapng section; more are counted and ignored, and
+    /// so are their packets.
+    pub interfaces_per_section: usize,
+}
+
+/// Default of [`ReadLimits::window`]: 128 MiB.
+pub const DEFAULT_WINDOW: usize = 128 << 20;
+/// Default of [`ReadLimits::interfaces_per_section`].
+pub const DEFAULT_INTERFACES_PER_SECTION: usize = 4096;
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            window: DEFAULT_WINDOW,
+            interfaces_per_section: DEFAULT_INTERFACES_PER_SECTION,
+        }
+    }
+}
+
+/// Budgets reached while reading, for the report's `limits` counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadLimitCounts {
+    /// pcapng Interface Description Blocks ignored past [`ReadLimits::interfaces_per_section`].
+    pub interfaces_over_cap: u64,
+    /// Packets skipped because their interface was one of those.
+    pub packets_on_capped_interfaces: u64,
+}
+
+impl std::ops::AddAssign for ReadLimitCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.interfaces_over_cap = self
+            .interfaces_over_cap
+            .saturating_add(o.interfaces_over_cap);
+        self.packets_on_capped_interfaces = self
+            .packets_on_capped_interfaces
+            .saturating_add(o.packets_on_capped_interfaces);
+    }
+}
 
 /// The two bytes every gzip member starts with.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -95,10 +143,15 @@ enum Reader {
 }
 
 impl CaptureReader {
-    /// Opens `path`; `-` reads stdin.
+    /// Opens `path` with the default [`ReadLimits`]; `-` reads stdin.
     pub fn open(path: &str) -> Result<CaptureReader, SourceError> {
+        Self::open_with(path, ReadLimits::default())
+    }
+
+    /// Opens `path`; `-` reads stdin.
+    pub fn open_with(path: &str, limits: ReadLimits) -> Result<CaptureReader, SourceError> {
         if path == "-" {
-            return Self::start(path, Box::new(io::stdin()), None);
+            return Self::start(path, Box::new(io::stdin()), None, None, limits);
         }
         let io_error = |e| SourceError {
             file: path.to_string(),
@@ -112,11 +165,19 @@ impl CaptureReader {
         }
         if !meta.is_file() {
             // A FIFO or device: a stream with no size.
-            return Self::start(path, Box::new(file), None);
+            return Self::start(path, Box::new(file), None, None, limits);
         }
         let count = Arc::new(AtomicU64::new(0));
+        // A second handle for the formats read out of order (it shares the file position,
+        // which is only used by one of the two at a time).
+        let seekable = file.try_clone().ok().map(|file| Seekable {
+            file,
+            len: meta.len(),
+            progress: Arc::clone(&count),
+        });
         let counted = CountingReader::new(file, Arc::clone(&count));
-        Self::start(path, Box::new(counted), Some((count, meta.len())))
+        let progress = Some((count, meta.len()));
+        Self::start(path, Box::new(counted), progress, seekable, limits)
     }
 
     /// Reads a capture from any byte stream; `name` is used in messages.
@@ -124,7 +185,16 @@ impl CaptureReader {
         name: &str,
         reader: Box<dyn Read + Send>,
     ) -> Result<CaptureReader, SourceError> {
-        Self::start(name, reader, None)
+        Self::from_reader_with(name, reader, ReadLimits::default())
+    }
+
+    /// Reads a capture from any byte stream with the given budgets.
+    pub fn from_reader_with(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+        limits: ReadLimits,
+    ) -> Result<CaptureReader, SourceError> {
+        Self::start(name, reader, None, None, limits)
     }
 
     /// Detects the format (and gzip) from the first bytes and reads the file header.
@@ -132,6 +202,8 @@ impl CaptureReader {
         name: &str,
         reader: Box<dyn Read + Send>,
         progress: Option<(Arc<AtomicU64>, u64)>,
+        seekable: Option<Seekable>,
+        limits: ReadLimits,
     ) -> Result<CaptureReader, SourceError> {
         let mut stream = ByteStream::new(reader);
         let cut = Arc::new(AtomicBool::new(false));
@@ -145,7 +217,13 @@ impl CaptureReader {
             }
         }
         let fail = |fault: Fault| gzip_fault(fault, gzip).in_file(name);
-        let (reader, format) = detect(&magic, &mut stream).map_err(fail)?;
+        let seekable = if gzip { None } else { seekable };
+        let warnings = Warnings {
+            interfaces_per_section: limits.interfaces_per_section,
+            ..Warnings::default()
+        };
+        let (reader, format) =
+            detect(&magic, &mut stream, seekable, limits.window).map_err(fail)?;
         let mut reader = CaptureReader {
             name: name.to_string(),
             stream,
@@ -153,7 +231,7 @@ impl CaptureReader {
             format,
             gzip,
             gzip_cut: cut,
-            warnings: Warnings::default(),
+            warnings,
             progress,
         };
         if let Reader::Pcapng(_) = reader.reader {
@@ -174,12 +252,19 @@ impl CaptureReader {
             Reader::Done => return Ok(None),
         };
         match step {
-            Ok(Some(meta)) => Ok(Some(RawPacket {
-                ts: meta.ts,
-                link_type: meta.link_type,
-                data: self.stream.slice(meta.data),
-                wire_len: meta.wire_len,
-            })),
+            Ok(Some(meta)) => {
+                let data = match &self.reader {
+                    Reader::NetMon(r) => r.frame_bytes(meta.data),
+                    Reader::NetXray(r) => r.frame_bytes(meta.data),
+                    _ => self.stream.slice(meta.data),
+                };
+                Ok(Some(RawPacket {
+                    ts: meta.ts,
+                    link_type: meta.link_type,
+                    data,
+                    wire_len: meta.wire_len,
+                }))
+            }
             Ok(None) => {
                 self.reader = Reader::Done;
                 if self.gzip_cut.load(Ordering::Relaxed) {
@@ -211,8 +296,8 @@ impl CaptureReader {
         self.gzip
     }
 
-    /// Bytes of the (uncompressed) capture stream consumed so far. NetMon and NetXRay files are
-    /// read whole when opened and then indexed, so for them this stays 0.
+    /// Bytes of the (uncompressed) capture stream consumed so far. NetMon and NetXRay records are
+    /// read out of order, so for them this says nothing about progress.
     pub fn offset(&self) -> u64 {
         self.stream.offset()
     }
@@ -230,6 +315,11 @@ impl CaptureReader {
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.messages()
     }
+
+    /// Budgets of [`ReadLimits`] reached so far.
+    pub fn limit_counts(&self) -> ReadLimitCounts {
+        self.warnings.limit_counts()
+    }
 }
 
 /// Reads up to four bytes at the start of the stream without consuming them.
@@ -239,7 +329,12 @@ fn peek_magic(stream: &mut ByteStream) -> io::Result<Vec<u8>> {
 }
 
 /// Picks the format reader for the magic at the start of `stream`.
-fn detect(magic: &[u8], stream: &mut ByteStream) -> Result<(Reader, CaptureFormat), Fault> {
+fn detect(
+    magic: &[u8],
+    stream: &mut ByteStream,
+    seekable: Option<Seekable>,
+    window: usize,
+) -> Result<(Reader, CaptureFormat), Fault> {
     let Some(&[a, b, c, d]) = magic.first_chunk::<4>() else {
         if magic.is_empty() {
             return Err(Fault::whole_file(SourceErrorKind::Empty));
@@ -268,12 +363,12 @@ fn detect(magic: &[u8], stream: &mut ByteStream) -> Result<(Reader, CaptureForma
         )
     } else if netmon::MAGICS.contains(&magic) {
         (
-            Reader::NetMon(NetmonReader::start(stream)?),
+            Reader::NetMon(NetmonReader::start(stream, seekable, window)?),
             CaptureFormat::NetMon,
         )
     } else if netxray::MAGICS.contains(&magic) {
         (
-            Reader::NetXray(NetxrayReader::start(stream)?),
+            Reader::NetXray(NetxrayReader::start(stream, seekable, window)?),
             CaptureFormat::NetXray,
         )
     } else {
@@ -349,11 +444,62 @@ pub(crate) struct Warnings {
     pub(crate) capture_dropped: u64,
     /// NetMon frames that are no network packets (events, filters) or of unsupported media.
     pub(crate) frames_skipped: u64,
+    /// NetMon frames skipped because their table entry or header is corrupt, and the first
+    /// such problem (with its real byte offset).
+    pub(crate) frames_corrupt: u64,
+    pub(crate) first_corrupt: Option<String>,
+    /// The pcapng interface budget per section, and what went past it.
+    pub(crate) interfaces_per_section: usize,
+    pub(crate) interfaces_over_cap: u64,
+    pub(crate) packets_on_capped_interfaces: u64,
 }
 
 impl Warnings {
+    fn limit_counts(&self) -> ReadLimitCounts {
+        ReadLimitCounts {
+            interfaces_over_cap: self.interfaces_over_cap,
+            packets_on_capped_interfaces: self.packets_on_capped_interfaces,
+        }
+    }
+
+    /// Counts a corrupt frame that was skipped, keeping the description of the first.
+    pub(crate) fn corrupt_frame(&mut self, fault: Fault, file_kind: &str) {
+        self.frames_corrupt = self.frames_corrupt.saturating_add(1);
+        if self.first_corrupt.is_none() {
+            let at = fault
+                .offset
+                .map(|o| format!(" at byte {o}"))
+                .unwrap_or_default();
+            let what = match &fault.kind {
+                SourceErrorKind::Truncated { what } => format!("truncated {what}"),
+                SourceErrorKind::CorruptLength { what, len } => {
+                    format!("corrupt {what} length {len}")
+                }
+                SourceErrorKind::Malformed { what } => what.clone(),
+                other => format!("{other:?}"),
+            };
+            self.first_corrupt = Some(format!("{file_kind}: {what}{at}"));
+        }
+    }
+
     fn messages(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if self.frames_corrupt > 0 {
+            out.push(format!(
+                "{} corrupt frame(s) skipped (the first: {})",
+                self.frames_corrupt,
+                self.first_corrupt.as_deref().unwrap_or("?")
+            ));
+        }
+        if self.interfaces_over_cap > 0 {
+            out.push(format!(
+                "limit reached: {} pcapng interface description block(s) past {} in one \
+                 section were ignored, and {} packet(s) on them skipped",
+                self.interfaces_over_cap,
+                self.interfaces_per_section,
+                self.packets_on_capped_interfaces
+            ));
+        }
         if self.capture_dropped > 0 {
             out.push(format!(
                 "the capture's interface statistics report {} packet(s) dropped while capturing",

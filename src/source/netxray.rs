@@ -3,9 +3,14 @@
 //!
 //! Records run from the header's start offset to its end offset; a capture taken into a ring
 //! buffer wraps around (start after end: read to the end of the file, then from byte 128 up to
-//! the end offset), so the whole file is read into memory first. Timestamps are ticks whose
+//! the end offset), so the file is read through a [`Store`]: with seeks for a regular file, from
+//! a bounded window in memory otherwise. Timestamps are ticks whose
 //! length depends on the version, network and capture hardware, as Wireshark documents them.
 
+use std::ops::Range;
+
+use super::netmon::store_fault;
+use super::store::{Seekable, Store};
 use super::stream::ByteStream;
 use super::{Fault, PacketMeta, Warnings, MAX_CAPLEN};
 use crate::source::SourceErrorKind;
@@ -15,9 +20,6 @@ pub(crate) const MAGICS: [[u8; 4]; 2] = [*b"XCP\0", *b"VL\0\0"];
 
 /// The file header is padded to 128 bytes; a wrapped capture continues there.
 const HEADER_LEN: usize = 128;
-
-/// Offsets in the header are 32-bit.
-const MAX_FILE_LEN: usize = u32::MAX as usize;
 
 /// Ticks per second by `timeunit`, for most captures, for gigabit pods, for other pods, for
 /// "other pod 2" and for the S6040 gigabit blade (0 = never seen, unsupported).
@@ -38,9 +40,11 @@ enum Framing {
     Plain,
 }
 
-/// State for reading the records of a file held in memory.
-#[derive(Debug)]
+/// State for reading the records of a capture.
 pub(crate) struct NetxrayReader {
+    store: Store,
+    /// The current record: header and data.
+    record: Vec<u8>,
     /// 0 for the old `VL` format, else 1 or 2.
     major: u8,
     link_type: u32,
@@ -51,27 +55,31 @@ pub(crate) struct NetxrayReader {
     start_time: i64,
     start_ticks_secs: f64,
     ticks_per_sec: f64,
-    start_offset: usize,
-    end_offset: usize,
-    next: usize,
+    start_offset: u64,
+    end_offset: u64,
+    next: u64,
     wrapped: bool,
     /// Stream offset of the file's first byte, for error offsets.
     base: u64,
 }
 
 impl NetxrayReader {
-    /// Reads the whole capture and its header; the caller has checked the magic.
-    pub(crate) fn start(stream: &mut ByteStream) -> Result<Self, Fault> {
+    /// Reads the header and sets up access to the records; the caller has checked the magic.
+    pub(crate) fn start(
+        stream: &mut ByteStream,
+        seekable: Option<Seekable>,
+        window: usize,
+    ) -> Result<Self, Fault> {
         let base = stream.offset();
         let unsupported = |what: String| Fault::new(base, SourceErrorKind::Malformed { what });
-        if !stream
-            .read_all(MAX_FILE_LEN)
-            .map_err(|e| Fault::io(e, stream))?
-        {
-            return Err(unsupported("NetXRay capture larger than 4 GiB".into()));
-        }
-        let file = stream.peek();
-        if file.len() < HEADER_LEN {
+        let mut store =
+            Store::open(stream, seekable, window).map_err(|e| store_fault(e, stream, "NetXRay"))?;
+        let mut header = [0u8; HEADER_LEN];
+        let complete = store
+            .read_at(0, &mut header)
+            .map_err(|e| Fault::io(e, stream))?;
+        let file = &header[..];
+        if !complete {
             return Err(Fault::new(
                 base,
                 SourceErrorKind::Truncated {
@@ -153,8 +161,10 @@ impl NetxrayReader {
             && framing == Framing::EthernetLike
             && byte(file, 77) == 0x34
             && byte(file, 78) == 0x12;
-        let start_offset = u32_at(file, 24) as usize;
+        let start_offset = u64::from(u32_at(file, 24));
         Ok(NetxrayReader {
+            store,
+            record: Vec::new(),
             major,
             link_type,
             framing,
@@ -163,7 +173,7 @@ impl NetxrayReader {
             start_ticks_secs: start_ticks / ticks_per_sec,
             ticks_per_sec,
             start_offset,
-            end_offset: u32_at(file, 28) as usize,
+            end_offset: u64::from(u32_at(file, 28)),
             next: start_offset,
             wrapped: false,
             base,
@@ -176,9 +186,8 @@ impl NetxrayReader {
         stream: &mut ByteStream,
         _warnings: &mut Warnings,
     ) -> Result<Option<PacketMeta>, Fault> {
-        let file = stream.peek();
         let at = self.next;
-        let fault_at = self.base + at as u64;
+        let fault_at = self.base + at;
         let truncated = Fault::new(
             fault_at,
             SourceErrorKind::Truncated {
@@ -188,7 +197,7 @@ impl NetxrayReader {
         if at == self.end_offset {
             return Ok(None);
         }
-        if at == file.len() {
+        if at == self.store.len() {
             // The end of the file before the end offset: a ring-buffer capture wraps once.
             if self.start_offset < self.end_offset || self.wrapped {
                 return if self.wrapped {
@@ -198,7 +207,7 @@ impl NetxrayReader {
                 };
             }
             self.wrapped = true;
-            self.next = HEADER_LEN;
+            self.next = HEADER_LEN as u64;
             return self.next(stream, _warnings);
         }
         let header_len = match self.major {
@@ -206,12 +215,13 @@ impl NetxrayReader {
             1 => 28,
             _ => 40,
         };
-        if at
-            .checked_add(header_len)
-            .is_none_or(|end| end > file.len())
-        {
+        self.record.resize(header_len, 0);
+        let read = self.store.read_at(at, &mut self.record);
+        if !read.map_err(|e| Fault::io(e, stream))? {
             return Err(truncated);
         }
+        let file = &self.record;
+        let at = 0;
         let ticks = f64::from(u32_at(file, at)) + f64::from(u32_at(file, at + 4)) * 4_294_967_296.0;
         let (incl_len, orig_len) = if self.major == 0 {
             let len = u16_at(file, at + 8);
@@ -236,10 +246,15 @@ impl NetxrayReader {
                 },
             ));
         }
-        if end > file.len() {
+        self.record.resize(end, 0);
+        let data_at = self.next + header_len as u64;
+        let read = self
+            .store
+            .read_at(data_at, self.record.get_mut(data..).unwrap_or_default());
+        if !read.map_err(|e| Fault::io(e, stream))? {
             return Err(truncated);
         }
-        self.next = end;
+        self.next = data_at + u64::from(incl_len);
         let caplen = u32::from(incl_len - padding);
         Ok(Some(PacketMeta {
             ts: self.nanos(ticks),
@@ -247,6 +262,11 @@ impl NetxrayReader {
             data: data..data + caplen as usize,
             wire_len: u32::from(orig_len.saturating_sub(padding)).max(caplen),
         }))
+    }
+
+    /// The bytes of the record last returned by [`next`](Self::next).
+    pub(crate) fn frame_bytes(&self, range: Range<usize>) -> &[u8] {
+        self.record.get(range).unwrap_or(&[])
     }
 
     /// A record's tick count as nanoseconds since the epoch (as Wireshark computes it).
@@ -423,6 +443,34 @@ mod tests {
         assert_eq!(
             read_all([&b"XCP\0"[..], b"001.100"].concat()).1.unwrap(),
             "s.cap: truncated NetXRay file header at byte 0"
+        );
+    }
+
+    #[test]
+    fn a_compressed_bomb_stops_at_the_window() {
+        use std::io::Write;
+        let mut head = netxray(b"002.000\0", &[], &[]);
+        // Records claimed to run to 4 GiB.
+        head[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&head).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..8 {
+            gz.write_all(&zeros).unwrap();
+        }
+        let gz = std::io::Cursor::new(gz.finish().unwrap());
+        let limits = crate::source::ReadLimits {
+            window: 4 << 20,
+            ..Default::default()
+        };
+        let err = CaptureReader::from_reader_with("bomb.cap.gz", Box::new(gz), limits)
+            .err()
+            .expect("the window stops it");
+        assert_eq!(
+            err.to_string(),
+            "bomb.cap.gz: limit reached: a compressed or streamed NetXRay capture is read into \
+             memory, and this one is larger than the 4 MiB window (--stream-window); decompress \
+             it to a file first"
         );
     }
 }

@@ -92,6 +92,8 @@ impl Interface {
 pub(crate) struct PcapngReader {
     big_endian: bool,
     interfaces: Vec<Interface>,
+    /// Interface Description Blocks seen in this section, kept or not.
+    section_idbs: u32,
     /// Time of the last packet, given to Simple Packet Blocks, which carry none.
     last_ts: i64,
 }
@@ -175,16 +177,12 @@ impl PcapngReader {
         }
         let body = block.get(..len - 4).unwrap_or_default();
         match block_type {
-            BLOCK_EPB => self
-                .enhanced_packet(body, base, at, warnings)
-                .map(Step::Packet),
+            BLOCK_EPB => self.enhanced_packet(body, base, at, warnings),
             BLOCK_SPB => self
                 .simple_packet(body, base, at, warnings)
                 .map(Step::Packet),
-            BLOCK_PB => self
-                .obsolete_packet(body, base, at, warnings)
-                .map(Step::Packet),
-            BLOCK_IDB => self.interface(body, at).map(|()| Step::Skipped),
+            BLOCK_PB => self.obsolete_packet(body, base, at, warnings),
+            BLOCK_IDB => self.interface(body, at, warnings).map(|()| Step::Skipped),
             BLOCK_SHB => self.section(body, at).map(|()| Step::Skipped),
             BLOCK_ISB => {
                 self.statistics(body, warnings);
@@ -208,11 +206,13 @@ impl PcapngReader {
             ));
         }
         self.interfaces.clear();
+        self.section_idbs = 0;
         Ok(())
     }
 
-    /// An Interface Description Block.
-    fn interface(&mut self, body: &[u8], at: u64) -> Result<(), Fault> {
+    /// An Interface Description Block; past the budget of interfaces per section it is counted and
+    /// forgotten (its packets are skipped and counted too).
+    fn interface(&mut self, body: &[u8], at: u64, warnings: &mut Warnings) -> Result<(), Fault> {
         let be = self.big_endian;
         if body.len() < 16 {
             return Err(corrupt_block_len(at, body.len() as u32 + 4));
@@ -241,7 +241,12 @@ impl PcapngReader {
                 _ => {}
             }
         }
-        self.interfaces.push(iface);
+        self.section_idbs = self.section_idbs.saturating_add(1);
+        if self.interfaces.len() < warnings.interfaces_per_section {
+            self.interfaces.push(iface);
+        } else {
+            warnings.interfaces_over_cap = warnings.interfaces_over_cap.saturating_add(1);
+        }
         Ok(())
     }
 
@@ -282,7 +287,7 @@ impl PcapngReader {
         base: usize,
         at: u64,
         warnings: &mut Warnings,
-    ) -> Result<PacketMeta, Fault> {
+    ) -> Result<Step, Fault> {
         let be = self.big_endian;
         if body.len() < 28 {
             return Err(corrupt_block_len(at, body.len() as u32 + 4));
@@ -298,7 +303,7 @@ impl PcapngReader {
         base: usize,
         at: u64,
         warnings: &mut Warnings,
-    ) -> Result<PacketMeta, Fault> {
+    ) -> Result<Step, Fault> {
         if body.len() < 28 {
             return Err(corrupt_block_len(at, body.len() as u32 + 4));
         }
@@ -315,9 +320,13 @@ impl PcapngReader {
         at: u64,
         id: u32,
         warnings: &mut Warnings,
-    ) -> Result<PacketMeta, Fault> {
+    ) -> Result<Step, Fault> {
         let be = self.big_endian;
         let Some(iface) = self.interfaces.get(id as usize) else {
+            if id < self.section_idbs {
+                warnings.packets_on_capped_interfaces += 1;
+                return Ok(Step::Skipped);
+            }
             return Err(malformed(
                 at,
                 format!("packet for undefined interface {id}"),
@@ -340,12 +349,12 @@ impl PcapngReader {
             warnings.wire_len_raised += 1;
         }
         let start = base + 28;
-        Ok(PacketMeta {
+        Ok(Step::Packet(PacketMeta {
             ts,
             link_type: iface.link_type,
             data: start..start + caplen as usize,
             wire_len: orig_len.max(caplen),
-        })
+        }))
     }
 
     /// A Simple Packet Block: interface 0, no timestamp, captured length implied by the block.

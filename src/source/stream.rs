@@ -2,7 +2,7 @@
 //!
 //! The capture readers ask for "at least `n` bytes at the current position" and get a borrow into
 //! one reused buffer; nothing is allocated per record and the stream never seeks, so pipes and
-//! stdin work the same as files. Reads are large (1 MiB) because this is the hot path for
+//! stdin work the same as files (formats read out of order seek through `store`). Reads are large (1 MiB) because this is the hot path for
 //! multi-gigabyte captures.
 
 use std::io::{self, Read};
@@ -94,20 +94,18 @@ impl ByteStream {
         Ok(true)
     }
 
-    /// Reads the rest of the stream into the buffer, for formats that must be read out of order.
-    /// Afterwards [`peek`](Self::peek) holds everything from the current position, and buffer
-    /// positions (for [`slice`](Self::slice)) count from that position. Returns `Ok(false)` if the
-    /// stream holds more than `limit` bytes.
-    pub(crate) fn read_all(&mut self, limit: usize) -> io::Result<bool> {
+    /// Reads the rest of the stream, for formats that must be read out of order, and hands it
+    /// over (the stream is empty afterwards). `Ok(None)` if it holds more than `limit` bytes: then
+    /// at most `limit` + 1 bytes were ever held.
+    pub(crate) fn take_all(&mut self, limit: usize) -> io::Result<Option<Vec<u8>>> {
         self.buf.copy_within(self.pos..self.end, 0);
         self.end -= self.pos;
         self.pos = 0;
-        while !self.eof {
+        let cap = limit.saturating_add(1);
+        while !self.eof && self.end <= limit {
             if self.end == self.buf.len() {
-                if self.end > limit {
-                    return Ok(false);
-                }
-                self.buf.resize(self.buf.len() * 2, 0);
+                let grown = self.buf.len().saturating_mul(2).clamp(1, cap);
+                self.buf.resize(grown, 0);
             }
             let free = self.buf.get_mut(self.end..).unwrap_or_default();
             match self.inner.read(free) {
@@ -117,7 +115,14 @@ impl ByteStream {
                 Err(e) => return Err(e),
             }
         }
-        Ok(self.end <= limit)
+        if self.end > limit {
+            return Ok(None);
+        }
+        let mut all = std::mem::take(&mut self.buf);
+        all.truncate(self.end);
+        self.offset += self.end as u64;
+        self.end = 0;
+        Ok(Some(all))
     }
 
     /// Consumes `n` available bytes and returns their position in the buffer, for
@@ -220,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn read_all_keeps_unconsumed_bytes_at_the_front() {
+    fn take_all_keeps_unconsumed_bytes_and_stops_at_the_limit() {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| i as u8).collect();
         let mut s = ByteStream::new(Box::new(Trickle {
             data: data.clone(),
@@ -229,11 +234,13 @@ mod tests {
         }));
         assert!(s.fill(10).unwrap());
         s.consume(4);
-        assert!(s.read_all(usize::MAX).unwrap());
-        assert_eq!(s.peek(), &data[4..]);
-        assert_eq!(s.slice(0..2), &data[4..6]);
+        let all = s.take_all(usize::MAX).unwrap().unwrap();
+        assert_eq!(all, &data[4..]);
+        assert_eq!(s.offset(), data.len() as u64);
+        assert!(!s.fill(1).unwrap());
         let mut s = ByteStream::new(Box::new(io::Cursor::new(data)));
-        assert!(!s.read_all(1_000_000).unwrap());
+        assert!(s.take_all(2_000_000).unwrap().is_none());
+        assert!(s.buf.len() <= 2_000_001, "held {}", s.buf.len());
     }
 
     #[test]

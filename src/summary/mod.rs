@@ -84,7 +84,9 @@ impl ServiceStats {
             self.icmp_admin_prohibited += 1;
         }
         self.evicted += u64::from(why == EndReason::Evicted);
-        let _ = self.duration_us.record(nanos_to_us(f.last_ts - f.first_ts));
+        let _ = self
+            .duration_us
+            .record(nanos_to_us(f.last_ts.saturating_sub(f.first_ts)));
         if let Some(rtt) = f.tcp.handshake_rtt {
             let _ = self.rtt_us.record(nanos_to_us(rtt));
         }
@@ -166,16 +168,22 @@ impl FlowRecord {
     }
 }
 
-/// How many failed flows are kept for the report's failure list when `--flows` is off.
+/// How many failed flows are kept for the report's failure list.
 pub const MAX_FAILURES_KEPT: usize = 10_000;
+
+/// Default of `--max-flow-records`: flow records kept for `--flows`.
+pub const DEFAULT_MAX_FLOW_RECORDS: usize = 1_000_000;
 
 /// Everything learned from the flows.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     /// Indexed by [`ServiceId`].
     pub services: Vec<ServiceStats>,
-    /// Every finished flow, when asked for.
+    /// Every finished flow, when asked for (the first `max_flow_records`).
     pub flows: Option<Vec<FlowRecord>>,
+    pub max_flow_records: usize,
+    /// Flow records not kept past `max_flow_records`.
+    pub flow_records_dropped: u64,
     /// Failed flows (first [`MAX_FAILURES_KEPT`]).
     pub failures: Vec<FlowRecord>,
     pub failures_dropped: u64,
@@ -188,6 +196,8 @@ impl Summary {
         Summary {
             services: vec![ServiceStats::default(); services],
             flows: keep_flows.then(Vec::new),
+            max_flow_records: DEFAULT_MAX_FLOW_RECORDS,
+            flow_records_dropped: 0,
             failures: Vec::new(),
             failures_dropped: 0,
             diagnostics: DiagnosticsSet::default(),
@@ -196,7 +206,10 @@ impl Summary {
 
     /// Whether a record of `f` will be kept (every flow with `--flows`, else failures).
     pub fn wants_record(&self, f: &Flow) -> bool {
-        self.flows.is_some() || f.outcome().is_failure()
+        self.flows
+            .as_ref()
+            .is_some_and(|r| r.len() < self.max_flow_records)
+            || f.outcome().is_failure()
     }
 
     /// Folds a flow that left the table into the totals, with its trackers' findings.
@@ -215,7 +228,15 @@ impl Summary {
         if failed && !keep_failure {
             self.failures_dropped += 1;
         }
-        match (&mut self.flows, keep_failure) {
+        let keep_record = match &self.flows {
+            Some(flows) if flows.len() < self.max_flow_records => true,
+            Some(_) => {
+                self.flow_records_dropped = self.flow_records_dropped.saturating_add(1);
+                false
+            }
+            None => false,
+        };
+        match (self.flows.as_mut().filter(|_| keep_record), keep_failure) {
             (Some(flows), true) => {
                 let r = FlowRecord::from_flow(f, why, findings);
                 self.failures.push(r.clone());
@@ -244,8 +265,11 @@ impl AddAssign<&Summary> for Summary {
         let room = MAX_FAILURES_KEPT.saturating_sub(self.failures.len());
         self.failures.extend(o.failures.iter().take(room).cloned());
         self.failures_dropped += o.failures_dropped + o.failures.len().saturating_sub(room) as u64;
+        self.flow_records_dropped += o.flow_records_dropped;
         if let (Some(a), Some(b)) = (&mut self.flows, &o.flows) {
-            a.extend(b.iter().cloned());
+            let room = self.max_flow_records.saturating_sub(a.len());
+            a.extend(b.iter().take(room).cloned());
+            self.flow_records_dropped += b.len().saturating_sub(room) as u64;
         }
         self.diagnostics += &o.diagnostics;
     }
@@ -278,6 +302,13 @@ pub struct InputStats {
     pub icmp_unreachable_bytes: u64,
     /// Wire bytes of the frames not decoded.
     pub skipped_bytes: u64,
+    /// Timestamps before 1970, after 2200 or years from their neighbours, replaced by the time
+    /// of the packet before.
+    pub bogus_timestamps: u64,
+    /// Reader budgets reached (pcapng interfaces).
+    pub read_limits: crate::source::ReadLimitCounts,
+    /// Files not read because they exceeded the in-memory window.
+    pub files_over_window: u64,
     pub warnings: Vec<String>,
 }
 

@@ -258,3 +258,39 @@ fn caplen_over_wire_len_is_raised() {
     f.interface(1, 0, &[]).epb(0, 0, b"abcd", 2);
     assert_eq!(read_all(f.bytes()).0[0].3, 4);
 }
+
+#[test]
+fn an_interface_flood_is_capped_per_section_and_counted() {
+    let limits = crate::source::ReadLimits {
+        interfaces_per_section: 100,
+        ..Default::default()
+    };
+    let mut f = Pcapng::new(false);
+    for _ in 0..10_000 {
+        f.interface(1, 0, &[]);
+    }
+    f.epb(5_000, 1, b"dropped", 7).epb(99, 2, b"kept", 4);
+    // A new section starts counting again.
+    f.section(false).interface(1, 0, &[]).epb(0, 3, b"new", 3);
+    let bytes = std::io::Cursor::new(f.bytes());
+    let mut r = CaptureReader::from_reader_with("flood.pcapng", Box::new(bytes), limits).unwrap();
+    let mut data = Vec::new();
+    while let Some(p) = r.next_packet().unwrap() {
+        data.push(p.data.to_vec());
+    }
+    assert_eq!(data, [b"kept".to_vec(), b"new".to_vec()]);
+    let counts = r.limit_counts();
+    assert_eq!(counts.interfaces_over_cap, 9_900);
+    assert_eq!(counts.packets_on_capped_interfaces, 1);
+    let w = r.warnings();
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("limit reached: 9900 pcapng interface description block(s)")),
+        "{w:?}"
+    );
+    // An interface never described is still an error.
+    let mut f = Pcapng::new(false);
+    f.interface(1, 0, &[]).epb(3, 1, b"x", 1);
+    let (_, err) = read_all(f.bytes());
+    assert!(err.unwrap().to_string().contains("undefined interface 3"));
+}
