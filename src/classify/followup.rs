@@ -170,6 +170,10 @@ impl Followups {
     /// Looks at one packet of a flow; only signalling flows do any work.
     #[inline]
     pub fn packet(&mut self, flow: &mut Flow, p: &Packet<'_>) {
+        // A service guessed from the client's port alone is too weak to infer or expect from.
+        if flow.by_client_port {
+            return;
+        }
         let s = flow.service;
         let ids = self.ids;
         if s == ids.audio {

@@ -1,9 +1,15 @@
 //! Classification: which Exchange service a flow belongs to.
 //!
 //! In order: an expectation learned from signalling (a follow-up connection), then the catalogue
-//! by server port, then by client port (mid-stream captures may have the roles backwards), else
-//! `unclassified`. Payload detectors then refine a flow from its first client payloads (RVP on
-//! port 80 is `rvp`, not `http`).
+//! by server port, then (rarely) by client port, else `unclassified`. Payload detectors then
+//! refine a flow from its first client payloads (RVP on port 80 is `rvp`, not `http`).
+//!
+//! The client's port decides only when the capture gives no other way to tell which side is the
+//! server: a TCP flow seen mid-stream with neither its SYN nor its SYN-ACK. Even then it does not
+//! when the server side's port is well known (below 1024: that side is the server) or the client
+//! side's port looks ephemeral (1024–5000, which Windows 2000/XP hand out to clients and which
+//! holds 1503, 1720, 1731, 3268 and 3269, or 49152 and up). A flow classified this way is marked
+//! [`Flow::by_client_port`]; no inference or expectation is ever made from it.
 
 mod catalogue;
 mod detect;
@@ -49,13 +55,18 @@ impl Classifier {
         self.catalogue.lookup(proto, port).is_some()
     }
 
-    /// Gives a new flow its service from the catalogue.
+    /// Gives a new flow its service from the catalogue (module doc: when the client's port may
+    /// decide).
     pub fn classify_new(&self, flow: &mut Flow) {
-        flow.service = self
-            .catalogue
-            .lookup(flow.proto, flow.server.port)
-            .or_else(|| self.catalogue.lookup(flow.proto, flow.client.port))
-            .unwrap_or(self.unclassified);
+        if let Some(s) = self.catalogue.lookup(flow.proto, flow.server.port) {
+            flow.service = s;
+            return;
+        }
+        let by_client = client_port_may_decide(flow)
+            .then(|| self.catalogue.lookup(flow.proto, flow.client.port))
+            .flatten();
+        flow.by_client_port = by_client.is_some();
+        flow.service = by_client.unwrap_or(self.unclassified);
     }
 
     /// Lets payload detectors look at a client payload of a flow they care about.
@@ -75,6 +86,22 @@ impl Classifier {
             flow.inspected = MAX_INSPECT;
         }
     }
+}
+
+/// Ports Windows 2000/XP (1024–5000) and IANA (49152–65535) hand out to clients.
+pub fn looks_ephemeral(port: u16) -> bool {
+    (1024..=5000).contains(&port) || port >= 49152
+}
+
+/// The capture gives no other way to tell the server (TCP mid-stream, no SYN nor SYN-ACK seen)
+/// and neither port says the roles are as taken.
+fn client_port_may_decide(flow: &Flow) -> bool {
+    flow.proto == Proto::Tcp
+        && flow.midstream
+        && !flow.tcp.client_syn
+        && !flow.tcp.synack
+        && flow.server.port >= 1024
+        && !looks_ephemeral(flow.client.port)
 }
 
 #[cfg(test)]
@@ -116,6 +143,50 @@ mod tests {
             service = Some(f.service);
         }
         c.catalogue().id(service.unwrap()).to_string()
+    }
+
+    #[test]
+    fn client_port_decides_only_mid_stream_and_never_an_ephemeral_port() {
+        let c = Classifier::new(Catalogue::builtin());
+        let mut t = FlowTable::new(FlowConfig::default());
+        // Issue 11: HTTP to 8000 from Windows client port 1731 with its SYN is not `audio`; nor
+        // are 1503, 1720 and 3268 as client ports.
+        for port in [1731, 1503, 1720, 3268] {
+            let syn = pkt(
+                &format!("10.0.0.1:{port}"),
+                "10.0.0.2:8000",
+                tcp_flags::SYN,
+                b"",
+            );
+            let (_, f) = t.packet(&syn, |pr, p| c.is_server_port(pr, p), &mut |_, _| {});
+            c.classify_new(f);
+            assert_eq!(c.catalogue().id(f.service), "unclassified", "{port}");
+            assert!(!f.by_client_port);
+        }
+        // The server's own service wins whatever the client port.
+        assert_eq!(
+            classify(&[pkt("10.0.0.1:3268", "10.0.0.2:80", tcp_flags::SYN, b"")]),
+            "http"
+        );
+        // Mid-stream without SYN: the catalogue port 6667 (not ephemeral) on the side taken for
+        // the client decides, and the flow says so.
+        let mid = pkt("10.0.0.1:6667", "10.0.0.2:20000", tcp_flags::ACK, b"x");
+        let (_, f) = t.packet(&mid, |_, _| false, &mut |_, _| {});
+        assert_eq!(f.client.port, 6667);
+        c.classify_new(f);
+        assert_eq!(c.catalogue().id(f.service), "irc");
+        assert!(f.by_client_port);
+        // ... but not when the other side's port is well known, nor from an ephemeral port.
+        for (client, server) in [
+            ("10.0.0.1:6667", "10.0.0.2:800"),
+            ("10.0.0.1:1731", "10.0.0.2:20000"),
+        ] {
+            let mid = pkt(client, server, tcp_flags::ACK, b"x");
+            let (_, f) = t.packet(&mid, |_, _| false, &mut |_, _| {});
+            c.classify_new(f);
+            assert_eq!(c.catalogue().id(f.service), "unclassified", "{client}");
+            assert!(!f.by_client_port);
+        }
     }
 
     #[test]

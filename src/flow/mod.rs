@@ -99,6 +99,9 @@ pub struct Flow {
     pub service: ServiceId,
     /// Index of the expectation this flow fulfilled, if it is a follow-up.
     pub followup_of: Option<u32>,
+    /// The service was decided by the client's port alone (the capture gave no other way to tell
+    /// the server): too weak to infer or expect anything from.
+    pub by_client_port: bool,
     pub first_ts: Nanos,
     pub last_ts: Nanos,
     pub to_server: DirCount,
@@ -368,6 +371,7 @@ fn blank_flow(proto: Proto, client: Endpoint, server: Endpoint, ts: Nanos) -> Fl
         server,
         service: ServiceId(0),
         followup_of: None,
+        by_client_port: false,
         first_ts: ts,
         last_ts: ts,
         to_server: DirCount::default(),
