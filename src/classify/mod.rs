@@ -124,6 +124,7 @@ mod tests {
             tcp_flags: flags,
             seq: 1,
             ack: 0,
+            window: 0,
             payload,
             unreachable: None,
             fragment: None,

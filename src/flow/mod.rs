@@ -6,6 +6,7 @@
 //! evicted; every flow that leaves the table (ended, expired, evicted or flushed at the end) is
 //! handed to the caller so its counts reach the totals.
 
+mod health;
 mod state;
 
 use std::hash::{Hash, Hasher};
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 use crate::classify::ServiceId;
 use crate::packet::{tcp_flags, Endpoint, IcmpUnreachable, Nanos, Packet, Proto};
 
+pub use health::{Side, TcpHealth, STALL_AFTER};
 pub use state::{Outcome, TcpTrack};
 
 /// Direction-free identity of a flow: the lower endpoint first.

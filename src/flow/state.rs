@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::health::{Side, TcpHealth};
 use super::Flow;
 use crate::packet::{tcp_flags, Nanos, Packet, Proto};
 
@@ -77,6 +78,8 @@ pub struct TcpTrack {
     pub client_rsts: u32,
     pub fin_client: bool,
     pub fin_server: bool,
+    /// Retransmissions, duplicate ACKs, zero windows, mid-session resets, silences.
+    pub health: TcpHealth,
 }
 
 impl TcpTrack {
@@ -102,6 +105,11 @@ pub(super) fn update(f: &mut Flow, p: &Packet<'_>) {
         swap_roles(f);
     }
     let from_client = f.from_client(&p.src);
+    let since_last = p.ts.saturating_sub(f.last_ts).max(0);
+    // Up before this packet: handshake completed, or two-way traffic on a flow caught mid-stream
+    // (a SYN answered only by RSTs is a refusal, a SYN-ACK answered by RST a port scan).
+    let established = (f.tcp.synack && f.tcp.client_acked)
+        || (f.midstream && f.to_server.packets > 0 && f.to_client.packets > 0);
     if from_client {
         f.to_server.add(p.wire_len);
     } else {
@@ -113,6 +121,15 @@ pub(super) fn update(f: &mut Flow, p: &Packet<'_>) {
         return;
     }
     let t = &mut f.tcp;
+    let side = if from_client {
+        Side::Client
+    } else {
+        Side::Server
+    };
+    let fin_seen = t.fin_client || t.fin_server;
+    let rtt = t.handshake_rtt;
+    t.health
+        .packet(p, side, since_last, established, fin_seen, rtt);
     if from_client {
         if syn && !ack {
             if !t.client_syn {
@@ -158,6 +175,7 @@ fn swap_roles(f: &mut Flow) {
     std::mem::swap(&mut t.client_rsts, &mut t.server_rsts);
     std::mem::swap(&mut t.fin_client, &mut t.fin_server);
     t.client_acked = false;
+    t.health.swap();
     f.midstream = false;
 }
 

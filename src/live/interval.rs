@@ -225,6 +225,8 @@ impl Intervals {
                 evicted: c.evicted,
                 duration_us: since(&fin.duration_us, dur),
                 rtt_us: since(&fin.rtt_us, rtt),
+                // TCP health is reported in the totals only.
+                tcp: Default::default(),
             });
         }
         let failures = self.new_failures(finished, open.iter().flat_map(|t| t.iter()));
@@ -238,6 +240,8 @@ impl Intervals {
                 failures_dropped: finished
                     .failures_dropped
                     .saturating_sub(self.failures_dropped),
+                broken: Vec::new(),
+                broken_dropped: 0,
             },
             flows_evicted: now.evicted.saturating_sub(self.evicted),
             flows_expired: now.expired.saturating_sub(self.expired),

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::Analysis;
-use crate::flow::{DirCount, Outcome};
+use crate::flow::{DirCount, Outcome, TcpHealth};
 use crate::packet::Nanos;
-use crate::summary::{FlowRecord, ServiceStats};
+use crate::summary::{FlowRecord, ServiceStats, TcpTotals};
 
 pub use csv::{write_flows_csv, write_services_csv};
 pub use table::{write_table, TableOptions};
@@ -40,6 +40,11 @@ pub struct Report {
     pub failures: Vec<FlowView>,
     /// Failed flows beyond the kept ones.
     pub failures_not_listed: u64,
+    /// Established TCP sessions reset mid-way or stalled, oldest first.
+    #[serde(default)]
+    pub tcp_broken: Vec<FlowView>,
+    #[serde(default)]
+    pub tcp_broken_not_listed: u64,
     /// Every flow, with `--flows`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flows: Option<Vec<FlowView>>,
@@ -153,6 +158,94 @@ pub struct ServiceView {
     pub evicted: u64,
     pub duration_s: Percentiles,
     pub handshake_rtt_ms: Percentiles,
+    /// TCP health of the service's flows, summed (zeros for UDP).
+    #[serde(default)]
+    pub tcp: TcpTotalsView,
+}
+
+/// TCP health of a service's flows.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TcpTotalsView {
+    /// Flows with any of the counts below above zero.
+    pub flows_troubled: u64,
+    pub retransmitted: u64,
+    pub out_of_order: u64,
+    pub dup_acks: u64,
+    pub zero_windows: u64,
+    /// Established sessions reset before either side's FIN, by who sent the RST.
+    pub reset_by_client: u64,
+    pub reset_by_server: u64,
+    /// Sessions silent for `stall_after_s` or more with data unacknowledged.
+    pub stalled: u64,
+    pub longest_silence_s: f64,
+}
+
+impl TcpTotalsView {
+    /// Sessions reset mid-way or stalled.
+    pub fn broken(&self) -> u64 {
+        self.reset_by_client + self.reset_by_server + self.stalled
+    }
+}
+
+/// TCP health of one flow.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TcpHealthView {
+    pub retransmitted: u32,
+    pub out_of_order: u32,
+    pub dup_acks: u32,
+    pub zero_windows: u32,
+    /// `client` or `server`: who reset the established session before either side's FIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_mid_session: Option<String>,
+    pub stalled: bool,
+    pub longest_silence_s: f64,
+}
+
+/// Nanoseconds as seconds, rounded to microseconds.
+fn nanos_secs(n: Nanos) -> f64 {
+    (n / 1000) as f64 / 1e6
+}
+
+impl From<&TcpTotals> for TcpTotalsView {
+    fn from(t: &TcpTotals) -> Self {
+        TcpTotalsView {
+            flows_troubled: t.flows_troubled,
+            retransmitted: t.retransmitted,
+            out_of_order: t.out_of_order,
+            dup_acks: t.dup_acks,
+            zero_windows: t.zero_windows,
+            reset_by_client: t.reset_by_client,
+            reset_by_server: t.reset_by_server,
+            stalled: t.stalled,
+            longest_silence_s: nanos_secs(t.longest_silence),
+        }
+    }
+}
+
+impl From<&TcpHealth> for TcpHealthView {
+    fn from(h: &TcpHealth) -> Self {
+        TcpHealthView {
+            retransmitted: h.retransmitted,
+            out_of_order: h.out_of_order,
+            dup_acks: h.dup_acks,
+            zero_windows: h.zero_windows,
+            reset_mid_session: h.reset_mid_session.map(|s| s.as_str().to_string()),
+            stalled: h.stalled,
+            longest_silence_s: nanos_secs(h.longest_silence),
+        }
+    }
+}
+
+impl TcpHealthView {
+    /// Anything worth a look.
+    pub fn troubled(&self) -> bool {
+        self.retransmitted > 0
+            || self.out_of_order > 0
+            || self.dup_acks > 0
+            || self.zero_windows > 0
+            || self.reset_mid_session.is_some()
+            || self.stalled
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -249,6 +342,9 @@ pub struct FlowView {
     pub followup_of: Option<u32>,
     #[serde(default)]
     pub evicted: bool,
+    /// TCP health (TCP flows only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpHealthView>,
 }
 
 /// Seconds since the epoch, rounded to microseconds.
@@ -297,6 +393,8 @@ impl Report {
         let flow_view = |r: &FlowRecord| flow_view(cat.id(r.service), r);
         let mut failures: Vec<FlowView> = a.summary.failures.iter().map(flow_view).collect();
         failures.sort_by(|a, b| a.first_ts.total_cmp(&b.first_ts));
+        let mut tcp_broken: Vec<FlowView> = a.summary.broken.iter().map(flow_view).collect();
+        tcp_broken.sort_by(|a, b| a.first_ts.total_cmp(&b.first_ts));
         let flows = a.summary.flows.as_ref().map(|v| {
             let mut v: Vec<FlowView> = v.iter().map(flow_view).collect();
             v.sort_by(|a, b| a.first_ts.total_cmp(&b.first_ts));
@@ -361,6 +459,8 @@ impl Report {
             },
             failures,
             failures_not_listed: a.summary.failures_dropped,
+            tcp_broken,
+            tcp_broken_not_listed: a.summary.broken_dropped,
             flows,
         }
     }
@@ -418,6 +518,7 @@ fn service_view(id: String, description: &str, s: &ServiceStats) -> ServiceView 
         evicted: s.evicted,
         duration_s: percentiles(&s.duration_us, 1e6),
         handshake_rtt_ms: percentiles(&s.rtt_us, 1e3),
+        tcp: (&s.tcp).into(),
     }
 }
 
@@ -447,5 +548,6 @@ fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
         }),
         followup_of: r.followup_of,
         evicted: r.evicted,
+        tcp: r.tcp.as_ref().map(TcpHealthView::from),
     }
 }

@@ -45,6 +45,7 @@ pub fn write_table(w: &mut dyn Write, r: &Report, opt: TableOptions) -> io::Resu
     header(w, r, &st)?;
     services(w, &r.services, &st)?;
     failures(w, r, &st, opt.failures_per_service.max(1))?;
+    tcp_health(w, &r.services, &st)?;
     followups(w, &r.followups, &st, opt.failures_per_service.max(1))?;
     if let Some(flows) = &r.flows {
         flow_list(w, flows, &st)?;
@@ -100,7 +101,7 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
         return writeln!(w, "No IP flows.\n");
     }
     let mut head = format!(
-        "{:<13}{:>6}{:>9}{:>10}{:>10}{:>10}",
+        "{:<14}{:>6}{:>8}{:>10}{:>10}{:>10}",
         "SERVICE", "FLOWS", "PACKETS", "BYTES", "TO SRV", "TO CLI"
     );
     for (_, name) in OUTCOME_COLS {
@@ -109,16 +110,17 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
     head.push_str(&format!("{:>9}", "RTT p50"));
     writeln!(w, "{}", st.bold(&head))?;
     for s in services {
-        let failed = s.outcomes.failures() > 0;
-        let name = if failed {
-            format!("{}!", s.service)
-        } else {
-            s.service.clone()
-        };
-        let name = format!("{name:<13}");
+        let failed = s.outcomes.failures() > 0 || s.tcp.broken() > 0;
+        let name = format!(
+            "{}{}{}",
+            s.service,
+            if failed { "!" } else { "" },
+            if s.tcp.flows_troubled > 0 { "~" } else { "" }
+        );
+        let name = format!("{name:<14}");
         write!(
             w,
-            "{}{:>6}{:>9}{:>10}{:>10}{:>10}",
+            "{}{:>6}{:>8}{:>10}{:>10}{:>10}",
             if failed { st.red(&name) } else { name },
             s.flows,
             s.packets,
@@ -149,6 +151,83 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
             "-".into()
         };
         writeln!(w, "{rtt:>9}")?;
+    }
+    if services.iter().any(|s| s.tcp.flows_troubled > 0) {
+        writeln!(
+            w,
+            "{}",
+            st.dim("! failed connections, ~ TCP trouble: both listed below")
+        )?;
+    }
+    writeln!(w)
+}
+
+/// What went wrong in an established TCP session, in words.
+pub(super) fn broken_text(f: &FlowView) -> String {
+    let Some(h) = &f.tcp else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if let Some(side) = &h.reset_mid_session {
+        parts.push(format!(
+            "reset mid-session by the {side} after {}",
+            duration((f.last_ts - f.first_ts).max(0.0))
+        ));
+    }
+    if h.stalled {
+        parts.push(format!(
+            "stalled: {} silent with data unacknowledged",
+            duration(h.longest_silence_s)
+        ));
+    }
+    if h.retransmitted > 0 {
+        parts.push(plural(u64::from(h.retransmitted), "retransmission"));
+    }
+    parts.join(", ")
+}
+
+/// `1 flow`, `2 flows`.
+pub(super) fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn tcp_health(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Result<()> {
+    let troubled: Vec<&ServiceView> = services
+        .iter()
+        .filter(|s| s.tcp.flows_troubled > 0)
+        .collect();
+    if troubled.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "{}", st.bold("TCP HEALTH"))?;
+    for s in troubled {
+        let t = &s.tcp;
+        let mut parts = vec![format!(
+            "{} of {}",
+            t.flows_troubled,
+            plural(s.flows, "flow")
+        )];
+        for (n, what) in [
+            (t.retransmitted, "retransmitted"),
+            (t.out_of_order, "out of order"),
+            (t.dup_acks, "duplicate ACK"),
+            (t.zero_windows, "zero window"),
+            (t.reset_by_client, "reset mid-session by the client"),
+            (t.reset_by_server, "reset mid-session by the server"),
+            (t.stalled, "stalled"),
+        ] {
+            if n > 0 && (what.ends_with("ACK") || what.ends_with("window")) {
+                parts.push(plural(n, what));
+            } else if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        parts.push(format!("longest silence {}", duration(t.longest_silence_s)));
+        writeln!(w, "  {:<14}{}", s.service, parts.join(", "))?;
     }
     writeln!(w)
 }
@@ -191,31 +270,38 @@ fn icmp_name(v6: bool, code: u8) -> String {
 }
 
 fn failures(w: &mut dyn Write, r: &Report, st: &Style, per_service: usize) -> io::Result<()> {
-    let total: u64 = r.services.iter().map(|s| s.outcomes.failures()).sum();
+    let failed = |s: &ServiceView| s.outcomes.failures() + s.tcp.broken();
+    let total: u64 = r.services.iter().map(failed).sum();
     if total == 0 {
         return Ok(());
     }
     writeln!(w, "{}", st.bold(&format!("FAILED CONNECTIONS ({total})")))?;
-    for s in r.services.iter().filter(|s| s.outcomes.failures() > 0) {
+    for s in r.services.iter().filter(|s| failed(s) > 0) {
         writeln!(w, "{}", st.bold(&s.service))?;
-        let listed: Vec<&FlowView> = r
+        let listed: Vec<(&FlowView, String)> = r
             .failures
             .iter()
             .filter(|f| f.service == s.service)
+            .map(|f| (f, failure_text(f)))
+            .chain(
+                r.tcp_broken
+                    .iter()
+                    .filter(|f| f.service == s.service)
+                    .map(|f| (f, broken_text(f))),
+            )
             .collect();
-        for f in listed.iter().take(per_service) {
-            let text = failure_text(f);
+        for (f, text) in listed.iter().take(per_service) {
             writeln!(
                 w,
                 "  {} {} → {}  {}",
                 time_of_day(f.first_ts),
                 f.client,
                 f.server,
-                st.red(&text)
+                st.red(text)
             )?;
         }
         let shown = per_service.min(listed.len()) as u64;
-        let more = s.outcomes.failures().saturating_sub(shown);
+        let more = failed(s).saturating_sub(shown);
         if more > 0 {
             writeln!(
                 w,

@@ -11,7 +11,7 @@ use std::ops::AddAssign;
 use hdrhistogram::Histogram;
 
 use crate::classify::ServiceId;
-use crate::flow::{DirCount, EndReason, Flow, Outcome};
+use crate::flow::{DirCount, EndReason, Flow, Outcome, Side, TcpHealth};
 use crate::packet::{Endpoint, Nanos, Proto};
 
 /// Counters of one service.
@@ -31,6 +31,51 @@ pub struct ServiceStats {
     pub duration_us: Histogram<u64>,
     /// Handshake round-trip times in microseconds.
     pub rtt_us: Histogram<u64>,
+    pub tcp: TcpTotals,
+}
+
+/// TCP health of a service's flows, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpTotals {
+    /// Flows with any retransmission, reordering, duplicate ACK, zero window, reset or stall.
+    pub flows_troubled: u64,
+    pub retransmitted: u64,
+    pub out_of_order: u64,
+    pub dup_acks: u64,
+    pub zero_windows: u64,
+    pub reset_by_client: u64,
+    pub reset_by_server: u64,
+    pub stalled: u64,
+    /// Longest silence in any of the flows.
+    pub longest_silence: Nanos,
+}
+
+impl TcpTotals {
+    fn add(&mut self, h: &TcpHealth) {
+        self.flows_troubled += u64::from(h.troubled());
+        self.retransmitted += u64::from(h.retransmitted);
+        self.out_of_order += u64::from(h.out_of_order);
+        self.dup_acks += u64::from(h.dup_acks);
+        self.zero_windows += u64::from(h.zero_windows);
+        self.reset_by_client += u64::from(h.reset_mid_session == Some(Side::Client));
+        self.reset_by_server += u64::from(h.reset_mid_session == Some(Side::Server));
+        self.stalled += u64::from(h.stalled);
+        self.longest_silence = self.longest_silence.max(h.longest_silence);
+    }
+}
+
+impl AddAssign<&TcpTotals> for TcpTotals {
+    fn add_assign(&mut self, o: &TcpTotals) {
+        self.flows_troubled += o.flows_troubled;
+        self.retransmitted += o.retransmitted;
+        self.out_of_order += o.out_of_order;
+        self.dup_acks += o.dup_acks;
+        self.zero_windows += o.zero_windows;
+        self.reset_by_client += o.reset_by_client;
+        self.reset_by_server += o.reset_by_server;
+        self.stalled += o.stalled;
+        self.longest_silence = self.longest_silence.max(o.longest_silence);
+    }
 }
 
 impl Default for ServiceStats {
@@ -45,6 +90,7 @@ impl Default for ServiceStats {
             evicted: 0,
             duration_us: histogram(),
             rtt_us: histogram(),
+            tcp: TcpTotals::default(),
         }
     }
 }
@@ -87,6 +133,9 @@ impl ServiceStats {
         if let Some(rtt) = f.tcp.handshake_rtt {
             let _ = self.rtt_us.record(nanos_to_us(rtt));
         }
+        if f.proto == Proto::Tcp {
+            self.tcp.add(&f.tcp.health);
+        }
     }
 }
 
@@ -112,6 +161,7 @@ impl AddAssign<&ServiceStats> for ServiceStats {
         self.evicted += o.evicted;
         let _ = self.duration_us.add(&o.duration_us);
         let _ = self.rtt_us.add(&o.rtt_us);
+        self.tcp += &o.tcp;
     }
 }
 
@@ -134,6 +184,8 @@ pub struct FlowRecord {
     /// ICMP unreachable code and who sent it.
     pub icmp: Option<(bool, u8, IpAddr)>,
     pub evicted: bool,
+    /// TCP health (TCP flows only).
+    pub tcp: Option<TcpHealth>,
 }
 
 impl FlowRecord {
@@ -154,6 +206,7 @@ impl FlowRecord {
             handshake_rtt: f.tcp.handshake_rtt,
             icmp: f.icmp.map(|i| (i.v6, i.code, i.reporter)),
             evicted: why == EndReason::Evicted,
+            tcp: (f.proto == Proto::Tcp).then_some(f.tcp.health),
         }
     }
 }
@@ -171,6 +224,9 @@ pub struct Summary {
     /// Failed flows (first [`MAX_FAILURES_KEPT`]).
     pub failures: Vec<FlowRecord>,
     pub failures_dropped: u64,
+    /// Established TCP sessions reset mid-way or stalled (first [`MAX_FAILURES_KEPT`]).
+    pub broken: Vec<FlowRecord>,
+    pub broken_dropped: u64,
 }
 
 impl Summary {
@@ -180,6 +236,8 @@ impl Summary {
             flows: keep_flows.then(Vec::new),
             failures: Vec::new(),
             failures_dropped: 0,
+            broken: Vec::new(),
+            broken_dropped: 0,
         }
     }
 
@@ -197,6 +255,12 @@ impl Summary {
                 self.failures.push(FlowRecord::from_flow(f, why));
             } else {
                 self.failures_dropped += 1;
+            }
+        } else if f.proto == Proto::Tcp && f.tcp.health.broken() {
+            if self.broken.len() < MAX_FAILURES_KEPT {
+                self.broken.push(FlowRecord::from_flow(f, why));
+            } else {
+                self.broken_dropped += 1;
             }
         }
     }
@@ -218,6 +282,9 @@ impl AddAssign<&Summary> for Summary {
         let room = MAX_FAILURES_KEPT.saturating_sub(self.failures.len());
         self.failures.extend(o.failures.iter().take(room).cloned());
         self.failures_dropped += o.failures_dropped + o.failures.len().saturating_sub(room) as u64;
+        let room = MAX_FAILURES_KEPT.saturating_sub(self.broken.len());
+        self.broken.extend(o.broken.iter().take(room).cloned());
+        self.broken_dropped += o.broken_dropped + o.broken.len().saturating_sub(room) as u64;
         if let (Some(a), Some(b)) = (&mut self.flows, &o.flows) {
             a.extend(b.iter().cloned());
         }
