@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use exflow::analyze::{analyze_files, Completeness, Config};
-use exflow::classify::{Catalogue, Origin};
+use exflow::classify::{Catalogue, Origin, ServiceKind};
 use exflow::flow::FlowConfig;
 use exflow::output::{self, Report, TableOptions};
 
@@ -377,34 +377,35 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
         Format::Table | Format::Csv => {
             let csv = args.format == Format::Csv;
             if csv {
-                writeln!(out, "service,kind,ports,origin,description")?;
+                writeln!(out, "service,kind,ports,origin,kb278339,description")?;
             } else {
                 writeln!(
                     out,
-                    "{:<14}{:<13}{:<20}DESCRIPTION",
+                    "{:<14}{:<11}{:<20}DESCRIPTION",
                     "SERVICE", "KIND", "PORTS"
                 )?;
             }
             for s in c.services() {
                 let ports: Vec<String> = s.ports.iter().map(|(p, n)| format!("{p}/{n}")).collect();
                 let kind = match s.kind {
-                    exflow::classify::ServiceKind::Port => "port",
-                    exflow::classify::ServiceKind::Payload => "payload",
-                    exflow::classify::ServiceKind::Followup => "follow-up",
-                    exflow::classify::ServiceKind::Unclassified => "-",
+                    ServiceKind::Port => "port",
+                    ServiceKind::Payload => "payload",
+                    ServiceKind::Followup => "follow-up",
+                    ServiceKind::Unclassified => "-",
                 };
-                let origin = if s.origin == Origin::User {
-                    " (user)"
-                } else {
-                    ""
+                let origin = match (s.origin, s.kb278339 || s.kind == ServiceKind::Unclassified) {
+                    (Origin::User, _) => " (user)",
+                    (Origin::Builtin, false) => " (not in KB 278339)",
+                    (Origin::Builtin, true) => "",
                 };
                 if csv {
                     writeln!(
                         out,
-                        "{},{kind},{},{:?},\"{}\"",
+                        "{},{kind},{},{},{},\"{}\"",
                         s.id,
                         ports.join(" "),
-                        s.origin,
+                        s.origin.as_str(),
+                        s.kb278339,
                         s.description.replace('"', "\"\"")
                     )?;
                 } else {
@@ -415,7 +416,7 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
                     };
                     writeln!(
                         out,
-                        "{:<14}{kind:<13}{ports:<20}{}{origin}",
+                        "{:<14}{kind:<11}{ports:<20}{}{origin}",
                         s.id, s.description
                     )?;
                 }

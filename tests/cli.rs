@@ -356,6 +356,44 @@ fn catalogue_lists_every_service_and_takes_user_entries() {
     }
     let table = String::from_utf8(exflow(&["catalogue"]).stdout).unwrap();
     assert!(table.contains("tcp/3268") && table.contains("Global Catalog"));
+    // Entries beyond KB 278339 (issue 11) are marked in the table, JSON and CSV.
+    for (id, port) in [
+        ("h323_ras", "udp/1719"),
+        ("submission", "tcp/587"),
+        ("cldap", "udp/389"),
+        ("kerberos", "tcp/88,udp/88"),
+        ("smb", "tcp/445"),
+        ("netbios_ssn", "tcp/139"),
+    ] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap();
+        assert!(
+            line.contains(port) && line.ends_with("(not in KB 278339)"),
+            "{line}"
+        );
+        let entry = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap();
+        assert_eq!(entry["kb278339"], false, "{id}");
+    }
+    let smtp = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "smtp")
+        .unwrap();
+    assert_eq!(
+        (&smtp["kb278339"], &smtp["origin"]),
+        (&true.into(), &"builtin".into())
+    );
+    let csv = String::from_utf8(exflow(&["catalogue", "--format", "csv"]).stdout).unwrap();
+    assert!(csv.contains("\nsmtp,port,tcp/25,builtin,true,"), "{csv}");
+    assert!(csv.contains("\ncldap,port,udp/389,builtin,false,"), "{csv}");
     let cat = tmp(
         "site.cat",
         b"# KB 161931\nmta_rpc tcp/2000 MTA fixed port\nsmtp tcp/2525\n",

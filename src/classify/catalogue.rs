@@ -39,6 +39,16 @@ pub enum Origin {
     User,
 }
 
+impl Origin {
+    /// The name the JSON output uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Builtin => "builtin",
+            Origin::User => "user",
+        }
+    }
+}
+
 /// One service of the catalogue.
 #[derive(Clone, Debug, Serialize)]
 pub struct Service {
@@ -49,7 +59,20 @@ pub struct Service {
     pub ports: Vec<(Proto, u16)>,
     pub description: String,
     pub origin: Origin,
+    /// The entry comes from Microsoft KB 278339 (false for the built-in additions that matter to
+    /// an Exchange 2000 site all the same, and for user entries).
+    pub kb278339: bool,
 }
+
+/// Built-in services that KB 278339 does not list.
+const BEYOND_KB278339: [&str; 6] = [
+    "h323_ras",
+    "submission",
+    "cldap",
+    "kerberos",
+    "smb",
+    "netbios_ssn",
+];
 
 fn ser_ports<S: serde::Serializer>(ports: &[(Proto, u16)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(ports.iter().map(|(p, n)| format!("{p}/{n}")))
@@ -196,6 +219,9 @@ impl Catalogue {
             ports: Vec::new(),
             description: description.to_string(),
             origin,
+            kb278339: origin == Origin::Builtin
+                && kind != ServiceKind::Unclassified
+                && !BEYOND_KB278339.contains(&id),
         });
         sid
     }
@@ -292,7 +318,8 @@ fn parse_port(s: &str) -> Option<(Proto, u16)> {
         "udp" => Proto::Udp,
         _ => return None,
     };
-    Some((proto, port.parse().ok()?))
+    // Port 0 is no port a service listens on (and the flow table's "no port").
+    Some((proto, port.parse().ok().filter(|&n| n != 0)?))
 }
 
 #[cfg(test)]
@@ -338,7 +365,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("{proto}/{port} missing"));
             assert_eq!(c.id(sid), id, "{proto}/{port}");
         }
-        assert_eq!(c.lookup(Proto::Udp, 389), None);
+        assert_eq!(c.lookup(Proto::Udp, 390), None);
         assert_eq!(c.lookup(Proto::Tcp, 1863), None, "MSN Messenger is not RVP");
         for id in [
             "rvp",
@@ -364,6 +391,44 @@ mod tests {
         assert_eq!(c.id(c.lookup(Proto::Tcp, 587).unwrap()), "smtp");
         assert_eq!(c.service(c.must("smtp")).ports, vec![(Proto::Tcp, 587)]);
         assert_eq!(c.service(c.must("smtp")).description, "SMTP submission");
+    }
+
+    #[test]
+    fn entries_beyond_kb278339_are_marked() {
+        let c = Catalogue::builtin();
+        for (id, proto, port) in [
+            ("h323_ras", Proto::Udp, 1719),
+            ("submission", Proto::Tcp, 587),
+            ("cldap", Proto::Udp, 389),
+            ("kerberos", Proto::Tcp, 88),
+            ("kerberos", Proto::Udp, 88),
+            ("smb", Proto::Tcp, 445),
+            ("netbios_ssn", Proto::Tcp, 139),
+        ] {
+            let sid = c.lookup(proto, port).unwrap();
+            assert_eq!(c.id(sid), id);
+            assert!(!c.service(sid).kb278339, "{id}");
+            assert!(
+                c.service(sid).description.len() > 40,
+                "{id}: say why it matters"
+            );
+        }
+        // LDAP stays tcp/389; CLDAP is the UDP port.
+        assert_eq!(c.id(c.lookup(Proto::Tcp, 389).unwrap()), "ldap");
+        for id in ["ldap", "smtp", "h323", "rvp", "h323_media"] {
+            assert!(c.service(c.must(id)).kb278339, "{id}");
+        }
+        let mut u = Catalogue::builtin();
+        u.apply("site.cat", "mta_rpc tcp/2000 MTA\n", Origin::User)
+            .unwrap();
+        assert!(!u.service(u.must("mta_rpc")).kb278339);
+    }
+
+    #[test]
+    fn port_zero_is_rejected() {
+        let mut c = Catalogue::builtin();
+        let e = c.apply("x.cat", "foo tcp/0\n", Origin::User).unwrap_err();
+        assert!(e.to_string().contains("line 1: bad port \"tcp/0\""), "{e}");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! refine a flow from its first client payloads (RVP on port 80 is `rvp`, not `http`).
 //!
 //! The client's port decides only when the capture gives no other way to tell which side is the
-//! server: a TCP flow seen mid-stream with neither its SYN nor its SYN-ACK. Even then it does not
+//! server: a TCP flow seen mid-stream with neither its SYN nor its SYN-ACK, or a UDP flow (whose
+//! first sender is only a guess; e.g. a DNS response known only from the ICMP port-unreachable
+//! that quoted it). Even then it does not
 //! when the server side's port is well known (below 1024: that side is the server) or the client
 //! side's port looks ephemeral (1024–5000, which Windows 2000/XP hand out to clients and which
 //! holds 1503, 1720, 1731, 3268 and 3269, or 49152 and up). A flow classified this way is marked
@@ -93,15 +95,15 @@ pub fn looks_ephemeral(port: u16) -> bool {
     (1024..=5000).contains(&port) || port >= 49152
 }
 
-/// The capture gives no other way to tell the server (TCP mid-stream, no SYN nor SYN-ACK seen)
-/// and neither port says the roles are as taken.
+/// The capture gives no other way to tell the server (TCP mid-stream, no SYN nor SYN-ACK seen;
+/// UDP) and neither port says the roles are as taken.
 fn client_port_may_decide(flow: &Flow) -> bool {
-    flow.proto == Proto::Tcp
-        && flow.midstream
-        && !flow.tcp.client_syn
-        && !flow.tcp.synack
-        && flow.server.port >= 1024
-        && !looks_ephemeral(flow.client.port)
+    let unknown_roles = match flow.proto {
+        Proto::Tcp => flow.midstream && !flow.tcp.client_syn && !flow.tcp.synack,
+        Proto::Udp => true,
+        _ => false,
+    };
+    unknown_roles && flow.server.port >= 1024 && !looks_ephemeral(flow.client.port)
 }
 
 #[cfg(test)]
