@@ -419,3 +419,50 @@ fn live_without_feature_says_how() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--features live"), "{}", stderr(&out));
 }
+
+/// Issue 11: a capture from 2014 to 2020 showed `2014-02-19 19:02:39 → 20:07:00 (53953h04m)`,
+/// and its flow list gave times without dates.
+#[test]
+fn times_spanning_days_show_dates_and_say_utc() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/corpus/suricata-verify/tests/smtp-errors/smtperr.pcap"
+    );
+    let out = exflow(&["analyze", "--color", "never", "--flows", file]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("2014-02-19 19:02:39.347 → 2020-04-16 20:07:00.733 UTC (2248d01h) · 4 flows"),
+        "{text}"
+    );
+    let flows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("FLOWS"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(flows.len(), 4, "{text}");
+    assert!(flows.iter().all(|l| l.starts_with("  20")), "{flows:#?}");
+    assert!(
+        flows.iter().any(|l| l.starts_with("  2020-04-16 ")),
+        "{flows:#?}"
+    );
+    let (r, _) = json(&["--flows", file]);
+    assert_eq!(
+        r.input.first_ts_rfc3339.as_deref(),
+        Some("2014-02-19T19:02:39.346753Z")
+    );
+    let f = &r.flows.as_ref().unwrap()[0];
+    assert!(f.first_ts_rfc3339.starts_with("2014-02-19T") && f.first_ts_rfc3339.ends_with('Z'));
+
+    // One day: the lists give the time of day only, the header the end time only.
+    let (r, _) = json(&[SAMPLE]);
+    assert_eq!(
+        r.input.first_ts_rfc3339.as_deref(),
+        Some("2003-01-14T08:12:31.000000Z")
+    );
+    let text = String::from_utf8(exflow(&["analyze", "--color", "never", SAMPLE]).stdout).unwrap();
+    assert!(
+        text.contains(" → 08:12:43.003 UTC (12.0 s) · 28 flows"),
+        "{text}"
+    );
+}

@@ -68,6 +68,11 @@ pub struct InputView {
     /// Seconds since the Unix epoch, microsecond precision.
     pub first_ts: Option<f64>,
     pub last_ts: Option<f64>,
+    /// The same times as RFC 3339 strings in UTC (`2004-03-01T12:00:01.500000Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_ts_rfc3339: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ts_rfc3339: Option<String>,
     pub duration_s: f64,
     /// Frames decoded into IP packets.
     pub decoded: u64,
@@ -281,8 +286,10 @@ pub struct FollowupView {
     pub kind: String,
     /// The signalling message that announced it (e.g. `connect`, `OLCAck`, `SUBSCRIBE`).
     pub announced_by: String,
-    /// Capture time of that message, seconds since the epoch.
+    /// Capture time of that message, seconds since the epoch, and as RFC 3339 (UTC).
     pub announced_ts: f64,
+    #[serde(default)]
+    pub announced_ts_rfc3339: String,
     pub outcome: String,
     /// No connection is required (H.245 tunnelled in H.225, a RAS registration's address).
     pub optional: bool,
@@ -331,6 +338,11 @@ pub struct FlowView {
     pub to_client: DirView,
     pub first_ts: f64,
     pub last_ts: f64,
+    /// `first_ts` and `last_ts` as RFC 3339 strings (UTC).
+    #[serde(default)]
+    pub first_ts_rfc3339: String,
+    #[serde(default)]
+    pub last_ts_rfc3339: String,
     /// Client SYNs (TCP), retransmissions included.
     #[serde(default)]
     pub syns: u32,
@@ -420,6 +432,8 @@ impl Report {
                 bytes: i.bytes,
                 first_ts: first.map(ts_secs),
                 last_ts: last.map(ts_secs),
+                first_ts_rfc3339: first.map(time::rfc3339),
+                last_ts_rfc3339: last.map(time::rfc3339),
                 duration_s: match (first, last) {
                     (Some(f), Some(l)) => ((l - f) / 1000) as f64 / 1e6,
                     _ => 0.0,
@@ -488,6 +502,7 @@ fn followup_view(
         kind: e.kind.to_string(),
         announced_by: e.announced_by.to_string(),
         announced_ts: ts_secs(e.announced_ts),
+        announced_ts_rfc3339: time::rfc3339(e.announced_ts),
         outcome: e.outcome.map_or("not_seen", |o| o.as_str()).to_string(),
         optional: e.optional,
         flows: e.flows,
@@ -534,6 +549,8 @@ fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
         to_client: r.to_client.into(),
         first_ts: ts_secs(r.first_ts),
         last_ts: ts_secs(r.last_ts),
+        first_ts_rfc3339: time::rfc3339(r.first_ts),
+        last_ts_rfc3339: time::rfc3339(r.last_ts),
         syns: r.syns,
         handshake_rtt_ms: r.handshake_rtt.map(|n| (n / 1000) as f64 / 1e3),
         icmp: r.icmp.map(|(v6, code, from)| IcmpView {

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::time::{bytes, datetime, duration, millis, time_of_day};
+use super::time::{bytes, datetime, duration, millis, same_day, time_of_day};
 use super::{FlowView, FollowupView, Report, ServiceView};
 use crate::flow::Outcome;
 
@@ -39,16 +39,42 @@ impl Style {
     }
 }
 
+/// How the lists show a capture time: the time of day (UTC) when the whole capture falls on one
+/// day, else the date too, so that times never seem to jump backwards.
+#[derive(Clone, Copy)]
+struct Clock {
+    dates: bool,
+}
+
+impl Clock {
+    fn of(r: &Report) -> Clock {
+        let dates = match (r.input.first_ts, r.input.last_ts) {
+            (Some(f), Some(l)) => !same_day(f, l),
+            _ => false,
+        };
+        Clock { dates }
+    }
+
+    fn at(self, secs: f64) -> String {
+        if self.dates {
+            datetime(secs)
+        } else {
+            time_of_day(secs)
+        }
+    }
+}
+
 /// Writes the table report.
 pub fn write_table(w: &mut dyn Write, r: &Report, opt: TableOptions) -> io::Result<()> {
     let st = Style { on: opt.color };
+    let clock = Clock::of(r);
     header(w, r, &st)?;
     services(w, &r.services, &st)?;
-    failures(w, r, &st, opt.failures_per_service.max(1))?;
+    failures(w, r, &st, clock, opt.failures_per_service.max(1))?;
     tcp_health(w, &r.services, &st)?;
-    followups(w, &r.followups, &st, opt.failures_per_service.max(1))?;
+    followups(w, &r.followups, &st, clock, opt.failures_per_service.max(1))?;
     if let Some(flows) = &r.flows {
-        flow_list(w, flows, &st)?;
+        flow_list(w, flows, &st, clock)?;
     }
     notes(w, r, &st)
 }
@@ -69,21 +95,21 @@ fn header(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
     writeln!(w, "{} {}", st.bold(&r.generator), names.join(", "))?;
     let span = match (i.first_ts, i.last_ts) {
         (Some(f), Some(l)) => {
-            format!(
-                "{} → {} ({})",
-                datetime(f),
-                time_of_day(l),
-                duration(i.duration_s)
-            )
+            let end = if same_day(f, l) {
+                time_of_day(l)
+            } else {
+                datetime(l)
+            };
+            format!("{} → {end} UTC ({})", datetime(f), duration(i.duration_s))
         }
         _ => "no packets".to_string(),
     };
     writeln!(
         w,
-        "{} packets, {}, {span} · {} flows",
-        i.packets,
+        "{}, {}, {span} · {}",
+        plural(i.packets, "packet"),
         bytes(i.bytes),
-        r.flow_table.flows
+        plural(r.flow_table.flows, "flow")
     )?;
     writeln!(w)
 }
@@ -269,7 +295,13 @@ fn icmp_name(v6: bool, code: u8) -> String {
     name.to_string()
 }
 
-fn failures(w: &mut dyn Write, r: &Report, st: &Style, per_service: usize) -> io::Result<()> {
+fn failures(
+    w: &mut dyn Write,
+    r: &Report,
+    st: &Style,
+    clock: Clock,
+    per_service: usize,
+) -> io::Result<()> {
     let failed = |s: &ServiceView| s.outcomes.failures() + s.tcp.broken();
     let total: u64 = r.services.iter().map(failed).sum();
     if total == 0 {
@@ -294,7 +326,7 @@ fn failures(w: &mut dyn Write, r: &Report, st: &Style, per_service: usize) -> io
             writeln!(
                 w,
                 "  {} {} → {}  {}",
-                time_of_day(f.first_ts),
+                clock.at(f.first_ts),
                 f.client,
                 f.server,
                 st.red(text)
@@ -317,6 +349,7 @@ fn followups(
     w: &mut dyn Write,
     f: &[FollowupView],
     st: &Style,
+    clock: Clock,
     per_service: usize,
 ) -> io::Result<()> {
     if f.is_empty() {
@@ -343,7 +376,7 @@ fn followups(
         let mut listed: Vec<&&FollowupView> = mine.iter().filter(|e| !e.optional).collect();
         listed.sort_by_key(|e| (e.outcome == "established", e.announced_ts.to_bits()));
         for e in listed.iter().take(per_service) {
-            followup_lines(w, e, st)?;
+            followup_lines(w, e, st, clock)?;
         }
         if listed.len() > per_service {
             let more = listed.len() - per_service;
@@ -369,7 +402,7 @@ fn followups(
     writeln!(w)
 }
 
-fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style) -> io::Result<()> {
+fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style, clock: Clock) -> io::Result<()> {
     let target = match &e.expected.peer {
         Some(peer) => format!("{} ↔ {peer} any port/{}", e.expected.host, e.expected.proto),
         None => format!(
@@ -378,7 +411,11 @@ fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style) -> io::Result
         ),
     };
     let verdict = match e.outcome.as_str() {
-        "established" => format!("seen: {} flow(s), {} packets", e.flows, e.packets),
+        "established" => format!(
+            "seen: {}, {}",
+            plural(e.flows, "flow"),
+            plural(e.packets, "packet")
+        ),
         "not_seen" => st.red("never seen: blocked, or not on this capture's path"),
         "unanswered" => st.red("attempted, never answered: dropped by a firewall?"),
         "refused" => st.red("refused (RST): nothing listening, or rejected"),
@@ -396,14 +433,14 @@ fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style) -> io::Result
             "announced"
         },
         e.announced_by,
-        time_of_day(e.announced_ts),
+        clock.at(e.announced_ts),
         e.parent.service,
         e.parent.client,
         e.parent.server
     )
 }
 
-fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style) -> io::Result<()> {
+fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style, clock: Clock) -> io::Result<()> {
     writeln!(w, "{}", st.bold(&format!("FLOWS ({})", flows.len())))?;
     for f in flows {
         let follow = f
@@ -413,7 +450,7 @@ fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style) -> io::Result<()
         writeln!(
             w,
             "  {} {:<13} {:<4} {} → {}  {} pkts {} / {} pkts {}  {}{}{}",
-            time_of_day(f.first_ts),
+            clock.at(f.first_ts),
             f.service,
             f.proto,
             f.client,
