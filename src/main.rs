@@ -319,8 +319,19 @@ fn live(args: LiveArgs) -> Result<u8> {
 fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
     let mut c = Catalogue::builtin();
     for path in &opt.catalogue {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{path}: cannot read catalogue"))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("{path}: cannot read catalogue"))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let bad = e.utf8_error().valid_up_to();
+            let line = e
+                .as_bytes()
+                .iter()
+                .take(bad)
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            anyhow::anyhow!("{path}: line {line}: not UTF-8 text")
+        })?;
         c.apply(path, &text, Origin::User)?;
     }
     Ok(c)
@@ -333,6 +344,21 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         progress.show(name, done, total, n)
     });
     progress.clear();
+    let mut analysis = analysis;
+    name_stdin(&mut analysis.input);
+    let failed: Vec<&str> = analysis
+        .input
+        .files
+        .iter()
+        .filter_map(|f| f.error.as_deref())
+        .collect();
+    if completeness == Completeness::Nothing && failed.len() == args.files.len() {
+        // Every input failed to open or read: its error is the whole story, one line each.
+        for e in failed {
+            eprintln!("exflow: {e}");
+        }
+        return Ok(EXIT_NOTHING);
+    }
     for w in &analysis.input.warnings {
         eprintln!("exflow: warning: {w}");
     }
@@ -363,6 +389,21 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// Names stdin `(stdin)` in warnings, as the report's header does (the pipeline says `-`).
+fn name_stdin(input: &mut exflow::summary::InputStats) {
+    let fix = |s: &mut String| {
+        if let Some(rest) = s.strip_prefix("-: ") {
+            *s = format!("(stdin): {rest}");
+        }
+    };
+    input.warnings.iter_mut().for_each(fix);
+    input
+        .files
+        .iter_mut()
+        .filter_map(|f| f.error.as_mut())
+        .for_each(fix);
 }
 
 fn catalogue(args: CatalogueArgs) -> Result<u8> {

@@ -439,8 +439,10 @@ fn times_spanning_days_show_dates_and_say_utc() {
         .skip_while(|l| !l.starts_with("FLOWS"))
         .skip(1)
         .take_while(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("      "))
         .collect();
     assert_eq!(flows.len(), 4, "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
     assert!(flows.iter().all(|l| l.starts_with("  20")), "{flows:#?}");
     assert!(
         flows.iter().any(|l| l.starts_with("  2020-04-16 ")),
@@ -464,5 +466,89 @@ fn times_spanning_days_show_dates_and_say_utc() {
     assert!(
         text.contains(" → 08:12:43.003 UTC (12.0 s) · 28 flows"),
         "{text}"
+    );
+}
+
+/// Issue 11, polish: CSV RTT fields are empty without a sample and the count is given; error
+/// messages are one line, show a foreign file's first bytes as hex text, name no Rust type, give
+/// the line of a non-UTF-8 catalogue entry, name stdin as the header does.
+#[test]
+fn csv_and_messages_read_well() {
+    let out = exflow(&["analyze", "--format", "csv", SAMPLE]);
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let (p50, count) = (col("handshake_rtt_ms_p50"), col("handshake_rtt_count"));
+    let dns: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("dns,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(
+        (dns[p50], dns[count]),
+        ("", "0"),
+        "UDP has no handshake: {csv}"
+    );
+    let smtp: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("smtp,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!((smtp[p50], smtp[count]), ("40.223", "3"), "{csv}");
+
+    let out = exflow(&["analyze", "/nonexistent/x.pcap"]);
+    assert_eq!(
+        stderr(&out),
+        "exflow: /nonexistent/x.pcap: No such file or directory (os error 2)\n"
+    );
+    let text = tmp("notes2.txt", b"GET / HTTP/1.0\r\n");
+    let out = exflow(&["analyze", text.to_str().unwrap()]);
+    assert!(
+        stderr(&out).ends_with("(starts with 47 45 54 20, \"GET \")\n")
+            && stderr(&out).lines().count() == 1,
+        "{}",
+        stderr(&out)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(["analyze", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET / HTTP/1.0\r\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        stderr(&out).starts_with("exflow: (stdin): not a pcap"),
+        "{}",
+        stderr(&out)
+    );
+
+    let cat = tmp("latin1.cat", b"foo tcp/1000 ok\nbar tcp/1001 caf\xe9\n");
+    let out = exflow(&["catalogue", "--catalogue", cat.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("latin1.cat: line 2: not UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+    let cat = tmp("followup.cat", b"h323_media udp/5000\n");
+    let out = exflow(&["catalogue", "--catalogue", cat.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("is a follow-up service"),
+        "{}",
+        stderr(&out)
+    );
+    let cat = tmp("zero.cat", b"foo tcp/0\n");
+    let out = exflow(&["catalogue", "--catalogue", cat.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("zero.cat: line 1: bad port"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -99,7 +99,7 @@ fn slow_pop3_download_does_not_read_ok() {
         "{t}"
     );
     assert!(
-        t.contains("pop3          1 of 1 flow, 18 retransmitted, 1 duplicate ACK, 1 stalled"),
+        t.contains("pop3        1 of 1 flow, 18 retransmitted, 1 duplicate ACK, 1 stalled"),
         "{t}"
     );
 }

@@ -31,6 +31,18 @@ pub enum ServiceKind {
     Unclassified,
 }
 
+impl ServiceKind {
+    /// The name users see (catalogue table and messages).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Port => "port",
+            ServiceKind::Payload => "payload",
+            ServiceKind::Followup => "follow-up",
+            ServiceKind::Unclassified => "catch-all",
+        }
+    }
+}
+
 /// Where a catalogue entry came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -186,8 +198,8 @@ impl Catalogue {
                     let s = &mut self.services[sid.0 as usize];
                     if s.kind != ServiceKind::Port {
                         return Err(err(format!(
-                            "{id} is a {:?} service and takes no ports",
-                            s.kind
+                            "{id} is a {} service and takes no ports",
+                            s.kind.as_str()
                         )));
                     }
                     if !description.is_empty() {
@@ -448,6 +460,9 @@ mod tests {
         let e = c
             .apply("x.cat", "h323_media udp/5000\n", Origin::User)
             .unwrap_err();
-        assert!(e.to_string().contains("takes no ports"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "x.cat: line 1: h323_media is a follow-up service and takes no ports"
+        );
     }
 }

@@ -253,7 +253,23 @@ fn tcp_health(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Re
             }
         }
         parts.push(format!("longest silence {}", duration(t.longest_silence_s)));
-        writeln!(w, "  {:<14}{}", s.service, parts.join(", "))?;
+        // Filled to the width, continuation lines under the numbers.
+        let mut line = format!("  {:<12}", s.service);
+        for (i, part) in parts.iter().enumerate() {
+            let part = if i + 1 < parts.len() {
+                format!("{part},")
+            } else {
+                part.clone()
+            };
+            if line.chars().count() + 1 + part.chars().count() > WIDTH {
+                writeln!(w, "{line}")?;
+                line = " ".repeat(14);
+            } else if !line.ends_with("  ") {
+                line.push(' ');
+            }
+            line.push_str(&part);
+        }
+        writeln!(w, "{line}")?;
     }
     writeln!(w)
 }
@@ -323,14 +339,8 @@ fn failures(
             )
             .collect();
         for (f, text) in listed.iter().take(per_service) {
-            writeln!(
-                w,
-                "  {} {} → {}  {}",
-                clock.at(f.first_ts),
-                f.client,
-                f.server,
-                st.red(text)
-            )?;
+            let head = format!("  {} {} → {}", clock.at(f.first_ts), f.client, f.server);
+            fitted(w, &head, text, |t| st.red(t))?;
         }
         let shown = per_service.min(listed.len()) as u64;
         let more = failed(s).saturating_sub(shown);
@@ -424,9 +434,8 @@ fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style, clock: Clock)
         other => other.to_string(),
     };
     writeln!(w, "  {} {target} — {verdict}", e.service)?;
-    writeln!(
-        w,
-        "    {} by {} at {} on {} {} → {}",
+    let head = format!(
+        "    {} by {} at {}",
         if e.basis == "inferred" {
             "inferred"
         } else {
@@ -434,10 +443,16 @@ fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style, clock: Clock)
         },
         e.announced_by,
         clock.at(e.announced_ts),
-        e.parent.service,
-        e.parent.client,
-        e.parent.server
-    )
+    );
+    let tail = format!(
+        "on {} {} → {}",
+        e.parent.service, e.parent.client, e.parent.server
+    );
+    if head.chars().count() + 1 + tail.chars().count() <= WIDTH {
+        writeln!(w, "{head} {tail}")
+    } else {
+        fitted(w, &head, &tail, str::to_string)
+    }
 }
 
 fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style, clock: Clock) -> io::Result<()> {
@@ -447,24 +462,102 @@ fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style, clock: Clock) ->
             .followup_of
             .map(|i| format!(" follow-up #{i}"))
             .unwrap_or_default();
-        writeln!(
-            w,
-            "  {} {:<13} {:<4} {} → {}  {} pkts {} / {} pkts {}  {}{}{}",
+        let mut head = format!(
+            "  {} {:<13} {:<4} {} → {}",
             clock.at(f.first_ts),
             f.service,
             f.proto,
             f.client,
-            f.server,
-            f.to_server.packets,
-            bytes(f.to_server.bytes),
-            f.to_client.packets,
-            bytes(f.to_client.bytes),
+            f.server
+        );
+        if head.chars().count() > WIDTH {
+            // Long (IPv6) endpoints: the server goes on a line of its own.
+            let client = format!(
+                "  {} {:<13} {:<4} {}",
+                clock.at(f.first_ts),
+                f.service,
+                f.proto,
+                f.client
+            );
+            writeln!(w, "{client}")?;
+            head = format!("      → {}", f.server);
+        }
+        let tcp = f
+            .tcp
+            .as_ref()
+            .filter(|h| h.troubled())
+            .map(|h| format!(" · TCP: {}", tcp_words(h)))
+            .unwrap_or_default();
+        let tail = format!(
+            "{} / {}  {}{}{}{tcp}",
+            packets_bytes(f.to_server.packets, f.to_server.bytes),
+            packets_bytes(f.to_client.packets, f.to_client.bytes),
             f.outcome.as_str(),
             if f.midstream { " midstream" } else { "" },
             follow
-        )?;
+        );
+        fitted(w, &head, &tail, str::to_string)?;
     }
     writeln!(w)
+}
+
+/// Lines of the lists stay within this many columns.
+const WIDTH: usize = 100;
+
+/// `head  tail` on one line when it fits in [`WIDTH`] columns, else `tail` on an indented
+/// continuation line (wrapped at spaces if still too long). `paint` styles the tail.
+fn fitted(
+    w: &mut dyn Write,
+    head: &str,
+    tail: &str,
+    paint: impl Fn(&str) -> String,
+) -> io::Result<()> {
+    let width = |s: &str| s.chars().count();
+    if width(head) + 2 + width(tail) <= WIDTH {
+        return writeln!(w, "{head}  {}", paint(tail));
+    }
+    writeln!(w, "{head}")?;
+    const INDENT: &str = "      ";
+    let mut line = String::new();
+    for word in tail.split(' ') {
+        if !line.is_empty() && INDENT.len() + width(&line) + 1 + width(word) > WIDTH {
+            writeln!(w, "{INDENT}{}", paint(&line))?;
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    writeln!(w, "{INDENT}{}", paint(&line))
+}
+
+/// `3 pkts 1.2 KiB`, `1 pkt 60 B`.
+fn packets_bytes(packets: u64, n: u64) -> String {
+    let unit = if packets == 1 { "pkt" } else { "pkts" };
+    format!("{packets} {unit} {}", bytes(n))
+}
+
+/// A flow's TCP trouble, short: `18 retx, 1 dup ACK, reset by server, stalled 12.0 s`.
+fn tcp_words(h: &super::TcpHealthView) -> String {
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (h.retransmitted, "retx"),
+        (h.out_of_order, "out of order"),
+        (h.dup_acks, "dup ACK"),
+        (h.zero_windows, "zero win"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    if let Some(side) = &h.reset_mid_session {
+        parts.push(format!("reset by {side}"));
+    }
+    if h.stalled {
+        parts.push(format!("stalled {}", duration(h.longest_silence_s)));
+    }
+    parts.join(", ")
 }
 
 fn notes(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
