@@ -31,6 +31,9 @@ pub struct ServiceStats {
     pub duration_us: Histogram<u64>,
     /// Handshake round-trip times in microseconds.
     pub rtt_us: Histogram<u64>,
+    /// Live mode: the RTTs of ended flows whose handshake completed after
+    /// [`Summary::live_rtt_cut`] (the others were reported while the flow was open).
+    pub rtt_fresh_us: Histogram<u64>,
     pub tcp: TcpTotals,
 }
 
@@ -90,6 +93,7 @@ impl Default for ServiceStats {
             evicted: 0,
             duration_us: histogram(),
             rtt_us: histogram(),
+            rtt_fresh_us: histogram(),
             tcp: TcpTotals::default(),
         }
     }
@@ -119,7 +123,7 @@ impl ServiceStats {
             .sum()
     }
 
-    fn add_flow(&mut self, f: &Flow, outcome: Outcome, why: EndReason) {
+    fn add_flow(&mut self, f: &Flow, outcome: Outcome, why: EndReason, rtt_cut: Option<Nanos>) {
         self.flows += 1;
         add_dir(&mut self.to_server, f.to_server);
         add_dir(&mut self.to_client, f.to_client);
@@ -132,11 +136,21 @@ impl ServiceStats {
         let _ = self.duration_us.record(nanos_to_us(f.last_ts - f.first_ts));
         if let Some(rtt) = f.tcp.handshake_rtt {
             let _ = self.rtt_us.record(nanos_to_us(rtt));
+            if rtt_cut.is_some_and(|cut| handshake_done(f) > cut) {
+                let _ = self.rtt_fresh_us.record(nanos_to_us(rtt));
+            }
         }
         if f.proto == Proto::Tcp {
             self.tcp.add(&f.tcp.health);
         }
     }
+}
+
+/// Capture time at which a flow's handshake completed (its client's ACK), if it did.
+pub fn handshake_done(f: &Flow) -> Nanos {
+    f.tcp
+        .handshake_rtt
+        .map_or(Nanos::MIN, |rtt| f.tcp.last_syn_ts.saturating_add(rtt))
 }
 
 fn add_dir(a: &mut DirCount, b: DirCount) {
@@ -161,6 +175,7 @@ impl AddAssign<&ServiceStats> for ServiceStats {
         self.evicted += o.evicted;
         let _ = self.duration_us.add(&o.duration_us);
         let _ = self.rtt_us.add(&o.rtt_us);
+        let _ = self.rtt_fresh_us.add(&o.rtt_fresh_us);
         self.tcp += &o.tcp;
     }
 }
@@ -227,6 +242,9 @@ pub struct Summary {
     /// Established TCP sessions reset mid-way or stalled (first [`MAX_FAILURES_KEPT`]).
     pub broken: Vec<FlowRecord>,
     pub broken_dropped: u64,
+    /// Live mode: capture time up to which open flows' handshakes were reported (None: not
+    /// live, `rtt_fresh_us` stays empty).
+    pub live_rtt_cut: Option<Nanos>,
 }
 
 impl Summary {
@@ -238,6 +256,7 @@ impl Summary {
             failures_dropped: 0,
             broken: Vec::new(),
             broken_dropped: 0,
+            live_rtt_cut: None,
         }
     }
 
@@ -245,7 +264,7 @@ impl Summary {
     pub fn add_flow(&mut self, f: &Flow, why: EndReason) {
         let outcome = f.outcome();
         if let Some(s) = self.services.get_mut(f.service.0 as usize) {
-            s.add_flow(f, outcome, why);
+            s.add_flow(f, outcome, why, self.live_rtt_cut);
         }
         if let Some(flows) = &mut self.flows {
             flows.push(FlowRecord::from_flow(f, why));
