@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use exflow::analyze::{analyze_files, Completeness, Config};
-use exflow::classify::{Catalogue, Origin};
+use exflow::classify::{Catalogue, Origin, ServiceKind};
 use exflow::flow::FlowConfig;
 use exflow::output::{self, Report, TableOptions};
 
@@ -360,8 +360,19 @@ fn live(args: LiveArgs) -> Result<u8> {
 fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
     let mut c = Catalogue::builtin();
     for path in &opt.catalogue {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{path}: cannot read catalogue"))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("{path}: cannot read catalogue"))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let bad = e.utf8_error().valid_up_to();
+            let line = e
+                .as_bytes()
+                .iter()
+                .take(bad)
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            anyhow::anyhow!("{path}: line {line}: not UTF-8 text")
+        })?;
         c.apply(path, &text, Origin::User)?;
     }
     Ok(c)
@@ -374,6 +385,21 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         progress.show(name, done, total, n)
     });
     progress.clear();
+    let mut analysis = analysis;
+    name_stdin(&mut analysis.input);
+    let failed: Vec<&str> = analysis
+        .input
+        .files
+        .iter()
+        .filter_map(|f| f.error.as_deref())
+        .collect();
+    if completeness == Completeness::Nothing && failed.len() == args.files.len() {
+        // Every input failed to open or read: its error is the whole story, one line each.
+        for e in failed {
+            say(format_args!("exflow: {e}\n"));
+        }
+        return Ok(EXIT_NOTHING);
+    }
     for w in &analysis.input.warnings {
         say(format_args!("exflow: warning: {w}\n"));
     }
@@ -408,6 +434,21 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
     })
 }
 
+/// Names stdin `(stdin)` in warnings, as the report's header does (the pipeline says `-`).
+fn name_stdin(input: &mut exflow::summary::InputStats) {
+    let fix = |s: &mut String| {
+        if let Some(rest) = s.strip_prefix("-: ") {
+            *s = format!("(stdin): {rest}");
+        }
+    };
+    input.warnings.iter_mut().for_each(fix);
+    input
+        .files
+        .iter_mut()
+        .filter_map(|f| f.error.as_mut())
+        .for_each(fix);
+}
+
 fn catalogue(args: CatalogueArgs) -> Result<u8> {
     let c = load_catalogue(&args.catalogue)?;
     let stdout = io::stdout();
@@ -420,34 +461,35 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
         Format::Table | Format::Csv => {
             let csv = args.format == Format::Csv;
             if csv {
-                writeln!(out, "service,kind,ports,origin,description")?;
+                writeln!(out, "service,kind,ports,origin,kb278339,description")?;
             } else {
                 writeln!(
                     out,
-                    "{:<14}{:<13}{:<20}DESCRIPTION",
+                    "{:<14}{:<11}{:<20}DESCRIPTION",
                     "SERVICE", "KIND", "PORTS"
                 )?;
             }
             for s in c.services() {
                 let ports: Vec<String> = s.ports.iter().map(|(p, n)| format!("{p}/{n}")).collect();
                 let kind = match s.kind {
-                    exflow::classify::ServiceKind::Port => "port",
-                    exflow::classify::ServiceKind::Payload => "payload",
-                    exflow::classify::ServiceKind::Followup => "follow-up",
-                    exflow::classify::ServiceKind::Unclassified => "-",
+                    ServiceKind::Port => "port",
+                    ServiceKind::Payload => "payload",
+                    ServiceKind::Followup => "follow-up",
+                    ServiceKind::Unclassified => "-",
                 };
-                let origin = if s.origin == Origin::User {
-                    " (user)"
-                } else {
-                    ""
+                let origin = match (s.origin, s.kb278339 || s.kind == ServiceKind::Unclassified) {
+                    (Origin::User, _) => " (user)",
+                    (Origin::Builtin, false) => " (not in KB 278339)",
+                    (Origin::Builtin, true) => "",
                 };
                 if csv {
                     writeln!(
                         out,
-                        "{},{kind},{},{:?},\"{}\"",
+                        "{},{kind},{},{},{},\"{}\"",
                         s.id,
                         ports.join(" "),
-                        s.origin,
+                        s.origin.as_str(),
+                        s.kb278339,
                         s.description.replace('"', "\"\"")
                     )?;
                 } else {
@@ -458,7 +500,7 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
                     };
                     writeln!(
                         out,
-                        "{:<14}{kind:<13}{ports:<20}{}{origin}",
+                        "{:<14}{kind:<11}{ports:<20}{}{origin}",
                         s.id, s.description
                     )?;
                 }

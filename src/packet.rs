@@ -151,6 +151,8 @@ pub struct Packet<'a> {
     pub tcp_flags: u8,
     pub seq: u32,
     pub ack: u32,
+    /// TCP window field as sent (unscaled; 0 for other protocols).
+    pub window: u16,
     /// Captured transport payload (may be cut short by the snap length). Empty for non-first
     /// fragments.
     pub payload: &'a [u8],

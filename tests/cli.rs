@@ -407,6 +407,44 @@ fn catalogue_lists_every_service_and_takes_user_entries() {
     }
     let table = String::from_utf8(exflow(&["catalogue"]).stdout).unwrap();
     assert!(table.contains("tcp/3268") && table.contains("Global Catalog"));
+    // Entries beyond KB 278339 (issue 11) are marked in the table, JSON and CSV.
+    for (id, port) in [
+        ("h323_ras", "udp/1719"),
+        ("submission", "tcp/587"),
+        ("cldap", "udp/389"),
+        ("kerberos", "tcp/88,udp/88"),
+        ("smb", "tcp/445"),
+        ("netbios_ssn", "tcp/139"),
+    ] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap();
+        assert!(
+            line.contains(port) && line.ends_with("(not in KB 278339)"),
+            "{line}"
+        );
+        let entry = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap();
+        assert_eq!(entry["kb278339"], false, "{id}");
+    }
+    let smtp = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "smtp")
+        .unwrap();
+    assert_eq!(
+        (&smtp["kb278339"], &smtp["origin"]),
+        (&true.into(), &"builtin".into())
+    );
+    let csv = String::from_utf8(exflow(&["catalogue", "--format", "csv"]).stdout).unwrap();
+    assert!(csv.contains("\nsmtp,port,tcp/25,builtin,true,"), "{csv}");
+    assert!(csv.contains("\ncldap,port,udp/389,builtin,false,"), "{csv}");
     let cat = tmp(
         "site.cat",
         b"# KB 161931\nmta_rpc tcp/2000 MTA fixed port\nsmtp tcp/2525\n",
@@ -456,4 +494,137 @@ fn absurd_live_durations_are_refused_without_a_panic() {
             );
         }
     }
+}
+
+/// Issue 11: a capture from 2014 to 2020 showed `2014-02-19 19:02:39 → 20:07:00 (53953h04m)`,
+/// and its flow list gave times without dates.
+#[test]
+fn times_spanning_days_show_dates_and_say_utc() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/corpus/suricata-verify/tests/smtp-errors/smtperr.pcap"
+    );
+    let out = exflow(&["analyze", "--color", "never", "--flows", file]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("2014-02-19 19:02:39.347 → 2020-04-16 20:07:00.733 UTC (2248d01h) · 4 flows"),
+        "{text}"
+    );
+    let flows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("FLOWS"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("      "))
+        .collect();
+    assert_eq!(flows.len(), 4, "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    assert!(flows.iter().all(|l| l.starts_with("  20")), "{flows:#?}");
+    assert!(
+        flows.iter().any(|l| l.starts_with("  2020-04-16 ")),
+        "{flows:#?}"
+    );
+    let (r, _) = json(&["--flows", file]);
+    assert_eq!(
+        r.input.first_ts_rfc3339.as_deref(),
+        Some("2014-02-19T19:02:39.346753Z")
+    );
+    let f = &r.flows.as_ref().unwrap()[0];
+    assert!(f.first_ts_rfc3339.starts_with("2014-02-19T") && f.first_ts_rfc3339.ends_with('Z'));
+
+    // One day: the lists give the time of day only, the header the end time only.
+    let (r, _) = json(&[SAMPLE]);
+    assert_eq!(
+        r.input.first_ts_rfc3339.as_deref(),
+        Some("2003-01-14T08:12:31.000000Z")
+    );
+    let text = String::from_utf8(exflow(&["analyze", "--color", "never", SAMPLE]).stdout).unwrap();
+    assert!(
+        text.contains(" → 08:12:43.003 UTC (12.0 s) · 28 flows"),
+        "{text}"
+    );
+}
+
+/// Issue 11, polish: CSV RTT fields are empty without a sample and the count is given; error
+/// messages are one line, show a foreign file's first bytes as hex text, name no Rust type, give
+/// the line of a non-UTF-8 catalogue entry, name stdin as the header does.
+#[test]
+fn csv_and_messages_read_well() {
+    let out = exflow(&["analyze", "--format", "csv", SAMPLE]);
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let (p50, count) = (col("handshake_rtt_ms_p50"), col("handshake_rtt_count"));
+    let dns: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("dns,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(
+        (dns[p50], dns[count]),
+        ("", "0"),
+        "UDP has no handshake: {csv}"
+    );
+    let smtp: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("smtp,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!((smtp[p50], smtp[count]), ("40.223", "3"), "{csv}");
+
+    let out = exflow(&["analyze", "/nonexistent/x.pcap"]);
+    assert_eq!(
+        stderr(&out),
+        "exflow: /nonexistent/x.pcap: No such file or directory (os error 2)\n"
+    );
+    let text = tmp("notes2.txt", b"GET / HTTP/1.0\r\n");
+    let out = exflow(&["analyze", text.to_str().unwrap()]);
+    assert!(
+        stderr(&out).ends_with("(starts with 47 45 54 20, \"GET \")\n")
+            && stderr(&out).lines().count() == 1,
+        "{}",
+        stderr(&out)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(["analyze", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET / HTTP/1.0\r\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        stderr(&out).starts_with("exflow: (stdin): not a pcap"),
+        "{}",
+        stderr(&out)
+    );
+
+    let cat = tmp("latin1.cat", b"foo tcp/1000 ok\nbar tcp/1001 caf\xe9\n");
+    let out = exflow(&["catalogue", "--catalogue", cat.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("latin1.cat: line 2: not UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+    let cat = tmp("followup.cat", b"h323_media udp/5000\n");
+    let out = exflow(&["catalogue", "--catalogue", cat.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("is a follow-up service"),
+        "{}",
+        stderr(&out)
+    );
+    let cat = tmp("zero.cat", b"foo tcp/0\n");
+    let out = exflow(&["catalogue", "--catalogue", cat.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("zero.cat: line 1: bad port"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -312,3 +312,51 @@ fn undecodable_h323_falls_back_to_inference() {
         "unclassified"
     );
 }
+
+/// Issue 11: HTTP to port 8000 from Windows client port 1731 (SYN seen) was `audio` by its client
+/// port and started the 1731 inference: a false "audio_media never seen: blocked". So were
+/// client ports 1503, 1720 and 3268 `t120`, `h323` and `gc`.
+#[test]
+fn windows_client_ports_are_not_services() {
+    let web = "10.0.0.80";
+    let mut sc = Scenario::with_seed(11);
+    for (i, port) in [1731u16, 1503, 1720, 3268].into_iter().enumerate() {
+        sc.tcp_session(
+            ep(&format!("10.0.2.1:{port}")),
+            ep(&format!("{web}:8000")),
+            T0 + i64::try_from(i).unwrap() * S,
+            &[
+                (Dir::ToServer, b"GET / HTTP/1.1\r\nHost: w\r\n\r\n"),
+                (Dir::ToClient, b"HTTP/1.1 200 OK\r\n\r\n"),
+            ],
+        );
+    }
+    // The same client port to a catalogued server takes the server's service.
+    sc.tcp_session(
+        ep("10.0.2.1:3269"),
+        ep(&format!("{web}:80")),
+        T0 + 5 * S,
+        &[(Dir::ToServer, b"GET / HTTP/1.1\r\nHost: w\r\n\r\n")],
+    );
+    // Media-like UDP between the two hosts right after: nothing may infer it is audio.
+    sc.udp(
+        ep("10.0.2.1:5004"),
+        ep(&format!("{web}:6004")),
+        T0 + 6 * S,
+        &app::rtp(1, 160, 0x1731, 0, false, &[0xff; 160]),
+    );
+    let r = analyse("client-ports.pcap", &mut sc);
+    assert!(r.followups.is_empty(), "{:#?}", r.followups);
+    let services: Vec<&str> = r.services.iter().map(|s| s.service.as_str()).collect();
+    for wrong in ["audio", "audio_media", "t120", "h323", "gc", "gc_ssl"] {
+        assert!(!services.contains(&wrong), "{wrong} in {services:?}");
+    }
+    assert_eq!(
+        flow_service(&r, "10.0.2.1:1731", &format!("{web}:8000")),
+        "unclassified"
+    );
+    assert_eq!(
+        flow_service(&r, "10.0.2.1:3269", &format!("{web}:80")),
+        "http"
+    );
+}

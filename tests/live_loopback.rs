@@ -5,16 +5,6 @@
 //! Without root (or without the `live` feature) the tests print why and pass, unless
 //! `EXFLOW_REQUIRE_LIVE=1` (set by `.ci/run`), which turns the skip into a failure.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
-use std::thread;
-use std::time::{Duration, Instant};
-
-/// The tests capture on the same interface; one at a time keeps their traffic apart.
-static LO: Mutex<()> = Mutex::new(());
-
 /// Marker the CI script looks for (and `EXFLOW_REQUIRE_LIVE=1` makes fatal).
 fn skip(reason: &str) {
     if std::env::var_os("EXFLOW_REQUIRE_LIVE").is_some_and(|v| v == "1") {
@@ -23,8 +13,9 @@ fn skip(reason: &str) {
     eprintln!("EXFLOW-LIVE-TESTS-SKIPPED: {reason}");
 }
 
+#[cfg(feature = "live")]
 fn is_root() -> bool {
-    Command::new("id")
+    std::process::Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
@@ -39,6 +30,15 @@ fn live_tests_need_the_live_feature() {
 #[cfg(feature = "live")]
 mod live {
     use super::*;
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+    use std::process::{Command, Output, Stdio};
+    use std::sync::Mutex;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    /// The tests capture on the same interface; one at a time keeps their traffic apart.
+    static LO: Mutex<()> = Mutex::new(());
     use exflow::live::LiveReport;
     use exflow::output::ServiceView;
 

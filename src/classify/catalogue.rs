@@ -36,12 +36,34 @@ pub enum ServiceKind {
     Unclassified,
 }
 
+impl ServiceKind {
+    /// The name users see (catalogue table and messages).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Port => "port",
+            ServiceKind::Payload => "payload",
+            ServiceKind::Followup => "follow-up",
+            ServiceKind::Unclassified => "catch-all",
+        }
+    }
+}
+
 /// Where a catalogue entry came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     Builtin,
     User,
+}
+
+impl Origin {
+    /// The name the JSON output uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Builtin => "builtin",
+            Origin::User => "user",
+        }
+    }
 }
 
 /// One service of the catalogue.
@@ -57,7 +79,20 @@ pub struct Service {
     /// Trackers that read this service's payload (the catalogue's `track` lines).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trackers: Vec<String>,
+    /// The entry comes from Microsoft KB 278339 (false for the built-in additions that matter to
+    /// an Exchange 2000 site all the same, and for user entries).
+    pub kb278339: bool,
 }
+
+/// Built-in services that KB 278339 does not list.
+const BEYOND_KB278339: [&str; 6] = [
+    "h323_ras",
+    "submission",
+    "cldap",
+    "kerberos",
+    "smb",
+    "netbios_ssn",
+];
 
 fn ser_ports<S: serde::Serializer>(ports: &[(Proto, u16)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(ports.iter().map(|(p, n)| format!("{p}/{n}")))
@@ -216,8 +251,8 @@ impl Catalogue {
                     let s = &mut self.services[sid.0 as usize];
                     if s.kind != ServiceKind::Port {
                         return Err(err(format!(
-                            "{id} is a {:?} service and takes no ports",
-                            s.kind
+                            "{id} is a {} service and takes no ports",
+                            s.kind.as_str()
                         )));
                     }
                     if !description.is_empty() {
@@ -261,6 +296,9 @@ impl Catalogue {
             description: description.to_string(),
             origin,
             trackers: Vec::new(),
+            kb278339: origin == Origin::Builtin
+                && kind != ServiceKind::Unclassified
+                && !BEYOND_KB278339.contains(&id),
         });
         sid
     }
@@ -359,7 +397,8 @@ fn parse_port(s: &str) -> Option<(Proto, u16)> {
         "udp" => Proto::Udp,
         _ => return None,
     };
-    Some((proto, port.parse().ok()?))
+    // Port 0 is no port a service listens on (and the flow table's "no port").
+    Some((proto, port.parse().ok().filter(|&n| n != 0)?))
 }
 
 #[cfg(test)]
@@ -405,7 +444,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("{proto}/{port} missing"));
             assert_eq!(c.id(sid), id, "{proto}/{port}");
         }
-        assert_eq!(c.lookup(Proto::Udp, 389), None);
+        assert_eq!(c.lookup(Proto::Udp, 390), None);
         assert_eq!(c.lookup(Proto::Tcp, 1863), None, "MSN Messenger is not RVP");
         for id in [
             "rvp",
@@ -434,6 +473,44 @@ mod tests {
     }
 
     #[test]
+    fn entries_beyond_kb278339_are_marked() {
+        let c = Catalogue::builtin();
+        for (id, proto, port) in [
+            ("h323_ras", Proto::Udp, 1719),
+            ("submission", Proto::Tcp, 587),
+            ("cldap", Proto::Udp, 389),
+            ("kerberos", Proto::Tcp, 88),
+            ("kerberos", Proto::Udp, 88),
+            ("smb", Proto::Tcp, 445),
+            ("netbios_ssn", Proto::Tcp, 139),
+        ] {
+            let sid = c.lookup(proto, port).unwrap();
+            assert_eq!(c.id(sid), id);
+            assert!(!c.service(sid).kb278339, "{id}");
+            assert!(
+                c.service(sid).description.len() > 40,
+                "{id}: say why it matters"
+            );
+        }
+        // LDAP stays tcp/389; CLDAP is the UDP port.
+        assert_eq!(c.id(c.lookup(Proto::Tcp, 389).unwrap()), "ldap");
+        for id in ["ldap", "smtp", "h323", "rvp", "h323_media"] {
+            assert!(c.service(c.must(id)).kb278339, "{id}");
+        }
+        let mut u = Catalogue::builtin();
+        u.apply("site.cat", "mta_rpc tcp/2000 MTA\n", Origin::User)
+            .unwrap();
+        assert!(!u.service(u.must("mta_rpc")).kb278339);
+    }
+
+    #[test]
+    fn port_zero_is_rejected() {
+        let mut c = Catalogue::builtin();
+        let e = c.apply("x.cat", "foo tcp/0\n", Origin::User).unwrap_err();
+        assert!(e.to_string().contains("line 1: bad port \"tcp/0\""), "{e}");
+    }
+
+    #[test]
     fn user_file_errors_name_the_line() {
         let mut c = Catalogue::builtin();
         let e = c
@@ -450,6 +527,9 @@ mod tests {
         let e = c
             .apply("x.cat", "h323_media udp/5000\n", Origin::User)
             .unwrap_err();
-        assert!(e.to_string().contains("takes no ports"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "x.cat: line 1: h323_media is a follow-up service and takes no ports"
+        );
     }
 }

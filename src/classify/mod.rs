@@ -1,10 +1,20 @@
 //! Classification: which Exchange service a flow belongs to.
 //!
 //! In order: an expectation learned from signalling (a follow-up connection, see
-//! [`crate::track`]), then the catalogue by server port, then by client port (mid-stream captures
-//! may have the roles backwards), else `unclassified`. Trackers may then refine a flow from its
-//! payload (RVP on port 80 is `rvp`, not `http`). Classification keeps its per-flow data in
-//! [`FlowClass`], which the flow table carries for it.
+//! [`crate::track`]), then the catalogue by server port, then (rarely) by client port, else
+//! `unclassified`. Trackers may then refine a flow from its payload (RVP on port 80 is `rvp`, not
+//! `http`). Classification keeps its per-flow data in [`FlowClass`], which the flow table carries
+//! for it.
+//!
+//! The client's port decides only when the capture gives no other way to tell which side is the
+//! server: a TCP flow seen mid-stream with neither its SYN nor its SYN-ACK, or a UDP flow (whose
+//! first sender is only a guess; e.g. a DNS response known only from the ICMP port-unreachable
+//! that quoted it). Even then it does not
+//! when the server side's port is well known (below 1024: that side is the server) or the client
+//! side's port looks ephemeral (1024–5000, which Windows 2000/XP hand out to clients and which
+//! holds 1503, 1720, 1731, 3268 and 3269, or 49152 and up). A flow classified this way is marked
+//! [`FlowClass::by_client_port`]; no tracker runs on it, so no inference or expectation is ever
+//! made from it.
 
 mod catalogue;
 mod expect;
@@ -70,17 +80,35 @@ impl Classifier {
         self.catalogue.lookup(proto, port).is_some()
     }
 
-    /// Gives a new flow its service from the catalogue.
+    /// Gives a new flow its service from the catalogue (module doc: when the client's port may
+    /// decide).
     pub fn classify_new(&self, flow: &mut Flow) {
         if let Some(s) = self.catalogue.lookup(flow.proto, flow.server.port) {
             flow.class.service = s;
-        } else if let Some(s) = self.catalogue.lookup(flow.proto, flow.client.port) {
-            flow.class.service = s;
-            flow.class.by_client_port = true;
-        } else {
-            flow.class.service = self.unclassified;
+            return;
         }
+        let by_client = client_port_may_decide(flow)
+            .then(|| self.catalogue.lookup(flow.proto, flow.client.port))
+            .flatten();
+        flow.class.by_client_port = by_client.is_some();
+        flow.class.service = by_client.unwrap_or(self.unclassified);
     }
+}
+
+/// Ports Windows 2000/XP (1024–5000) and IANA (49152–65535) hand out to clients.
+pub fn looks_ephemeral(port: u16) -> bool {
+    (1024..=5000).contains(&port) || port >= 49152
+}
+
+/// The capture gives no other way to tell the server (TCP mid-stream, no SYN nor SYN-ACK seen;
+/// UDP) and neither port says the roles are as taken.
+fn client_port_may_decide(flow: &Flow) -> bool {
+    let unknown_roles = match flow.proto {
+        Proto::Tcp => flow.midstream && !flow.tcp.client_syn && !flow.tcp.synack,
+        Proto::Udp => true,
+        _ => false,
+    };
+    unknown_roles && flow.server.port >= 1024 && !looks_ephemeral(flow.client.port)
 }
 
 #[cfg(test)]
@@ -104,6 +132,7 @@ mod tests {
             tcp_flags: flags,
             seq: 1,
             ack: 0,
+            window: 0,
             payload,
             unreachable: None,
             fragment: None,
@@ -125,6 +154,54 @@ mod tests {
             service = Some(f.class.service);
         }
         c.catalogue().id(service.unwrap()).to_string()
+    }
+
+    #[test]
+    fn client_port_decides_only_mid_stream_and_never_an_ephemeral_port() {
+        let c = Classifier::new(Catalogue::builtin());
+        let mut t = FlowTable::new(FlowConfig::default());
+        // Issue 11: HTTP to 8000 from Windows client port 1731 with its SYN is not `audio`; nor
+        // are 1503, 1720 and 3268 as client ports.
+        for port in [1731, 1503, 1720, 3268] {
+            let syn = pkt(
+                &format!("10.0.0.1:{port}"),
+                "10.0.0.2:8000",
+                tcp_flags::SYN,
+                b"",
+            );
+            let (_, f) = t.packet(&syn, |pr, p| c.is_server_port(pr, p), &mut |_, _| {});
+            c.classify_new(f);
+            assert_eq!(c.catalogue().id(f.class.service), "unclassified", "{port}");
+            assert!(!f.class.by_client_port);
+        }
+        // The server's own service wins whatever the client port.
+        assert_eq!(
+            classify(&[pkt("10.0.0.1:3268", "10.0.0.2:80", tcp_flags::SYN, b"")]),
+            "http"
+        );
+        // Mid-stream without SYN: the catalogue port 6667 (not ephemeral) on the side taken for
+        // the client decides, and the flow says so.
+        let mid = pkt("10.0.0.1:6667", "10.0.0.2:20000", tcp_flags::ACK, b"x");
+        let (_, f) = t.packet(&mid, |_, _| false, &mut |_, _| {});
+        assert_eq!(f.client.port, 6667);
+        c.classify_new(f);
+        assert_eq!(c.catalogue().id(f.class.service), "irc");
+        assert!(f.class.by_client_port);
+        // ... but not when the other side's port is well known, nor from an ephemeral port.
+        for (client, server) in [
+            ("10.0.0.1:6667", "10.0.0.2:800"),
+            ("10.0.0.1:1731", "10.0.0.2:20000"),
+        ] {
+            let mid = pkt(client, server, tcp_flags::ACK, b"x");
+            let (_, f) = t.packet(&mid, |_, _| false, &mut |_, _| {});
+            c.classify_new(f);
+            assert_eq!(
+                c.catalogue().id(f.class.service),
+                "unclassified",
+                "{client}"
+            );
+            assert!(!f.class.by_client_port);
+        }
     }
 
     #[test]

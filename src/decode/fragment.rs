@@ -155,6 +155,7 @@ mod tests {
             tcp_flags: 0,
             seq: 0,
             ack: 0,
+            window: 0,
             payload: &[],
             unreachable: None,
             fragment: Some(Fragment {

@@ -35,6 +35,7 @@ struct L4<'a> {
     tcp_flags: u8,
     seq: u32,
     ack: u32,
+    window: u16,
     payload: &'a [u8],
     unreachable: Option<IcmpUnreachable>,
 }
@@ -69,6 +70,7 @@ pub(super) fn decode<'a>(raw: &RawPacket<'a>, l3: &L3<'a>) -> Result<Packet<'a>,
         tcp_flags: l4.tcp_flags,
         seq: l4.seq,
         ack: l4.ack,
+        window: l4.window,
         payload: l4.payload,
         unreachable: l4.unreachable,
         fragment: l3.fragment,
@@ -113,6 +115,7 @@ fn tcp(b: &[u8]) -> Result<L4<'_>, SkipReason> {
         seq: u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]),
         ack: u32::from_be_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]),
         tcp_flags: fixed[13],
+        window: u16::from_be_bytes([fixed[14], fixed[15]]),
         // Options cut by the snap length: the header fields are read, there is no payload.
         payload: b.get(header_len..).unwrap_or_default(),
         unreachable: None,

@@ -7,6 +7,7 @@
 //! handed to the caller so its counts reach the totals.
 
 mod clock;
+mod health;
 mod state;
 
 use std::hash::{Hash, Hasher};
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 use crate::packet::{tcp_flags, Endpoint, IcmpUnreachable, Nanos, Packet, Proto};
 
 pub use clock::{CaptureClock, MAX_JUMP, MAX_TS};
+pub use health::{Side, TcpHealth, STALL_AFTER};
 pub use state::{Outcome, TcpTrack};
 
 /// Direction-free identity of a flow: the lower endpoint first.

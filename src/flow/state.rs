@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::health::{Side, TcpHealth};
 use super::Flow;
 use crate::packet::{tcp_flags, Nanos, Packet, Proto};
 
@@ -54,6 +55,10 @@ impl Outcome {
     }
 }
 
+/// Longest handshake round-trip time taken as one (Linux gives up retransmitting a SYN after
+/// about 127 s, Windows after 21 s).
+pub const MAX_HANDSHAKE_RTT: Nanos = 130 * 1_000_000_000;
+
 /// TCP facts gathered from a flow's packets.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TcpTrack {
@@ -77,6 +82,8 @@ pub struct TcpTrack {
     pub client_rsts: u32,
     pub fin_client: bool,
     pub fin_server: bool,
+    /// Retransmissions, duplicate ACKs, zero windows, mid-session resets, silences.
+    pub health: TcpHealth,
 }
 
 impl TcpTrack {
@@ -102,6 +109,11 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
         swap_roles(f);
     }
     let from_client = f.from_client(&p.src);
+    let since_last = p.ts.saturating_sub(f.last_ts).max(0);
+    // Up before this packet: handshake completed, or two-way traffic on a flow caught mid-stream
+    // (a SYN answered only by RSTs is a refusal, a SYN-ACK answered by RST a port scan).
+    let established = (f.tcp.synack && f.tcp.client_acked)
+        || (f.midstream && f.to_server.packets > 0 && f.to_client.packets > 0);
     if from_client {
         f.to_server.add(p.wire_len);
     } else {
@@ -113,6 +125,15 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
         return;
     }
     let t = &mut f.tcp;
+    let side = if from_client {
+        Side::Client
+    } else {
+        Side::Server
+    };
+    let fin_seen = t.fin_client || t.fin_server;
+    let rtt = t.handshake_rtt;
+    t.health
+        .packet(p, side, since_last, established, fin_seen, rtt);
     if from_client {
         if syn && !ack {
             if !t.client_syn {
@@ -123,7 +144,10 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
             t.last_syn_ts = p.ts;
         } else if ack && !syn {
             if t.synack && t.handshake_rtt.is_none() && t.syns > 0 {
-                t.handshake_rtt = Some(p.ts.saturating_sub(t.last_syn_ts).max(0));
+                let rtt = p.ts.saturating_sub(t.last_syn_ts);
+                // A "handshake" slower than any SYN retransmission schedule spans a capture-time
+                // jump (concatenated captures, a corrected clock), not a network round trip.
+                t.handshake_rtt = (0..=MAX_HANDSHAKE_RTT).contains(&rtt).then_some(rtt);
             }
             t.client_acked = true;
         }
@@ -158,6 +182,7 @@ fn swap_roles<C>(f: &mut Flow<C>) {
     std::mem::swap(&mut t.client_rsts, &mut t.server_rsts);
     std::mem::swap(&mut t.fin_client, &mut t.fin_server);
     t.client_acked = false;
+    t.health.swap();
     f.midstream = false;
 }
 

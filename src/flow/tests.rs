@@ -21,6 +21,7 @@ fn tcp(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32) -> Packet<'static> 
         tcp_flags: flags,
         seq,
         ack: 0,
+        window: 0,
         payload: b"",
         unreachable: None,
         fragment: None,
@@ -270,4 +271,119 @@ fn one_bogus_timestamp_does_not_expire_the_table() {
     );
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].0.outcome(), Outcome::Established);
+}
+
+/// A segment with an acknowledgement, window and payload.
+fn seg(
+    ts: Nanos,
+    src: &str,
+    dst: &str,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    data: &'static [u8],
+) -> Packet<'static> {
+    Packet {
+        ack,
+        window: 8760,
+        payload: data,
+        ..tcp(ts, src, dst, flags, seq)
+    }
+}
+
+const MS: Nanos = 1_000_000;
+
+/// Handshake C(isn 100) ↔ SRV(isn 900) at 0..2 ms.
+fn handshake() -> Vec<Packet<'static>> {
+    vec![
+        tcp(0, C, SRV, SYN, 100),
+        seg(MS, SRV, C, SYN | ACK, 900, 101, b""),
+        seg(2 * MS, C, SRV, ACK, 101, 901, b""),
+    ]
+}
+
+fn health_of(packets: &[Packet<'_>]) -> TcpHealth {
+    let f = run(FlowConfig::default(), packets);
+    assert_eq!(f.len(), 1);
+    f[0].0.tcp.health
+}
+
+#[test]
+fn clean_session_has_no_tcp_trouble() {
+    let mut p = handshake();
+    p.push(seg(10 * MS, SRV, C, ACK | PSH, 901, 101, b"+OK ready\r\n"));
+    p.push(seg(20 * MS, C, SRV, ACK | PSH, 101, 912, b"QUIT\r\n"));
+    p.push(seg(30 * MS, SRV, C, ACK | FIN, 912, 107, b""));
+    p.push(seg(31 * MS, C, SRV, ACK | FIN, 107, 913, b""));
+    p.push(seg(32 * MS, SRV, C, ACK, 913, 108, b""));
+    let h = health_of(&p);
+    assert!(!h.troubled(), "{h:?}");
+    assert_eq!(h.longest_silence, 10 * MS);
+}
+
+#[test]
+fn retransmissions_reordering_dup_acks_zero_window() {
+    let mut p = handshake();
+    // Server sends 3 segments of 4 bytes; the second is seen after the third, within 1 ms.
+    p.push(seg(10 * MS, SRV, C, ACK, 901, 101, b"aaaa"));
+    p.push(seg(11 * MS, SRV, C, ACK, 909, 101, b"cccc"));
+    p.push(seg(11 * MS + MS / 2, SRV, C, ACK, 905, 101, b"bbbb"));
+    // The client acknowledges 905 three times (two duplicates), then a zero window.
+    p.push(seg(12 * MS, C, SRV, ACK, 101, 905, b""));
+    p.push(seg(13 * MS, C, SRV, ACK, 101, 905, b""));
+    p.push(seg(14 * MS, C, SRV, ACK, 101, 905, b""));
+    // The server sends the first segment again, 200 ms later: a retransmission.
+    p.push(seg(214 * MS, SRV, C, ACK, 901, 101, b"aaaa"));
+    let mut zero = seg(215 * MS, C, SRV, ACK, 101, 913, b"");
+    zero.window = 0;
+    p.push(zero);
+    // A keep-alive (one byte below the next) is not a retransmission.
+    p.push(seg(300 * MS, C, SRV, ACK, 100, 913, b"\0"));
+    let h = health_of(&p);
+    assert_eq!(
+        (h.retransmitted, h.out_of_order, h.dup_acks, h.zero_windows),
+        (1, 1, 2, 1),
+        "{h:?}"
+    );
+    assert!(!h.broken());
+}
+
+#[test]
+fn reset_mid_session_and_stall() {
+    let mut p = handshake();
+    p.push(seg(10 * MS, SRV, C, ACK | PSH, 901, 101, b"+OK\r\n"));
+    // The server's data is not acknowledged for 15 s: a stall; then the client resets.
+    p.push(seg(15 * S, SRV, C, ACK | PSH, 901, 101, b"+OK\r\n"));
+    p.push(seg(15 * S + MS, C, SRV, RST | ACK, 101, 906, b""));
+    let h = health_of(&p);
+    assert_eq!(h.reset_mid_session, Some(Side::Client));
+    assert!(h.stalled);
+    assert_eq!(h.retransmitted, 1);
+    assert!(h.longest_silence >= 14 * S);
+
+    // A refused SYN is not a mid-session reset; a RST after FIN is not either.
+    let refused = health_of(&[tcp(0, C, SRV, SYN, 7), tcp(MS, SRV, C, RST | ACK, 0)]);
+    assert_eq!(refused.reset_mid_session, None);
+    let mut p = handshake();
+    p.push(seg(10 * MS, C, SRV, ACK | FIN, 101, 901, b""));
+    p.push(seg(11 * MS, SRV, C, RST | ACK, 901, 102, b""));
+    assert_eq!(health_of(&p).reset_mid_session, None);
+    // A long quiet time with everything acknowledged is no stall.
+    let mut p = handshake();
+    p.push(seg(60 * S, C, SRV, ACK | PSH, 101, 901, b"NOOP\r\n"));
+    let h = health_of(&p);
+    assert!(!h.stalled && h.longest_silence >= 59 * S);
+}
+
+#[test]
+fn sequence_numbers_wrap() {
+    let p = vec![
+        tcp(0, C, SRV, SYN, u32::MAX - 2),
+        seg(MS, SRV, C, SYN | ACK, 900, u32::MAX - 1, b""),
+        seg(2 * MS, C, SRV, ACK | PSH, u32::MAX - 1, 901, b"abcd"),
+        seg(3 * MS, C, SRV, ACK | PSH, 2, 901, b"efgh"),
+        seg(300 * MS, C, SRV, ACK | PSH, u32::MAX - 1, 901, b"abcd"),
+    ];
+    let h = health_of(&p);
+    assert_eq!((h.retransmitted, h.out_of_order), (1, 0), "{h:?}");
 }

@@ -8,7 +8,9 @@
 //! practice), `unanswered` and `one_way` only when the flow leaves the table, since a reply may
 //! still come. Cumulative counters are kept as high-water marks, so the intervals never count a
 //! flow twice when payload refinement moves it to another service, and never go negative.
-//! Duration and handshake-RTT percentiles of an interval cover the flows that ended in it.
+//! Handshake-RTT percentiles of an interval cover the flows whose handshake completed in it (open
+//! or ended, each flow in one interval only); duration percentiles cover the flows that ended in
+//! it and the flows still open at its end (their age so far), so both can be plotted.
 
 use std::collections::HashSet;
 
@@ -18,7 +20,7 @@ use crate::analyze::{Analysis, Analyzer};
 use crate::classify::{Catalogue, Expectation, Flow, FlowTable};
 use crate::flow::{DirCount, EndReason, Outcome};
 use crate::packet::{Endpoint, Nanos, Proto};
-use crate::summary::{FileStats, FlowRecord, InputStats, ServiceStats, Summary};
+use crate::summary::{handshake_done, FileStats, FlowRecord, InputStats, ServiceStats, Summary};
 use crate::track::{DiagnosticsSet, Signalling};
 
 /// Cumulative counters of one service that only grow.
@@ -125,8 +127,13 @@ impl Window {
 #[derive(Default)]
 pub struct Intervals {
     marks: Vec<Count>,
-    /// Duration and RTT histograms of the finished flows at the previous interval.
+    /// Duration and fresh-RTT histograms of the finished flows at the previous interval.
     hist: Vec<(Histogram<u64>, Histogram<u64>)>,
+    /// Durations of the flows that ended in the last interval, by service (Prometheus observes
+    /// each flow once).
+    ended: Vec<Histogram<u64>>,
+    /// Capture time up to which handshakes were reported.
+    rtt_cut: Option<Nanos>,
     input: InputStats,
     evicted: u64,
     expired: u64,
@@ -147,6 +154,11 @@ impl Intervals {
         Intervals::default()
     }
 
+    /// Starts the run: ended flows report their handshake RTT in the interval of the handshake.
+    pub fn begin(&mut self, a: &mut Analyzer) {
+        a.summary.live_rtt_cut = Some(Nanos::MIN);
+    }
+
     /// Ends an interval of a running analyzer: returns the interval's own report and the totals.
     pub fn tick(&mut self, a: &mut Analyzer, window: Window) -> (Analysis, Analysis) {
         let peak = a.take_peak();
@@ -154,9 +166,10 @@ impl Intervals {
         let mut totals = a.snapshot();
         totals.peak_flows = self.peak;
         let input = totals.input.clone();
+        let cut = window.last_ts.or(self.rtt_cut);
         let interval = self.step(
             &a.summary,
-            Some(&a.flows),
+            Some((&a.flows, cut)),
             Cumulative {
                 catalogue: &totals.catalogue,
                 input: &input,
@@ -169,7 +182,15 @@ impl Intervals {
             },
             window,
         );
+        // Flows ending from now on report their RTT only if their handshake is newer.
+        self.rtt_cut = cut;
+        a.summary.live_rtt_cut = Some(cut.unwrap_or(Nanos::MIN));
         (interval, totals)
+    }
+
+    /// Durations of the flows that ended in the last interval, indexed by service.
+    pub fn ended_durations(&self) -> &[Histogram<u64>] {
+        &self.ended
     }
 
     /// Ends the last interval with the run's final analysis; fixes its peak to the run's.
@@ -197,26 +218,49 @@ impl Intervals {
     fn step(
         &mut self,
         finished: &Summary,
-        open: Option<&FlowTable>,
+        open: Option<(&FlowTable, Option<Nanos>)>,
         now: Cumulative<'_>,
         window: Window,
     ) -> Analysis {
         let n = finished.services.len();
         let mut cur: Vec<Count> = finished.services.iter().map(Count::of_finished).collect();
-        for f in open.iter().flat_map(|t| t.iter()) {
-            if let Some(c) = cur.get_mut(f.class.service.0 as usize) {
+        let fresh = ServiceStats::default();
+        let mut open_hist = vec![(fresh.duration_us.clone(), fresh.rtt_us.clone()); n];
+        let after = self.rtt_cut.unwrap_or(Nanos::MIN);
+        for (f, cut) in open
+            .iter()
+            .flat_map(|(t, cut)| t.iter().map(move |f| (f, *cut)))
+        {
+            let i = f.class.service.0 as usize;
+            if let Some(c) = cur.get_mut(i) {
                 c.add_open(f);
+            }
+            if let Some((dur, rtt)) = open_hist.get_mut(i) {
+                let _ = dur.record(micros(f.last_ts.saturating_sub(f.first_ts)));
+                let done = handshake_done(f);
+                if let Some(r) = f.tcp.handshake_rtt.filter(|_| done > after) {
+                    if cut.is_none_or(|c| done <= c) {
+                        let _ = rtt.record(micros(r));
+                    }
+                }
             }
         }
         self.marks.resize(n, Count::default());
-        self.hist.resize_with(n, || {
-            let s = ServiceStats::default();
-            (s.duration_us, s.rtt_us)
-        });
+        self.hist
+            .resize_with(n, || (fresh.duration_us.clone(), fresh.rtt_us.clone()));
+        self.ended.clear();
         let mut services = Vec::with_capacity(n);
         for (i, fin) in finished.services.iter().enumerate() {
             let c = cur[i].advance(&mut self.marks[i]);
             let (dur, rtt) = &mut self.hist[i];
+            let ended = since(&fin.duration_us, dur);
+            let mut duration_us = ended.clone();
+            let mut rtt_us = since(&fin.rtt_fresh_us, rtt);
+            if let Some((d, r)) = open_hist.get(i) {
+                let _ = duration_us.add(d);
+                let _ = rtt_us.add(r);
+            }
+            self.ended.push(ended);
             services.push(ServiceStats {
                 flows: c.flows,
                 to_server: c.to_server,
@@ -225,11 +269,14 @@ impl Intervals {
                 midstream: c.midstream,
                 icmp_admin_prohibited: c.icmp_admin_prohibited,
                 evicted: c.evicted,
-                duration_us: since(&fin.duration_us, dur),
-                rtt_us: since(&fin.rtt_us, rtt),
+                duration_us,
+                rtt_us,
+                rtt_fresh_us: fresh.rtt_fresh_us.clone(),
+                // TCP health is reported in the totals only.
+                tcp: Default::default(),
             });
         }
-        let failures = self.new_failures(finished, open.iter().flat_map(|t| t.iter()));
+        let failures = self.new_failures(finished, open.iter().flat_map(|(t, _)| t.iter()));
         let interval = Analysis {
             catalogue: now.catalogue.clone(),
             input: self.input_since(now.input, window),
@@ -243,6 +290,9 @@ impl Intervals {
                 diagnostics: finished.diagnostics.since(&self.diagnostics),
                 max_flow_records: 0,
                 flow_records_dropped: 0,
+                broken: Vec::new(),
+                broken_dropped: 0,
+                live_rtt_cut: None,
             },
             flows_evicted: now.evicted.saturating_sub(self.evicted),
             flows_expired: now.expired.saturating_sub(self.expired),
@@ -360,6 +410,10 @@ struct Cumulative<'a> {
     followups: &'a [Expectation],
     signalling: Signalling,
     dropped_at_cap: u64,
+}
+
+fn micros(n: Nanos) -> u64 {
+    u64::try_from(n / 1000).unwrap_or(0)
 }
 
 /// The values recorded in `now` since `mark`, which becomes `now`.

@@ -101,6 +101,7 @@ pub fn run(
         metrics,
         render: config.render,
     };
+    run.intervals.begin(&mut a);
     let started = Instant::now();
     let deadline = config.duration.map(|d| started + d);
     let mut next_tick = started + config.interval;

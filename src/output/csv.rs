@@ -2,7 +2,16 @@
 
 use std::io::{self, Write};
 
-use super::{FlowView, Report};
+use super::{FlowView, Percentiles, Report};
+
+/// `p50,p95,max` of a distribution; empty fields when nothing was recorded (not 0).
+fn percentiles(p: &Percentiles) -> String {
+    if p.count == 0 {
+        ",,".to_string()
+    } else {
+        format!("{},{},{}", p.p50, p.p95, p.max)
+    }
+}
 
 /// Quotes a field when it needs it (RFC 4180).
 fn field(s: &str) -> String {
@@ -20,13 +29,14 @@ pub fn write_services_csv(w: &mut dyn Write, r: &Report) -> io::Result<()> {
         "service,flows,packets,bytes,to_server_packets,to_server_bytes,to_client_packets,\
 to_client_bytes,established,unanswered,refused,icmp_unreachable,one_way,midstream,\
 icmp_admin_prohibited,evicted,duration_s_p50,duration_s_p95,duration_s_max,\
-handshake_rtt_ms_p50,handshake_rtt_ms_p95,handshake_rtt_ms_max"
+handshake_rtt_ms_p50,handshake_rtt_ms_p95,handshake_rtt_ms_max,handshake_rtt_count,\
+tcp_flows_troubled,tcp_retransmitted,tcp_reset_mid_session,tcp_stalled"
     )?;
     for s in &r.services {
         let o = &s.outcomes;
         writeln!(
             w,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             field(&s.service),
             s.flows,
             s.packets,
@@ -43,12 +53,13 @@ handshake_rtt_ms_p50,handshake_rtt_ms_p95,handshake_rtt_ms_max"
             s.midstream,
             s.icmp_admin_prohibited,
             s.evicted,
-            s.duration_s.p50,
-            s.duration_s.p95,
-            s.duration_s.max,
-            s.handshake_rtt_ms.p50,
-            s.handshake_rtt_ms.p95,
-            s.handshake_rtt_ms.max
+            percentiles(&s.duration_s),
+            percentiles(&s.handshake_rtt_ms),
+            s.handshake_rtt_ms.count,
+            s.tcp.flows_troubled,
+            s.tcp.retransmitted,
+            s.tcp.reset_by_client + s.tcp.reset_by_server,
+            s.tcp.stalled
         )?;
     }
     Ok(())

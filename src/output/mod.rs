@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::Analysis;
-use crate::flow::{DirCount, Outcome};
+use crate::flow::{DirCount, Outcome, TcpHealth};
 use crate::packet::Nanos;
-use crate::summary::{FlowRecord, ServiceStats};
+use crate::summary::{FlowRecord, ServiceStats, TcpTotals};
 
 pub use csv::{write_flows_csv, write_services_csv};
 pub use table::{write_table, TableOptions};
@@ -44,6 +44,11 @@ pub struct Report {
     pub failures: Vec<FlowView>,
     /// Failed flows beyond the kept ones.
     pub failures_not_listed: u64,
+    /// Established TCP sessions reset mid-way or stalled, oldest first.
+    #[serde(default)]
+    pub tcp_broken: Vec<FlowView>,
+    #[serde(default)]
+    pub tcp_broken_not_listed: u64,
     /// Every flow, with `--flows`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flows: Option<Vec<FlowView>>,
@@ -109,6 +114,11 @@ pub struct InputView {
     /// Seconds since the Unix epoch, microsecond precision.
     pub first_ts: Option<f64>,
     pub last_ts: Option<f64>,
+    /// The same times as RFC 3339 strings in UTC (`2004-03-01T12:00:01.500000Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_ts_rfc3339: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ts_rfc3339: Option<String>,
     pub duration_s: f64,
     /// Frames decoded into IP packets.
     pub decoded: u64,
@@ -203,6 +213,94 @@ pub struct ServiceView {
     pub evicted: u64,
     pub duration_s: Percentiles,
     pub handshake_rtt_ms: Percentiles,
+    /// TCP health of the service's flows, summed (zeros for UDP).
+    #[serde(default)]
+    pub tcp: TcpTotalsView,
+}
+
+/// TCP health of a service's flows.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TcpTotalsView {
+    /// Flows with any of the counts below above zero.
+    pub flows_troubled: u64,
+    pub retransmitted: u64,
+    pub out_of_order: u64,
+    pub dup_acks: u64,
+    pub zero_windows: u64,
+    /// Established sessions reset before either side's FIN, by who sent the RST.
+    pub reset_by_client: u64,
+    pub reset_by_server: u64,
+    /// Sessions silent for `stall_after_s` or more with data unacknowledged.
+    pub stalled: u64,
+    pub longest_silence_s: f64,
+}
+
+impl TcpTotalsView {
+    /// Sessions reset mid-way or stalled.
+    pub fn broken(&self) -> u64 {
+        self.reset_by_client + self.reset_by_server + self.stalled
+    }
+}
+
+/// TCP health of one flow.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TcpHealthView {
+    pub retransmitted: u32,
+    pub out_of_order: u32,
+    pub dup_acks: u32,
+    pub zero_windows: u32,
+    /// `client` or `server`: who reset the established session before either side's FIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_mid_session: Option<String>,
+    pub stalled: bool,
+    pub longest_silence_s: f64,
+}
+
+/// Nanoseconds as seconds, rounded to microseconds.
+fn nanos_secs(n: Nanos) -> f64 {
+    (n / 1000) as f64 / 1e6
+}
+
+impl From<&TcpTotals> for TcpTotalsView {
+    fn from(t: &TcpTotals) -> Self {
+        TcpTotalsView {
+            flows_troubled: t.flows_troubled,
+            retransmitted: t.retransmitted,
+            out_of_order: t.out_of_order,
+            dup_acks: t.dup_acks,
+            zero_windows: t.zero_windows,
+            reset_by_client: t.reset_by_client,
+            reset_by_server: t.reset_by_server,
+            stalled: t.stalled,
+            longest_silence_s: nanos_secs(t.longest_silence),
+        }
+    }
+}
+
+impl From<&TcpHealth> for TcpHealthView {
+    fn from(h: &TcpHealth) -> Self {
+        TcpHealthView {
+            retransmitted: h.retransmitted,
+            out_of_order: h.out_of_order,
+            dup_acks: h.dup_acks,
+            zero_windows: h.zero_windows,
+            reset_mid_session: h.reset_mid_session.map(|s| s.as_str().to_string()),
+            stalled: h.stalled,
+            longest_silence_s: nanos_secs(h.longest_silence),
+        }
+    }
+}
+
+impl TcpHealthView {
+    /// Anything worth a look.
+    pub fn troubled(&self) -> bool {
+        self.retransmitted > 0
+            || self.out_of_order > 0
+            || self.dup_acks > 0
+            || self.zero_windows > 0
+            || self.reset_mid_session.is_some()
+            || self.stalled
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -238,8 +336,10 @@ pub struct FollowupView {
     pub kind: String,
     /// The signalling message that announced it (e.g. `connect`, `OLCAck`, `SUBSCRIBE`).
     pub announced_by: String,
-    /// Capture time of that message, seconds since the epoch.
+    /// Capture time of that message, seconds since the epoch, and as RFC 3339 (UTC).
     pub announced_ts: f64,
+    #[serde(default)]
+    pub announced_ts_rfc3339: String,
     pub outcome: String,
     /// No connection is required (H.245 tunnelled in H.225, a RAS registration's address).
     pub optional: bool,
@@ -324,6 +424,11 @@ pub struct FlowView {
     pub to_client: DirView,
     pub first_ts: f64,
     pub last_ts: f64,
+    /// `first_ts` and `last_ts` as RFC 3339 strings (UTC).
+    #[serde(default)]
+    pub first_ts_rfc3339: String,
+    #[serde(default)]
+    pub last_ts_rfc3339: String,
     /// Client SYNs (TCP), retransmissions included.
     #[serde(default)]
     pub syns: u32,
@@ -335,6 +440,9 @@ pub struct FlowView {
     pub followup_of: Option<u32>,
     #[serde(default)]
     pub evicted: bool,
+    /// TCP health (TCP flows only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpHealthView>,
     /// What the flow's trackers found, one object per tracker (e.g. `smtp`, `dns`).
     #[serde(flatten, default)]
     pub findings: BTreeMap<String, serde_json::Value>,
@@ -386,6 +494,8 @@ impl Report {
         let flow_view = |r: &FlowRecord| flow_view(cat.id(r.service), r);
         let mut failures: Vec<FlowView> = a.summary.failures.iter().map(flow_view).collect();
         failures.sort_by(|a, b| a.first_ts.total_cmp(&b.first_ts));
+        let mut tcp_broken: Vec<FlowView> = a.summary.broken.iter().map(flow_view).collect();
+        tcp_broken.sort_by(|a, b| a.first_ts.total_cmp(&b.first_ts));
         let flows = a.summary.flows.as_ref().map(|v| {
             let mut v: Vec<FlowView> = v.iter().map(flow_view).collect();
             v.sort_by(|a, b| a.first_ts.total_cmp(&b.first_ts));
@@ -411,6 +521,8 @@ impl Report {
                 bytes: i.bytes,
                 first_ts: first.map(ts_secs),
                 last_ts: last.map(ts_secs),
+                first_ts_rfc3339: first.map(time::rfc3339),
+                last_ts_rfc3339: last.map(time::rfc3339),
                 duration_s: match (first, last) {
                     (Some(f), Some(l)) => (l.saturating_sub(f).max(0) / 1000) as f64 / 1e6,
                     _ => 0.0,
@@ -450,6 +562,8 @@ impl Report {
                 .collect(),
             failures,
             failures_not_listed: a.summary.failures_dropped,
+            tcp_broken,
+            tcp_broken_not_listed: a.summary.broken_dropped,
             flows,
             limits: LimitsView {
                 flows_evicted: a.flows_evicted,
@@ -525,6 +639,7 @@ fn followup_view(
         kind: e.kind.to_string(),
         announced_by: e.announced_by.to_string(),
         announced_ts: ts_secs(e.announced_ts),
+        announced_ts_rfc3339: time::rfc3339(e.announced_ts),
         outcome: e.outcome.map_or("not_seen", |o| o.as_str()).to_string(),
         optional: e.optional,
         flows: e.flows,
@@ -555,6 +670,7 @@ fn service_view(id: String, description: &str, s: &ServiceStats) -> ServiceView 
         evicted: s.evicted,
         duration_s: percentiles(&s.duration_us, 1e6),
         handshake_rtt_ms: percentiles(&s.rtt_us, 1e3),
+        tcp: (&s.tcp).into(),
     }
 }
 
@@ -570,6 +686,8 @@ fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
         to_client: r.to_client.into(),
         first_ts: ts_secs(r.first_ts),
         last_ts: ts_secs(r.last_ts),
+        first_ts_rfc3339: time::rfc3339(r.first_ts),
+        last_ts_rfc3339: time::rfc3339(r.last_ts),
         syns: r.syns,
         handshake_rtt_ms: r.handshake_rtt.map(|n| (n / 1000) as f64 / 1e3),
         icmp: r.icmp.map(|(v6, code, from)| IcmpView {
@@ -580,6 +698,7 @@ fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
         }),
         followup_of: r.followup_of,
         evicted: r.evicted,
+        tcp: r.tcp.as_ref().map(TcpHealthView::from),
         findings: r
             .findings
             .iter()

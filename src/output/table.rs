@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::time::{bytes, datetime, duration, millis, time_of_day};
+use super::time::{bytes, datetime, duration, millis, same_day, time_of_day};
 use super::{FlowView, FollowupView, Report, ServiceView};
 use crate::flow::Outcome;
 
@@ -39,15 +39,42 @@ impl Style {
     }
 }
 
+/// How the lists show a capture time: the time of day (UTC) when the whole capture falls on one
+/// day, else the date too, so that times never seem to jump backwards.
+#[derive(Clone, Copy)]
+struct Clock {
+    dates: bool,
+}
+
+impl Clock {
+    fn of(r: &Report) -> Clock {
+        let dates = match (r.input.first_ts, r.input.last_ts) {
+            (Some(f), Some(l)) => !same_day(f, l),
+            _ => false,
+        };
+        Clock { dates }
+    }
+
+    fn at(self, secs: f64) -> String {
+        if self.dates {
+            datetime(secs)
+        } else {
+            time_of_day(secs)
+        }
+    }
+}
+
 /// Writes the table report.
 pub fn write_table(w: &mut dyn Write, r: &Report, opt: TableOptions) -> io::Result<()> {
     let st = Style { on: opt.color };
+    let clock = Clock::of(r);
     header(w, r, &st)?;
     services(w, &r.services, &st)?;
-    failures(w, r, &st, opt.failures_per_service.max(1))?;
-    followups(w, &r.followups, &st, opt.failures_per_service.max(1))?;
+    failures(w, r, &st, clock, opt.failures_per_service.max(1))?;
+    tcp_health(w, &r.services, &st)?;
+    followups(w, &r.followups, &st, clock, opt.failures_per_service.max(1))?;
     if let Some(flows) = &r.flows {
-        flow_list(w, flows, &st)?;
+        flow_list(w, flows, &st, clock)?;
     }
     notes(w, r, &st)
 }
@@ -68,21 +95,21 @@ fn header(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
     writeln!(w, "{} {}", st.bold(&r.generator), names.join(", "))?;
     let span = match (i.first_ts, i.last_ts) {
         (Some(f), Some(l)) => {
-            format!(
-                "{} → {} ({})",
-                datetime(f),
-                time_of_day(l),
-                duration(i.duration_s)
-            )
+            let end = if same_day(f, l) {
+                time_of_day(l)
+            } else {
+                datetime(l)
+            };
+            format!("{} → {end} UTC ({})", datetime(f), duration(i.duration_s))
         }
         _ => "no packets".to_string(),
     };
     writeln!(
         w,
-        "{} packets, {}, {span} · {} flows",
-        i.packets,
+        "{}, {}, {span} · {}",
+        plural(i.packets, "packet"),
         bytes(i.bytes),
-        r.flow_table.flows
+        plural(r.flow_table.flows, "flow")
     )?;
     writeln!(w)
 }
@@ -99,16 +126,16 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
     if services.is_empty() {
         return writeln!(w, "No IP flows.\n");
     }
-    // Wide enough for the longest name and its failure mark; every number column starts with a
+    // Wide enough for the longest name and its failure and TCP-health marks; every number column starts with a
     // space, so a count wider than its column still stands apart from its neighbour.
     let name_w = services
         .iter()
-        .map(|s| s.service.chars().count() + 1)
+        .map(|s| s.service.chars().count() + 2)
         .max()
         .unwrap_or(0)
         .max(13);
     let mut head = format!(
-        "{:<name_w$} {:>5} {:>8} {:>9} {:>9} {:>9}",
+        "{:<name_w$} {:>5} {:>7} {:>9} {:>9} {:>9}",
         "SERVICE", "FLOWS", "PACKETS", "BYTES", "TO SRV", "TO CLI"
     );
     for (_, name) in OUTCOME_COLS {
@@ -117,16 +144,17 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
     head.push_str(&format!(" {:>8}", "RTT p50"));
     writeln!(w, "{}", st.bold(&head))?;
     for s in services {
-        let failed = s.outcomes.failures() > 0;
-        let name = if failed {
-            format!("{}!", s.service)
-        } else {
-            s.service.clone()
-        };
+        let failed = s.outcomes.failures() > 0 || s.tcp.broken() > 0;
+        let name = format!(
+            "{}{}{}",
+            s.service,
+            if failed { "!" } else { "" },
+            if s.tcp.flows_troubled > 0 { "~" } else { "" }
+        );
         let name = format!("{name:<name_w$}");
         write!(
             w,
-            "{} {:>5} {:>8} {:>9} {:>9} {:>9}",
+            "{} {:>5} {:>7} {:>9} {:>9} {:>9}",
             if failed { st.red(&name) } else { name },
             s.flows,
             s.packets,
@@ -157,6 +185,99 @@ fn services(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Resu
             "-".into()
         };
         writeln!(w, " {rtt:>8}")?;
+    }
+    if services.iter().any(|s| s.tcp.flows_troubled > 0) {
+        writeln!(
+            w,
+            "{}",
+            st.dim("! failed connections, ~ TCP trouble: both listed below")
+        )?;
+    }
+    writeln!(w)
+}
+
+/// What went wrong in an established TCP session, in words.
+pub(super) fn broken_text(f: &FlowView) -> String {
+    let Some(h) = &f.tcp else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if let Some(side) = &h.reset_mid_session {
+        parts.push(format!(
+            "reset mid-session by the {side} after {}",
+            duration((f.last_ts - f.first_ts).max(0.0))
+        ));
+    }
+    if h.stalled {
+        parts.push(format!(
+            "stalled: {} silent with data unacknowledged",
+            duration(h.longest_silence_s)
+        ));
+    }
+    if h.retransmitted > 0 {
+        parts.push(plural(u64::from(h.retransmitted), "retransmission"));
+    }
+    parts.join(", ")
+}
+
+/// `1 flow`, `2 flows`.
+pub(super) fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn tcp_health(w: &mut dyn Write, services: &[ServiceView], st: &Style) -> io::Result<()> {
+    let troubled: Vec<&ServiceView> = services
+        .iter()
+        .filter(|s| s.tcp.flows_troubled > 0)
+        .collect();
+    if troubled.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "{}", st.bold("TCP HEALTH"))?;
+    for s in troubled {
+        let t = &s.tcp;
+        let mut parts = vec![format!(
+            "{} of {}",
+            t.flows_troubled,
+            plural(s.flows, "flow")
+        )];
+        for (n, what) in [
+            (t.retransmitted, "retransmitted"),
+            (t.out_of_order, "out of order"),
+            (t.dup_acks, "duplicate ACK"),
+            (t.zero_windows, "zero window"),
+            (t.reset_by_client, "reset mid-session by the client"),
+            (t.reset_by_server, "reset mid-session by the server"),
+            (t.stalled, "stalled"),
+        ] {
+            if n > 0 && (what.ends_with("ACK") || what.ends_with("window")) {
+                parts.push(plural(n, what));
+            } else if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        parts.push(format!("longest silence {}", duration(t.longest_silence_s)));
+        // Filled to the width, continuation lines under the numbers.
+        let mut line = format!("  {:<12}", s.service);
+        for (i, part) in parts.iter().enumerate() {
+            let part = if i + 1 < parts.len() {
+                format!("{part},")
+            } else {
+                part.clone()
+            };
+            if line.chars().count() + 1 + part.chars().count() > WIDTH {
+                writeln!(w, "{line}")?;
+                line = " ".repeat(14);
+            } else if !line.ends_with("  ") {
+                line.push(' ');
+            }
+            line.push_str(&part);
+        }
+        writeln!(w, "{line}")?;
     }
     writeln!(w)
 }
@@ -198,32 +319,39 @@ fn icmp_name(v6: bool, code: u8) -> String {
     name.to_string()
 }
 
-fn failures(w: &mut dyn Write, r: &Report, st: &Style, per_service: usize) -> io::Result<()> {
-    let total: u64 = r.services.iter().map(|s| s.outcomes.failures()).sum();
+fn failures(
+    w: &mut dyn Write,
+    r: &Report,
+    st: &Style,
+    clock: Clock,
+    per_service: usize,
+) -> io::Result<()> {
+    let failed = |s: &ServiceView| s.outcomes.failures() + s.tcp.broken();
+    let total: u64 = r.services.iter().map(failed).sum();
     if total == 0 {
         return Ok(());
     }
     writeln!(w, "{}", st.bold(&format!("FAILED CONNECTIONS ({total})")))?;
-    for s in r.services.iter().filter(|s| s.outcomes.failures() > 0) {
+    for s in r.services.iter().filter(|s| failed(s) > 0) {
         writeln!(w, "{}", st.bold(&s.service))?;
-        let listed: Vec<&FlowView> = r
+        let listed: Vec<(&FlowView, String)> = r
             .failures
             .iter()
             .filter(|f| f.service == s.service)
+            .map(|f| (f, failure_text(f)))
+            .chain(
+                r.tcp_broken
+                    .iter()
+                    .filter(|f| f.service == s.service)
+                    .map(|f| (f, broken_text(f))),
+            )
             .collect();
-        for f in listed.iter().take(per_service) {
-            let text = failure_text(f);
-            writeln!(
-                w,
-                "  {} {} → {}  {}",
-                time_of_day(f.first_ts),
-                f.client,
-                f.server,
-                st.red(&text)
-            )?;
+        for (f, text) in listed.iter().take(per_service) {
+            let head = format!("  {} {} → {}", clock.at(f.first_ts), f.client, f.server);
+            fitted(w, &head, text, |t| st.red(t))?;
         }
         let shown = per_service.min(listed.len()) as u64;
-        let more = s.outcomes.failures().saturating_sub(shown);
+        let more = failed(s).saturating_sub(shown);
         if more > 0 {
             writeln!(
                 w,
@@ -239,6 +367,7 @@ fn followups(
     w: &mut dyn Write,
     f: &[FollowupView],
     st: &Style,
+    clock: Clock,
     per_service: usize,
 ) -> io::Result<()> {
     if f.is_empty() {
@@ -265,7 +394,7 @@ fn followups(
         let mut listed: Vec<&&FollowupView> = mine.iter().filter(|e| !e.optional).collect();
         listed.sort_by_key(|e| (e.outcome == "established", e.announced_ts.to_bits()));
         for e in listed.iter().take(per_service) {
-            followup_lines(w, e, st)?;
+            followup_lines(w, e, st, clock)?;
         }
         if listed.len() > per_service {
             let more = listed.len() - per_service;
@@ -291,7 +420,7 @@ fn followups(
     writeln!(w)
 }
 
-fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style) -> io::Result<()> {
+fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style, clock: Clock) -> io::Result<()> {
     let target = match &e.expected.peer {
         Some(peer) => format!("{} ↔ {peer} any port/{}", e.expected.host, e.expected.proto),
         None => format!(
@@ -300,7 +429,11 @@ fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style) -> io::Result
         ),
     };
     let verdict = match e.outcome.as_str() {
-        "established" => format!("seen: {} flow(s), {} packets", e.flows, e.packets),
+        "established" => format!(
+            "seen: {}, {}",
+            plural(e.flows, "flow"),
+            plural(e.packets, "packet")
+        ),
         "not_seen" => st.red("never seen: blocked, or not on this capture's path"),
         "unanswered" => st.red("attempted, never answered: dropped by a firewall?"),
         "refused" => st.red("refused (RST): nothing listening, or rejected"),
@@ -309,47 +442,130 @@ fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style) -> io::Result
         other => other.to_string(),
     };
     writeln!(w, "  {} {target} — {verdict}", e.service)?;
-    writeln!(
-        w,
-        "    {} by {} at {} on {} {} → {}",
+    let head = format!(
+        "    {} by {} at {}",
         if e.basis == "inferred" {
             "inferred"
         } else {
             "announced"
         },
         e.announced_by,
-        time_of_day(e.announced_ts),
-        e.parent.service,
-        e.parent.client,
-        e.parent.server
-    )
+        clock.at(e.announced_ts),
+    );
+    let tail = format!(
+        "on {} {} → {}",
+        e.parent.service, e.parent.client, e.parent.server
+    );
+    if head.chars().count() + 1 + tail.chars().count() <= WIDTH {
+        writeln!(w, "{head} {tail}")
+    } else {
+        fitted(w, &head, &tail, str::to_string)
+    }
 }
 
-fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style) -> io::Result<()> {
+fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style, clock: Clock) -> io::Result<()> {
     writeln!(w, "{}", st.bold(&format!("FLOWS ({})", flows.len())))?;
     for f in flows {
         let follow = f
             .followup_of
             .map(|i| format!(" follow-up #{i}"))
             .unwrap_or_default();
-        writeln!(
-            w,
-            "  {} {:<13} {:<4} {} → {}  {} pkts {} / {} pkts {}  {}{}{}",
-            time_of_day(f.first_ts),
+        let mut head = format!(
+            "  {} {:<13} {:<4} {} → {}",
+            clock.at(f.first_ts),
             f.service,
             f.proto,
             f.client,
-            f.server,
-            f.to_server.packets,
-            bytes(f.to_server.bytes),
-            f.to_client.packets,
-            bytes(f.to_client.bytes),
+            f.server
+        );
+        if head.chars().count() > WIDTH {
+            // Long (IPv6) endpoints: the server goes on a line of its own.
+            let client = format!(
+                "  {} {:<13} {:<4} {}",
+                clock.at(f.first_ts),
+                f.service,
+                f.proto,
+                f.client
+            );
+            writeln!(w, "{client}")?;
+            head = format!("      → {}", f.server);
+        }
+        let tcp = f
+            .tcp
+            .as_ref()
+            .filter(|h| h.troubled())
+            .map(|h| format!(" · TCP: {}", tcp_words(h)))
+            .unwrap_or_default();
+        let tail = format!(
+            "{} / {}  {}{}{}{tcp}",
+            packets_bytes(f.to_server.packets, f.to_server.bytes),
+            packets_bytes(f.to_client.packets, f.to_client.bytes),
             f.outcome.as_str(),
             if f.midstream { " midstream" } else { "" },
             follow
-        )?;
+        );
+        fitted(w, &head, &tail, str::to_string)?;
     }
     writeln!(w)
+}
+
+/// Lines of the lists stay within this many columns.
+const WIDTH: usize = 100;
+
+/// `head  tail` on one line when it fits in [`WIDTH`] columns, else `tail` on an indented
+/// continuation line (wrapped at spaces if still too long). `paint` styles the tail.
+fn fitted(
+    w: &mut dyn Write,
+    head: &str,
+    tail: &str,
+    paint: impl Fn(&str) -> String,
+) -> io::Result<()> {
+    let width = |s: &str| s.chars().count();
+    if width(head) + 2 + width(tail) <= WIDTH {
+        return writeln!(w, "{head}  {}", paint(tail));
+    }
+    writeln!(w, "{head}")?;
+    const INDENT: &str = "      ";
+    let mut line = String::new();
+    for word in tail.split(' ') {
+        if !line.is_empty() && INDENT.len() + width(&line) + 1 + width(word) > WIDTH {
+            writeln!(w, "{INDENT}{}", paint(&line))?;
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    writeln!(w, "{INDENT}{}", paint(&line))
+}
+
+/// `3 pkts 1.2 KiB`, `1 pkt 60 B`.
+fn packets_bytes(packets: u64, n: u64) -> String {
+    let unit = if packets == 1 { "pkt" } else { "pkts" };
+    format!("{packets} {unit} {}", bytes(n))
+}
+
+/// A flow's TCP trouble, short: `18 retx, 1 dup ACK, reset by server, stalled 12.0 s`.
+fn tcp_words(h: &super::TcpHealthView) -> String {
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (h.retransmitted, "retx"),
+        (h.out_of_order, "out of order"),
+        (h.dup_acks, "dup ACK"),
+        (h.zero_windows, "zero win"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    if let Some(side) = &h.reset_mid_session {
+        parts.push(format!("reset by {side}"));
+    }
+    if h.stalled {
+        parts.push(format!("stalled {}", duration(h.longest_silence_s)));
+    }
+    parts.join(", ")
 }
 
 fn notes(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
@@ -369,7 +585,7 @@ fn notes(w: &mut dyn Write, r: &Report, st: &Style) -> io::Result<()> {
     if i.bogus_timestamps > 0 {
         writeln!(
             w,
-            "Bogus timestamps: {} packet(s) stamped before 1970, after 2200 or years from their \
+            "Bogus timestamps: {} packet(s) stamped before 1970, after 2200 or years from their\n  \
              neighbours were given the time of the packet before",
             i.bogus_timestamps
         )?;

@@ -1,4 +1,9 @@
 //! Human-readable capture times and sizes for the table, without a date-time dependency.
+//!
+//! Capture times are shown in UTC, always, and labelled so: a report reads the same wherever it
+//! is printed (and matches the JSON's RFC 3339 strings); `TZ` is not consulted.
+
+use crate::packet::Nanos;
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) for seconds since the Unix epoch.
 pub fn datetime(secs: f64) -> String {
@@ -10,6 +15,27 @@ pub fn datetime(secs: f64) -> String {
 /// `HH:MM:SS.mmm` (UTC) for seconds since the Unix epoch.
 pub fn time_of_day(secs: f64) -> String {
     clock(split_days(secs).1)
+}
+
+/// True when two times (seconds since the epoch) fall on the same UTC day.
+pub fn same_day(a: f64, b: f64) -> bool {
+    split_days(a).0 == split_days(b).0
+}
+
+/// RFC 3339 in UTC with microseconds: `2004-03-01T12:00:01.500000Z`.
+pub fn rfc3339(ts: Nanos) -> String {
+    let us = ts.div_euclid(1000);
+    let days = us.div_euclid(86_400_000_000);
+    let rest = us.rem_euclid(86_400_000_000);
+    let (y, m, d) = civil_from_days(days);
+    let s = rest / 1_000_000;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        rest % 1_000_000
+    )
 }
 
 fn split_days(secs: f64) -> (i64, i64) {
@@ -60,7 +86,7 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
-/// A duration in seconds, short: `850 ms`, `12.3 s`, `4m05s`, `3h12m`.
+/// A duration in seconds, short: `850 ms`, `12.3 s`, `4m05s`, `3h12m`, `2248d01h`.
 pub fn duration(secs: f64) -> String {
     if secs < 1.0 {
         format!("{:.0} ms", secs * 1000.0)
@@ -69,9 +95,12 @@ pub fn duration(secs: f64) -> String {
     } else if secs < 3600.0 {
         let s = secs as u64;
         format!("{}m{:02}s", s / 60, s % 60)
-    } else {
+    } else if secs < 172_800.0 {
         let s = secs as u64;
         format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    } else {
+        let s = secs as u64;
+        format!("{}d{:02}h", s / 86_400, s / 3600 % 24)
     }
 }
 
@@ -102,5 +131,18 @@ mod tests {
         assert_eq!(duration(0.25), "250 ms");
         assert_eq!(duration(245.0), "4m05s");
         assert_eq!(millis(0.4242), "0.42 ms");
+        assert_eq!(duration(194_230_805.0), "2248d01h");
+        assert_eq!(duration(7_200.0), "2h00m");
+        assert_eq!(
+            rfc3339(1_078_142_401_500_000_000),
+            "2004-03-01T12:00:01.500000Z"
+        );
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(
+            rfc3339(951_782_400_000_001_000),
+            "2000-02-29T00:00:00.000001Z"
+        );
+        assert!(same_day(1_078_142_401.0, 1_078_142_401.0 + 3600.0));
+        assert!(!same_day(1_078_185_599.0, 1_078_185_600.0));
     }
 }

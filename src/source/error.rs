@@ -59,14 +59,36 @@ pub enum SourceErrorKind {
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.file)?;
+        // stdin is named as the report's header names it.
+        let file = if self.file == "-" {
+            "(stdin)"
+        } else {
+            &self.file
+        };
+        write!(f, "{file}: ")?;
         match &self.kind {
             SourceErrorKind::Io(e) => write!(f, "{e}")?,
             SourceErrorKind::Empty => write!(f, "empty file")?,
-            SourceErrorKind::NotACapture { magic } => write!(
-                f,
-                "not a pcap, pcapng, NetMon or Sniffer capture (starts with {magic:02x?})"
-            )?,
+            SourceErrorKind::NotACapture { magic } => {
+                write!(
+                    f,
+                    "not a pcap, pcapng, NetMon or Sniffer capture (starts with"
+                )?;
+                for b in magic.iter() {
+                    write!(f, " {b:02x}")?;
+                }
+                let text: String = magic
+                    .iter()
+                    .map(|&b| {
+                        if b.is_ascii_graphic() || b == b' ' {
+                            char::from(b)
+                        } else {
+                            '.'
+                        }
+                    })
+                    .collect();
+                write!(f, ", \"{text}\")")?
+            }
             SourceErrorKind::Truncated { what } => write!(f, "truncated {what}")?,
             SourceErrorKind::CorruptLength { what, len } => {
                 write!(f, "corrupt {what} length {len}")?

@@ -48,7 +48,7 @@ fn empty_and_not_a_capture() {
     ));
     assert_eq!(
         e.to_string(),
-        "in: not a pcap, pcapng, NetMon or Sniffer capture (starts with [47, 45, 54, 20])"
+        "in: not a pcap, pcapng, NetMon or Sniffer capture (starts with 47 45 54 20, \"GET \")"
     );
     let e = from_bytes(vec![0xd4]).err().unwrap();
     assert!(matches!(

@@ -11,7 +11,7 @@ use std::ops::AddAssign;
 use hdrhistogram::Histogram;
 
 use crate::classify::{Flow, ServiceId};
-use crate::flow::{DirCount, EndReason, Outcome};
+use crate::flow::{DirCount, EndReason, Outcome, Side, TcpHealth};
 use crate::packet::{Endpoint, Nanos, Proto};
 use crate::track::DiagnosticsSet;
 
@@ -32,6 +32,54 @@ pub struct ServiceStats {
     pub duration_us: Histogram<u64>,
     /// Handshake round-trip times in microseconds.
     pub rtt_us: Histogram<u64>,
+    /// Live mode: the RTTs of ended flows whose handshake completed after
+    /// [`Summary::live_rtt_cut`] (the others were reported while the flow was open).
+    pub rtt_fresh_us: Histogram<u64>,
+    pub tcp: TcpTotals,
+}
+
+/// TCP health of a service's flows, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpTotals {
+    /// Flows with any retransmission, reordering, duplicate ACK, zero window, reset or stall.
+    pub flows_troubled: u64,
+    pub retransmitted: u64,
+    pub out_of_order: u64,
+    pub dup_acks: u64,
+    pub zero_windows: u64,
+    pub reset_by_client: u64,
+    pub reset_by_server: u64,
+    pub stalled: u64,
+    /// Longest silence in any of the flows.
+    pub longest_silence: Nanos,
+}
+
+impl TcpTotals {
+    fn add(&mut self, h: &TcpHealth) {
+        self.flows_troubled += u64::from(h.troubled());
+        self.retransmitted += u64::from(h.retransmitted);
+        self.out_of_order += u64::from(h.out_of_order);
+        self.dup_acks += u64::from(h.dup_acks);
+        self.zero_windows += u64::from(h.zero_windows);
+        self.reset_by_client += u64::from(h.reset_mid_session == Some(Side::Client));
+        self.reset_by_server += u64::from(h.reset_mid_session == Some(Side::Server));
+        self.stalled += u64::from(h.stalled);
+        self.longest_silence = self.longest_silence.max(h.longest_silence);
+    }
+}
+
+impl AddAssign<&TcpTotals> for TcpTotals {
+    fn add_assign(&mut self, o: &TcpTotals) {
+        self.flows_troubled += o.flows_troubled;
+        self.retransmitted += o.retransmitted;
+        self.out_of_order += o.out_of_order;
+        self.dup_acks += o.dup_acks;
+        self.zero_windows += o.zero_windows;
+        self.reset_by_client += o.reset_by_client;
+        self.reset_by_server += o.reset_by_server;
+        self.stalled += o.stalled;
+        self.longest_silence = self.longest_silence.max(o.longest_silence);
+    }
 }
 
 impl Default for ServiceStats {
@@ -46,6 +94,8 @@ impl Default for ServiceStats {
             evicted: 0,
             duration_us: histogram(),
             rtt_us: histogram(),
+            rtt_fresh_us: histogram(),
+            tcp: TcpTotals::default(),
         }
     }
 }
@@ -74,7 +124,7 @@ impl ServiceStats {
             .sum()
     }
 
-    fn add_flow(&mut self, f: &Flow, outcome: Outcome, why: EndReason) {
+    fn add_flow(&mut self, f: &Flow, outcome: Outcome, why: EndReason, rtt_cut: Option<Nanos>) {
         self.flows += 1;
         add_dir(&mut self.to_server, f.to_server);
         add_dir(&mut self.to_client, f.to_client);
@@ -89,8 +139,21 @@ impl ServiceStats {
             .record(nanos_to_us(f.last_ts.saturating_sub(f.first_ts)));
         if let Some(rtt) = f.tcp.handshake_rtt {
             let _ = self.rtt_us.record(nanos_to_us(rtt));
+            if rtt_cut.is_some_and(|cut| handshake_done(f) > cut) {
+                let _ = self.rtt_fresh_us.record(nanos_to_us(rtt));
+            }
+        }
+        if f.proto == Proto::Tcp {
+            self.tcp.add(&f.tcp.health);
         }
     }
+}
+
+/// Capture time at which a flow's handshake completed (its client's ACK), if it did.
+pub fn handshake_done(f: &Flow) -> Nanos {
+    f.tcp
+        .handshake_rtt
+        .map_or(Nanos::MIN, |rtt| f.tcp.last_syn_ts.saturating_add(rtt))
 }
 
 fn add_dir(a: &mut DirCount, b: DirCount) {
@@ -115,6 +178,8 @@ impl AddAssign<&ServiceStats> for ServiceStats {
         self.evicted += o.evicted;
         let _ = self.duration_us.add(&o.duration_us);
         let _ = self.rtt_us.add(&o.rtt_us);
+        let _ = self.rtt_fresh_us.add(&o.rtt_fresh_us);
+        self.tcp += &o.tcp;
     }
 }
 
@@ -139,6 +204,8 @@ pub struct FlowRecord {
     pub evicted: bool,
     /// What the flow's trackers found, by tracker name.
     pub findings: Vec<(&'static str, serde_json::Value)>,
+    /// TCP health (TCP flows only).
+    pub tcp: Option<TcpHealth>,
 }
 
 impl FlowRecord {
@@ -164,6 +231,7 @@ impl FlowRecord {
             icmp: f.icmp.map(|i| (i.v6, i.code, i.reporter)),
             evicted: why == EndReason::Evicted,
             findings,
+            tcp: (f.proto == Proto::Tcp).then_some(f.tcp.health),
         }
     }
 }
@@ -189,6 +257,12 @@ pub struct Summary {
     pub failures_dropped: u64,
     /// The trackers' run-wide findings.
     pub diagnostics: DiagnosticsSet,
+    /// Established TCP sessions reset mid-way or stalled (first [`MAX_FAILURES_KEPT`]).
+    pub broken: Vec<FlowRecord>,
+    pub broken_dropped: u64,
+    /// Live mode: capture time up to which open flows' handshakes were reported (None: not
+    /// live, `rtt_fresh_us` stays empty).
+    pub live_rtt_cut: Option<Nanos>,
 }
 
 impl Summary {
@@ -201,6 +275,9 @@ impl Summary {
             failures: Vec::new(),
             failures_dropped: 0,
             diagnostics: DiagnosticsSet::default(),
+            broken: Vec::new(),
+            broken_dropped: 0,
+            live_rtt_cut: None,
         }
     }
 
@@ -210,6 +287,7 @@ impl Summary {
             .as_ref()
             .is_some_and(|r| r.len() < self.max_flow_records)
             || f.outcome().is_failure()
+            || (f.proto == Proto::Tcp && f.tcp.health.broken())
     }
 
     /// Folds a flow that left the table into the totals, with its trackers' findings.
@@ -221,12 +299,17 @@ impl Summary {
     ) {
         let outcome = f.outcome();
         if let Some(s) = self.services.get_mut(f.class.service.0 as usize) {
-            s.add_flow(f, outcome, why);
+            s.add_flow(f, outcome, why, self.live_rtt_cut);
         }
         let failed = outcome.is_failure();
+        let broken = !failed && f.proto == Proto::Tcp && f.tcp.health.broken();
         let keep_failure = failed && self.failures.len() < MAX_FAILURES_KEPT;
+        let keep_broken = broken && self.broken.len() < MAX_FAILURES_KEPT;
         if failed && !keep_failure {
             self.failures_dropped += 1;
+        }
+        if broken && !keep_broken {
+            self.broken_dropped += 1;
         }
         let keep_record = match &self.flows {
             Some(flows) if flows.len() < self.max_flow_records => true,
@@ -236,15 +319,18 @@ impl Summary {
             }
             None => false,
         };
-        match (self.flows.as_mut().filter(|_| keep_record), keep_failure) {
-            (Some(flows), true) => {
-                let r = FlowRecord::from_flow(f, why, findings);
-                self.failures.push(r.clone());
-                flows.push(r);
-            }
-            (Some(flows), false) => flows.push(FlowRecord::from_flow(f, why, findings)),
-            (None, true) => self.failures.push(FlowRecord::from_flow(f, why, findings)),
-            (None, false) => {}
+        if !(keep_record || keep_failure || keep_broken) {
+            return;
+        }
+        let r = FlowRecord::from_flow(f, why, findings);
+        if keep_failure {
+            self.failures.push(r.clone());
+        }
+        if keep_broken {
+            self.broken.push(r.clone());
+        }
+        if let Some(flows) = self.flows.as_mut().filter(|_| keep_record) {
+            flows.push(r);
         }
     }
 
@@ -266,6 +352,9 @@ impl AddAssign<&Summary> for Summary {
         self.failures.extend(o.failures.iter().take(room).cloned());
         self.failures_dropped += o.failures_dropped + o.failures.len().saturating_sub(room) as u64;
         self.flow_records_dropped += o.flow_records_dropped;
+        let room = MAX_FAILURES_KEPT.saturating_sub(self.broken.len());
+        self.broken.extend(o.broken.iter().take(room).cloned());
+        self.broken_dropped += o.broken_dropped + o.broken.len().saturating_sub(room) as u64;
         if let (Some(a), Some(b)) = (&mut self.flows, &o.flows) {
             let room = self.max_flow_records.saturating_sub(a.len());
             a.extend(b.iter().take(room).cloned());

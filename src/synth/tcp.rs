@@ -127,6 +127,21 @@ impl TcpConn {
         self.segment(dir, ts, PSH | ACK, payload)
     }
 
+    /// `dir`'s last `payload.len()` bytes sent again (a retransmission): same sequence number,
+    /// nothing advances.
+    pub fn resend(&mut self, dir: Dir, ts: Nanos, payload: &[u8]) -> Frame {
+        let me = side(dir);
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let seg = TcpSegment {
+            seq: self.next[me].wrapping_sub(len),
+            ack: self.next[1 - me],
+            flags: ACK,
+            window: self.window,
+            mss: None,
+        };
+        self.emit(dir, ts, seg, payload)
+    }
+
     /// FIN/ACK in `dir`.
     pub fn fin(&mut self, dir: Dir, ts: Nanos) -> Frame {
         self.segment(dir, ts, FIN | ACK, &[])

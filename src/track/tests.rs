@@ -156,6 +156,7 @@ fn pkt<'a>(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32, payload: &'a [u
         tcp_flags: flags,
         seq,
         ack: 0,
+        window: 0,
         payload,
         unreachable: None,
         fragment: None,
