@@ -2,6 +2,7 @@
 //! folded into the summary. File and live sources feed the same [`Analyzer`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, FlowTable};
 use crate::decode::{self, FragmentTracker, SkipReason};
@@ -56,7 +57,8 @@ pub struct Analyzer {
 /// The result of a run: what `output` renders.
 #[derive(Clone, Debug)]
 pub struct Analysis {
-    pub catalogue: Catalogue,
+    /// Shared with the analyzer that made it (live snapshots do not copy it).
+    pub catalogue: Arc<Catalogue>,
     pub input: InputStats,
     pub summary: Summary,
     pub flows_evicted: u64,
@@ -201,7 +203,7 @@ impl Analyzer {
     /// An [`Analysis`] of the run's counters with the given summary and expectations.
     fn analysis(&self, summary: Summary, followups: Vec<Expectation>) -> Analysis {
         Analysis {
-            catalogue: self.classifier.catalogue().clone(),
+            catalogue: self.classifier.shared_catalogue(),
             input: self.merged_input(),
             summary,
             flows_evicted: self.flows.evicted,

@@ -9,6 +9,7 @@ pub mod analyze;
 pub mod classify;
 pub mod decode;
 pub mod flow;
+pub mod interval;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod output;

@@ -57,7 +57,7 @@ pub type FlowTable = crate::flow::FlowTable<FlowClass>;
 
 /// Decides each flow's service from the catalogue.
 pub struct Classifier {
-    catalogue: Catalogue,
+    catalogue: std::sync::Arc<Catalogue>,
     unclassified: ServiceId,
 }
 
@@ -65,13 +65,18 @@ impl Classifier {
     pub fn new(catalogue: Catalogue) -> Classifier {
         let unclassified = catalogue.must("unclassified");
         Classifier {
-            catalogue,
+            catalogue: std::sync::Arc::new(catalogue),
             unclassified,
         }
     }
 
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
+    }
+
+    /// The catalogue, shared (reports of a run point at it rather than copy its port tables).
+    pub fn shared_catalogue(&self) -> std::sync::Arc<Catalogue> {
+        std::sync::Arc::clone(&self.catalogue)
     }
 
     /// True when `port` is a catalogue port for `proto`.

@@ -53,6 +53,15 @@ impl Outcome {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// An open flow keeps this outcome once it has it (`unanswered` and `one_way` wait for the
+    /// flow to end: a reply may still come).
+    pub fn is_final_while_open(self) -> bool {
+        matches!(
+            self,
+            Outcome::Established | Outcome::Refused | Outcome::IcmpUnreachable
+        )
+    }
 }
 
 /// Longest handshake round-trip time taken as one (Linux gives up retransmitting a SYN after

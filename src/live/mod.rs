@@ -7,7 +7,6 @@
 
 mod capture;
 mod http;
-mod interval;
 mod metrics;
 mod report;
 
@@ -20,8 +19,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::analyze::{Analyzer, Config};
 use crate::packet::Nanos;
 
+pub use crate::interval::{Intervals, Window};
 pub use capture::{list_interfaces, CaptureConfig, CaptureError, InterfaceInfo};
-pub use interval::{Intervals, Window};
 pub use report::{CaptureView, IntervalView, LiveReport, Render, TotalsView};
 
 use capture::{LiveCapture, Read};

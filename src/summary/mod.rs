@@ -165,6 +165,53 @@ fn nanos_to_us(n: Nanos) -> u64 {
     u64::try_from(n / 1000).unwrap_or(0)
 }
 
+impl ServiceStats {
+    /// Counts a flow still open as if it ended now: its flow, packets and bytes, and its outcome
+    /// when it is already final ([`Outcome::is_final_while_open`]). Histograms are left alone.
+    pub fn add_open(&mut self, f: &Flow) {
+        self.flows += 1;
+        add_dir(&mut self.to_server, f.to_server);
+        add_dir(&mut self.to_client, f.to_client);
+        self.midstream += u64::from(f.midstream);
+        let o = f.outcome();
+        if o.is_final_while_open() {
+            self.outcomes[o.index()] += 1;
+            let admin = f.icmp.is_some_and(|i| i.is_admin_prohibited());
+            self.icmp_admin_prohibited += u64::from(o == Outcome::IcmpUnreachable && admin);
+        }
+    }
+
+    /// The counters that grew past `mark`, a high-water mark of earlier values of the same
+    /// cumulative counters, which is raised to these. Never negative, and a count that moved
+    /// from one service to another (payload refinement) is not counted twice. The histograms
+    /// and TCP totals of the result are empty: intervals difference those themselves.
+    pub fn advance(&self, mark: &mut ServiceStats) -> ServiceStats {
+        let d = |a: u64, b: &mut u64| {
+            let diff = a.saturating_sub(*b);
+            *b = (*b).max(a);
+            diff
+        };
+        let dir = |a: DirCount, b: &mut DirCount| DirCount {
+            packets: d(a.packets, &mut b.packets),
+            bytes: d(a.bytes, &mut b.bytes),
+        };
+        let mut outcomes = [0; 5];
+        for (i, o) in outcomes.iter_mut().enumerate() {
+            *o = d(self.outcomes[i], &mut mark.outcomes[i]);
+        }
+        ServiceStats {
+            flows: d(self.flows, &mut mark.flows),
+            to_server: dir(self.to_server, &mut mark.to_server),
+            to_client: dir(self.to_client, &mut mark.to_client),
+            outcomes,
+            midstream: d(self.midstream, &mut mark.midstream),
+            icmp_admin_prohibited: d(self.icmp_admin_prohibited, &mut mark.icmp_admin_prohibited),
+            evicted: d(self.evicted, &mut mark.evicted),
+            ..ServiceStats::default()
+        }
+    }
+}
+
 impl AddAssign<&ServiceStats> for ServiceStats {
     fn add_assign(&mut self, o: &ServiceStats) {
         self.flows += o.flows;

@@ -1,5 +1,6 @@
-//! Interval figures as differences of cumulative snapshots of the [`Analyzer`], so the per-packet
-//! path stays as it is.
+//! Interval figures (live mode) as differences of cumulative snapshots of the [`Analyzer`], so
+//! the per-packet path stays as it is. Built on the summary's own types ([`ServiceStats::advance`]
+//! and [`ServiceStats::add_open`]); needs no capture library, so it is tested with built packets.
 //!
 //! The totals are the report `analyze` would give if the capture ended now: finished flows plus
 //! every open flow as if flushed. An interval counts what grew since the previous one: new flows,
@@ -18,88 +19,10 @@ use hdrhistogram::Histogram;
 
 use crate::analyze::{Analysis, Analyzer};
 use crate::classify::{Catalogue, Expectation, Flow, FlowTable};
-use crate::flow::{DirCount, EndReason, Outcome};
+use crate::flow::EndReason;
 use crate::packet::{Endpoint, Nanos, Proto};
 use crate::summary::{handshake_done, FileStats, FlowRecord, InputStats, ServiceStats, Summary};
 use crate::track::{DiagnosticsSet, Signalling};
-
-/// Cumulative counters of one service that only grow.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Count {
-    flows: u64,
-    to_server: DirCount,
-    to_client: DirCount,
-    outcomes: [u64; 5],
-    midstream: u64,
-    icmp_admin_prohibited: u64,
-    evicted: u64,
-}
-
-impl Count {
-    fn of_finished(s: &ServiceStats) -> Count {
-        Count {
-            flows: s.flows,
-            to_server: s.to_server,
-            to_client: s.to_client,
-            outcomes: s.outcomes,
-            midstream: s.midstream,
-            icmp_admin_prohibited: s.icmp_admin_prohibited,
-            evicted: s.evicted,
-        }
-    }
-
-    fn add_open(&mut self, f: &Flow) {
-        self.flows += 1;
-        add_dir(&mut self.to_server, f.to_server);
-        add_dir(&mut self.to_client, f.to_client);
-        self.midstream += u64::from(f.midstream);
-        let o = f.outcome();
-        if known(o) {
-            self.outcomes[o.index()] += 1;
-            let admin = f.icmp.is_some_and(|i| i.is_admin_prohibited());
-            self.icmp_admin_prohibited += u64::from(o == Outcome::IcmpUnreachable && admin);
-        }
-    }
-
-    /// `self - old` where `old` is a high-water mark, and raises the mark.
-    fn advance(&self, mark: &mut Count) -> Count {
-        let d = |a: u64, b: &mut u64| {
-            let diff = a.saturating_sub(*b);
-            *b = (*b).max(a);
-            diff
-        };
-        let dir = |a: DirCount, b: &mut DirCount| DirCount {
-            packets: d(a.packets, &mut b.packets),
-            bytes: d(a.bytes, &mut b.bytes),
-        };
-        let mut outcomes = [0; 5];
-        for (i, o) in outcomes.iter_mut().enumerate() {
-            *o = d(self.outcomes[i], &mut mark.outcomes[i]);
-        }
-        Count {
-            flows: d(self.flows, &mut mark.flows),
-            to_server: dir(self.to_server, &mut mark.to_server),
-            to_client: dir(self.to_client, &mut mark.to_client),
-            outcomes,
-            midstream: d(self.midstream, &mut mark.midstream),
-            icmp_admin_prohibited: d(self.icmp_admin_prohibited, &mut mark.icmp_admin_prohibited),
-            evicted: d(self.evicted, &mut mark.evicted),
-        }
-    }
-}
-
-/// Outcomes an open flow keeps once it has them; the others wait for the flow to end.
-fn known(o: Outcome) -> bool {
-    matches!(
-        o,
-        Outcome::Established | Outcome::Refused | Outcome::IcmpUnreachable
-    )
-}
-
-fn add_dir(a: &mut DirCount, b: DirCount) {
-    a.packets += b.packets;
-    a.bytes += b.bytes;
-}
 
 /// A flow's identity for the failure list across intervals.
 type FlowId = (Proto, Endpoint, Endpoint, Nanos);
@@ -126,7 +49,8 @@ impl Window {
 /// What the previous interval ended with.
 #[derive(Default)]
 pub struct Intervals {
-    marks: Vec<Count>,
+    /// High-water marks of every service's cumulative counters.
+    marks: Vec<ServiceStats>,
     /// Duration and fresh-RTT histograms of the finished flows at the previous interval.
     hist: Vec<(Histogram<u64>, Histogram<u64>)>,
     /// Durations of the flows that ended in the last interval, by service (Prometheus observes
@@ -223,7 +147,7 @@ impl Intervals {
         window: Window,
     ) -> Analysis {
         let n = finished.services.len();
-        let mut cur: Vec<Count> = finished.services.iter().map(Count::of_finished).collect();
+        let mut cur: Vec<ServiceStats> = finished.services.clone();
         let fresh = ServiceStats::default();
         let mut open_hist = vec![(fresh.duration_us.clone(), fresh.rtt_us.clone()); n];
         let after = self.rtt_cut.unwrap_or(Nanos::MIN);
@@ -245,7 +169,7 @@ impl Intervals {
                 }
             }
         }
-        self.marks.resize(n, Count::default());
+        self.marks.resize(n, ServiceStats::default());
         self.hist
             .resize_with(n, || (fresh.duration_us.clone(), fresh.rtt_us.clone()));
         self.ended.clear();
@@ -261,19 +185,11 @@ impl Intervals {
                 let _ = rtt_us.add(r);
             }
             self.ended.push(ended);
+            // TCP health is reported in the totals only.
             services.push(ServiceStats {
-                flows: c.flows,
-                to_server: c.to_server,
-                to_client: c.to_client,
-                outcomes: c.outcomes,
-                midstream: c.midstream,
-                icmp_admin_prohibited: c.icmp_admin_prohibited,
-                evicted: c.evicted,
                 duration_us,
                 rtt_us,
-                rtt_fresh_us: fresh.rtt_fresh_us.clone(),
-                // TCP health is reported in the totals only.
-                tcp: Default::default(),
+                ..c
             });
         }
         let failures = self.new_failures(finished, open.iter().flat_map(|(t, _)| t.iter()));
@@ -330,7 +246,7 @@ impl Intervals {
         let mut listed = HashSet::new();
         for f in open {
             let o = f.outcome();
-            if !(o.is_failure() && known(o)) {
+            if !(o.is_failure() && o.is_final_while_open()) {
                 continue;
             }
             let r = FlowRecord::from_flow(f, EndReason::Flushed, Vec::new());
@@ -402,7 +318,7 @@ impl Intervals {
 
 /// The run's cumulative counters that are not per service.
 struct Cumulative<'a> {
-    catalogue: &'a Catalogue,
+    catalogue: &'a std::sync::Arc<Catalogue>,
     input: &'a InputStats,
     evicted: u64,
     expired: u64,
@@ -424,4 +340,148 @@ fn since(now: &Histogram<u64>, mark: &mut Histogram<u64>) -> Histogram<u64> {
     }
     *mark = now.clone();
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::Config;
+    use crate::packet::tcp_flags::{ACK, PSH, SYN};
+    use crate::packet::RawPacket;
+    use crate::synth::frame::{tcp_frame, udp_frame, FrameOpts, TcpSegment};
+
+    const S: Nanos = 1_000_000_000;
+
+    struct Feed {
+        a: Analyzer,
+        window: Window,
+    }
+
+    impl Feed {
+        fn frame(&mut self, ts: Nanos, data: &[u8]) {
+            self.window.note(ts);
+            self.a.packet(&RawPacket {
+                ts,
+                link_type: 1,
+                data,
+                wire_len: data.len() as u32,
+            });
+        }
+
+        fn tcp(&mut self, ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32, payload: &[u8]) {
+            let seg = TcpSegment {
+                seq,
+                ack: 1,
+                flags,
+                window: 8192,
+                mss: None,
+            };
+            let f = tcp_frame(
+                &FrameOpts::default(),
+                1,
+                src.parse().unwrap(),
+                dst.parse().unwrap(),
+                &seg,
+                payload,
+            );
+            self.frame(ts, &f);
+        }
+
+        fn udp(&mut self, ts: Nanos, src: &str, dst: &str) {
+            let f = udp_frame(
+                &FrameOpts::default(),
+                1,
+                src.parse().unwrap(),
+                dst.parse().unwrap(),
+                b"query",
+            );
+            self.frame(ts, &f);
+        }
+
+        fn tick(&mut self, iv: &mut Intervals) -> (Analysis, Analysis) {
+            let out = iv.tick(&mut self.a, self.window);
+            self.window = Window::default();
+            out
+        }
+    }
+
+    fn stats<'a>(a: &'a Analysis, id: &str) -> &'a ServiceStats {
+        &a.summary.services[a.catalogue.must(id).0 as usize]
+    }
+
+    #[test]
+    fn intervals_count_what_grew_and_add_up_to_the_totals() {
+        let mut f = Feed {
+            a: Analyzer::new(Config::default()),
+            window: Window::default(),
+        };
+        let mut iv = Intervals::new();
+        iv.begin(&mut f.a);
+        let (c, s) = ("10.0.0.1:40000", "10.0.0.2:25");
+        f.tcp(S, c, s, SYN, 0, b"");
+        f.tcp(S + 1000, s, c, SYN | ACK, 0, b"");
+        f.tcp(S + 2000, c, s, ACK, 1, b"");
+        let (one, totals) = f.tick(&mut iv);
+        let smtp = stats(&one, "smtp");
+        assert_eq!((smtp.flows, smtp.packets()), (1, 3));
+        assert_eq!(smtp.outcomes[crate::flow::Outcome::Established.index()], 1);
+        assert_eq!(smtp.rtt_us.len(), 1, "the handshake of this interval");
+        assert_eq!(stats(&totals, "smtp").flows, 1);
+
+        // Second interval: more of the same flow, and a DNS query that gets no answer yet.
+        f.tcp(2 * S, c, s, ACK | PSH, 1, b"EHLO x\r\n");
+        f.udp(2 * S, "10.0.0.1:5353", "10.0.0.3:53");
+        let (two, _) = f.tick(&mut iv);
+        let smtp = stats(&two, "smtp");
+        assert_eq!((smtp.flows, smtp.packets()), (0, 1), "the flow counts once");
+        assert_eq!(
+            smtp.outcomes.iter().sum::<u64>(),
+            0,
+            "its outcome was reported"
+        );
+        assert_eq!(smtp.rtt_us.len(), 0, "and its handshake");
+        let dns = stats(&two, "dns");
+        assert_eq!(dns.flows, 1);
+        assert_eq!(
+            dns.outcomes.iter().sum::<u64>(),
+            0,
+            "one_way waits for the end"
+        );
+
+        // The end: the DNS flow's outcome is known now; the intervals add up to the totals.
+        let mut totals = f.a.finish();
+        let last = iv.finish(&mut totals, Window::default());
+        let dns = stats(&last, "dns");
+        assert_eq!((dns.flows, dns.outcomes.iter().sum::<u64>()), (0, 1));
+        for id in ["smtp", "dns"] {
+            let all = [&one, &two, &last]
+                .map(|a| stats(a, id).flows)
+                .iter()
+                .sum::<u64>();
+            assert_eq!(all, stats(&totals, id).flows, "{id}");
+            let p = [&one, &two, &last]
+                .map(|a| stats(a, id).packets())
+                .iter()
+                .sum::<u64>();
+            assert_eq!(p, stats(&totals, id).packets(), "{id}");
+        }
+    }
+
+    #[test]
+    fn advance_never_goes_negative_nor_counts_twice() {
+        let mut mark = ServiceStats::default();
+        let mut now = ServiceStats {
+            flows: 3,
+            ..ServiceStats::default()
+        };
+        assert_eq!(now.advance(&mut mark).flows, 3);
+        now.flows = 2; // a flow moved to another service
+        assert_eq!(now.advance(&mut mark).flows, 0);
+        now.flows = 4;
+        assert_eq!(
+            now.advance(&mut mark).flows,
+            1,
+            "only past the high-water mark"
+        );
+    }
 }
