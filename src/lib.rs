@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod analyze;
+mod bytes;
 pub mod classify;
 pub mod decode;
 pub mod flow;

@@ -485,12 +485,12 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
                 if csv {
                     writeln!(
                         out,
-                        "{},{kind},{},{},{},\"{}\"",
+                        "{},{kind},{},{},{},{}",
                         s.id,
                         ports.join(" "),
                         s.origin.as_str(),
                         s.kb278339,
-                        s.description.replace('"', "\"\"")
+                        exflow::output::csv_field(&s.description)
                     )?;
                 } else {
                     let ports = if ports.is_empty() {

@@ -4,6 +4,7 @@
 //! does not need (MAC addresses, MACsec, ARP), so the few fixed-offset headers are read here.
 
 use super::{Layer, SkipReason};
+use crate::bytes::be16;
 
 /// `LINKTYPE_*` values (<https://www.tcpdump.org/linktypes.html>) that [`super::decode`] accepts.
 pub mod linktype {
@@ -78,15 +79,6 @@ pub(super) fn strip(link_type: u32, data: &[u8]) -> Result<(&[u8], IpVersion), S
 
 fn truncated() -> SkipReason {
     SkipReason::Truncated(Layer::Link)
-}
-
-/// Big-endian u16 at `at`, or `None` when the slice is too short.
-#[inline]
-fn be16(data: &[u8], at: usize) -> Option<u16> {
-    match data.get(at..at + 2) {
-        Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
-        _ => None,
-    }
 }
 
 #[inline]

@@ -9,6 +9,7 @@
 use super::ip::{self, L3};
 use super::link::IpVersion;
 use super::{Layer, SkipReason};
+use crate::bytes::be16;
 use crate::packet::{Endpoint, FiveTuple, IcmpUnreachable, Packet, Proto, RawPacket};
 
 const TCP: u8 = 6;
@@ -84,14 +85,6 @@ fn proto(ip_number: u8) -> Proto {
         UDP => Proto::Udp,
         ICMPV4 | ICMPV6 => Proto::Icmp,
         n => Proto::Other(n),
-    }
-}
-
-#[inline]
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    match b.get(at..at + 2) {
-        Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
-        _ => None,
     }
 }
 

@@ -13,8 +13,8 @@ fn percentiles(p: &Percentiles) -> String {
     }
 }
 
-/// Quotes a field when it needs it (RFC 4180).
-fn field(s: &str) -> String {
+/// Quotes a field when it needs it (RFC 4180): the one CSV quoting rule.
+pub fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -16,7 +16,7 @@ use crate::flow::{DirCount, Outcome, TcpHealth};
 use crate::packet::Nanos;
 use crate::summary::{FlowRecord, ServiceStats, TcpTotals};
 
-pub use csv::{write_flows_csv, write_services_csv};
+pub use csv::{field as csv_field, write_flows_csv, write_services_csv};
 pub use table::{write_table, TableOptions};
 
 /// Schema id of the JSON report.

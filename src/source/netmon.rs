@@ -321,15 +321,7 @@ fn byte(b: &[u8], i: usize) -> u8 {
     b.get(i).copied().unwrap_or(0)
 }
 
-/// A little-endian `u16` at `i`; 0 if out of range (callers check lengths first).
-fn u16_at(b: &[u8], i: usize) -> u16 {
-    u16::from_le_bytes([byte(b, i), byte(b, i + 1)])
-}
-
-/// A little-endian `u32` at `i`; 0 if out of range (callers check lengths first).
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([byte(b, i), byte(b, i + 1), byte(b, i + 2), byte(b, i + 3)])
-}
+use crate::bytes::{le16_or_0 as u16_at, le32_or_0 as u32_at};
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 use super::stream::ByteStream;
 use super::{Fault, PacketMeta, Warnings, MAX_CAPLEN};
+use crate::bytes::read_u32;
 use crate::source::SourceErrorKind;
 
 /// Length of the file header.
@@ -159,16 +160,6 @@ impl PcapReader {
     /// Whether the file uses the nanosecond magic.
     pub(crate) fn nanosecond(&self) -> bool {
         self.nanos
-    }
-}
-
-/// A `u32` in the given byte order.
-#[inline]
-pub(crate) fn read_u32(b: [u8; 4], big_endian: bool) -> u32 {
-    if big_endian {
-        u32::from_be_bytes(b)
-    } else {
-        u32::from_le_bytes(b)
     }
 }
 

@@ -4,9 +4,9 @@
 //! Simple (SPB) or obsolete Packet Blocks (PB). Interface Statistics Blocks contribute drop
 //! counts; every other block type is skipped.
 
-use super::pcap::read_u32;
 use super::stream::ByteStream;
 use super::{Fault, PacketMeta, Warnings, MAX_CAPLEN};
+use crate::bytes::read_u32;
 use crate::source::SourceErrorKind;
 
 /// The SHB block type; a palindrome, so it reads the same in both byte orders.
@@ -449,22 +449,13 @@ impl<'a> Iterator for Options<'a> {
 }
 
 /// A `u32` at `i`; 0 if out of range (callers check lengths first).
-#[inline]
 fn u32_at(b: &[u8], i: usize, be: bool) -> u32 {
-    match b.get(i..i + 4) {
-        Some(&[x0, x1, x2, x3]) => read_u32([x0, x1, x2, x3], be),
-        _ => 0,
-    }
+    crate::bytes::u32_at(b, i, be).unwrap_or(0)
 }
 
 /// A `u16` at `i`; 0 if out of range (callers check lengths first).
-#[inline]
 fn u16_at(b: &[u8], i: usize, be: bool) -> u16 {
-    match b.get(i..i + 2) {
-        Some(&[x0, x1]) if be => u16::from_be_bytes([x0, x1]),
-        Some(&[x0, x1]) => u16::from_le_bytes([x0, x1]),
-        _ => 0,
-    }
+    crate::bytes::u16_at(b, i, be).unwrap_or(0)
 }
 
 fn truncated(at: u64) -> Fault {

@@ -1,0 +1,66 @@
+//! Bounds-checked integer readers: the one definition every parser uses. Out of range is `None`
+//! (or 0 for the `_or_0` forms, where the caller has checked the length already).
+
+/// A `u16` at `at` in the given byte order.
+#[inline]
+pub(crate) fn u16_at(b: &[u8], at: usize, big_endian: bool) -> Option<u16> {
+    match b.get(at..at.checked_add(2)?) {
+        Some(&[x, y]) if big_endian => Some(u16::from_be_bytes([x, y])),
+        Some(&[x, y]) => Some(u16::from_le_bytes([x, y])),
+        _ => None,
+    }
+}
+
+/// A `u32` at `at` in the given byte order.
+#[inline]
+pub(crate) fn u32_at(b: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    match b.get(at..at.checked_add(4)?) {
+        Some(&[w, x, y, z]) => Some(read_u32([w, x, y, z], big_endian)),
+        _ => None,
+    }
+}
+
+/// A big-endian (network order) `u16` at `at`.
+#[inline]
+pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
+    u16_at(b, at, true)
+}
+
+/// A little-endian `u16` at `at`, 0 when out of range.
+#[inline]
+pub(crate) fn le16_or_0(b: &[u8], at: usize) -> u16 {
+    u16_at(b, at, false).unwrap_or(0)
+}
+
+/// A little-endian `u32` at `at`, 0 when out of range.
+#[inline]
+pub(crate) fn le32_or_0(b: &[u8], at: usize) -> u32 {
+    u32_at(b, at, false).unwrap_or(0)
+}
+
+/// A `u32` in the given byte order.
+#[inline]
+pub(crate) fn read_u32(b: [u8; 4], big_endian: bool) -> u32 {
+    if big_endian {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_check_bounds_and_byte_order() {
+        let b = [1, 2, 3, 4, 5];
+        assert_eq!(u16_at(&b, 0, true), Some(0x0102));
+        assert_eq!(u16_at(&b, 0, false), Some(0x0201));
+        assert_eq!(u32_at(&b, 1, true), Some(0x0203_0405));
+        assert_eq!(u32_at(&b, 2, true), None);
+        assert_eq!(u16_at(&b, usize::MAX, true), None, "no overflow");
+        assert_eq!((le16_or_0(&b, 4), le32_or_0(&b, 3)), (0, 0));
+        assert_eq!(be16(&b, 3), Some(0x0405));
+    }
+}
