@@ -11,32 +11,27 @@ pub(crate) struct PcapRec {
     pub(crate) orig_len: u32,
 }
 
-/// A legacy pcap file with the given byte order, resolution, link type and records.
+/// A legacy pcap file with the given byte order, resolution, link type and records, written by
+/// the one pcap writer (`synth::pcap`).
 pub(crate) fn pcap_file(
     big_endian: bool,
     nanos: bool,
     link_type: u32,
     recs: &[PcapRec],
 ) -> Vec<u8> {
-    let mut w = Writer {
-        out: Vec::new(),
-        big_endian,
+    use crate::synth::pcap::{PcapWriter, TsPrecision};
+    let precision = if nanos {
+        TsPrecision::Nano
+    } else {
+        TsPrecision::Micro
     };
-    w.u32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
-    w.u16(2);
-    w.u16(4);
-    w.u32(0);
-    w.u32(0);
-    w.u32(65535);
-    w.u32(link_type);
+    let mut w = PcapWriter::with_byte_order(Vec::new(), precision, 65535, link_type, big_endian)
+        .expect("writing to memory");
     for r in recs {
-        w.u32(r.sec);
-        w.u32(r.frac);
-        w.u32(r.data.len() as u32);
-        w.u32(r.orig_len);
-        w.out.extend_from_slice(&r.data);
+        w.write_record(r.sec, r.frac, &r.data, r.orig_len)
+            .expect("writing to memory");
     }
-    w.out
+    w.into_inner().expect("writing to memory")
 }
 
 /// Writes integers in one byte order.

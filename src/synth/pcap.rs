@@ -42,6 +42,7 @@ pub struct PcapWriter<W: Write> {
     precision: TsPrecision,
     snaplen: u32,
     packets: u64,
+    big_endian: bool,
 }
 
 impl<W: Write> PcapWriter<W> {
@@ -53,25 +54,76 @@ impl<W: Write> PcapWriter<W> {
     /// Writes the file header. Frames longer than `snaplen` are cut to it when written (their
     /// original length is kept in the record), as a capture with `tcpdump -s` would have them.
     pub fn with_options(
-        mut out: W,
+        out: W,
         precision: TsPrecision,
         snaplen: u32,
         link_type: u32,
     ) -> io::Result<Self> {
-        let mut header = [0u8; 24];
-        header[0..4].copy_from_slice(&precision.magic().to_le_bytes());
-        header[4..6].copy_from_slice(&2u16.to_le_bytes());
-        header[6..8].copy_from_slice(&4u16.to_le_bytes());
+        Self::with_byte_order(out, precision, snaplen, link_type, false)
+    }
+
+    /// Like [`with_options`](Self::with_options) in either byte order (readers must take both;
+    /// test fixtures use this).
+    pub fn with_byte_order(
+        mut out: W,
+        precision: TsPrecision,
+        snaplen: u32,
+        link_type: u32,
+        big_endian: bool,
+    ) -> io::Result<Self> {
+        let u16b = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u32b = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut header = Vec::with_capacity(24);
+        header.extend_from_slice(&u32b(precision.magic()));
+        header.extend_from_slice(&u16b(2));
+        header.extend_from_slice(&u16b(4));
         // thiszone and sigfigs stay 0.
-        header[16..20].copy_from_slice(&snaplen.to_le_bytes());
-        header[20..24].copy_from_slice(&link_type.to_le_bytes());
+        header.extend_from_slice(&[0; 8]);
+        header.extend_from_slice(&u32b(snaplen));
+        header.extend_from_slice(&u32b(link_type));
         out.write_all(&header)?;
         Ok(PcapWriter {
             out,
             precision,
             snaplen,
             packets: 0,
+            big_endian,
         })
+    }
+
+    /// Writes one record exactly as given: seconds, fraction (micro- or nanoseconds), captured
+    /// bytes and original length, unchecked (fixtures of malformed files need that).
+    pub fn write_record(
+        &mut self,
+        sec: u32,
+        frac: u32,
+        data: &[u8],
+        orig_len: u32,
+    ) -> io::Result<()> {
+        let caplen = u32::try_from(data.len()).map_err(|_| invalid("frame longer than 4 GiB"))?;
+        for v in [sec, frac, caplen, orig_len] {
+            let b = if self.big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            self.out.write_all(&b)?;
+        }
+        self.out.write_all(data)?;
+        self.packets += 1;
+        Ok(())
     }
 
     /// Appends one record. `ts` must lie between 1970 and 2106 (the format's 32-bit seconds).
@@ -98,15 +150,8 @@ impl<W: Write> PcapWriter<W> {
             TsPrecision::Nano => nanos,
         };
         let caplen = data.len().min(self.snaplen as usize);
-        let mut rec = [0u8; 16];
-        rec[0..4].copy_from_slice(&secs.to_le_bytes());
-        rec[4..8].copy_from_slice(&frac.to_le_bytes());
-        rec[8..12].copy_from_slice(&(caplen as u32).to_le_bytes());
-        rec[12..16].copy_from_slice(&orig_len.max(caplen as u32).to_le_bytes());
-        self.out.write_all(&rec)?;
-        self.out.write_all(&data[..caplen])?;
-        self.packets += 1;
-        Ok(())
+        let kept = data.get(..caplen).unwrap_or(data);
+        self.write_record(secs, frac, kept, orig_len.max(caplen as u32))
     }
 
     /// Appends one [`Frame`].
