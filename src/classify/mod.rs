@@ -20,7 +20,7 @@ mod catalogue;
 mod expect;
 
 pub use catalogue::{Catalogue, CatalogueError, Origin, Service, ServiceId, ServiceKind};
-pub use expect::{Basis, ExpectConfig, ExpectTable, Expectation};
+pub use expect::{Basis, ExpectConfig, ExpectTable, Expectation, RETIRE_AFTER};
 
 use crate::packet::Proto;
 

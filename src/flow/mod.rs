@@ -190,7 +190,7 @@ pub struct FlowTable<C = ()> {
 }
 
 /// How often (capture time) the table is swept for idle flows.
-const SWEEP_EVERY: Nanos = 10 * 1_000_000_000;
+pub const SWEEP_EVERY: Nanos = 10 * 1_000_000_000;
 
 impl<C: Default> FlowTable<C> {
     pub fn new(config: FlowConfig) -> FlowTable<C> {

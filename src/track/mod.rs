@@ -17,7 +17,7 @@
 //! branch per packet.
 //!
 //! Adding a protocol: a pure parser in `signal/`, a file here implementing [`Tracker`] and
-//! [`TrackerKind`], one line in [`registry`], and `track` lines in the catalogue.
+//! [`TrackerKind`], one line in `registry.rs`, and `track` lines in the catalogue.
 
 pub mod diagnostics;
 pub mod framing;
@@ -29,7 +29,7 @@ mod session;
 mod stats;
 #[cfg(test)]
 mod tests;
-mod tpkt_stream;
+pub mod tpkt_stream;
 
 use std::net::IpAddr;
 
