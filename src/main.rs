@@ -396,6 +396,7 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
                     exflow::classify::ServiceKind::Port => "port",
                     exflow::classify::ServiceKind::Payload => "payload",
                     exflow::classify::ServiceKind::Followup => "follow-up",
+                    exflow::classify::ServiceKind::Interface => "rpc",
                     exflow::classify::ServiceKind::Unclassified => "-",
                 };
                 let origin = if s.origin == Origin::User {
