@@ -431,8 +431,10 @@ impl Trackers {
     }
 
     /// An unclassified flow that ends takes the service of an expectation announced for one of
-    /// its ends while it was open (see [`ExpectTable::find_during`]): clients of an RPC service
-    /// that asked the endpoint mapper before the capture began.
+    /// its ends while it was open or less than a lifetime after (see
+    /// [`ExpectTable::find_during`]): clients of an RPC service that asked the endpoint mapper
+    /// before the capture began. It does not count as a follow-up of that expectation: it did not
+    /// follow the announcement.
     pub fn classify_late(&self, flow: &mut Flow) {
         if Some(flow.class.service) != self.unclassified || flow.class.followup_of.is_some() {
             return;
@@ -442,7 +444,6 @@ impl Trackers {
         if let Some(id) = expect.find_during(flow.proto, ends, flow.first_ts, flow.last_ts) {
             if let Some(e) = expect.list.get(&id) {
                 flow.class.service = e.service;
-                flow.class.followup_of = Some(id);
             }
         }
     }
