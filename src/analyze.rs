@@ -259,7 +259,8 @@ impl Analyzer {
 }
 
 /// A flow left the table: its expectation and trackers conclude, then the summary counts it.
-fn flow_ended(trackers: &mut Trackers, summary: &mut Summary, f: Flow, why: EndReason) {
+fn flow_ended(trackers: &mut Trackers, summary: &mut Summary, mut f: Flow, why: EndReason) {
+    trackers.classify_late(&mut f);
     let want_record = summary.wants_record(&f);
     let findings = trackers.flow_ended(&f, why, &mut summary.diagnostics, want_record);
     summary.add_flow(&f, why, findings);

@@ -475,6 +475,7 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
                     ServiceKind::Port => "port",
                     ServiceKind::Payload => "payload",
                     ServiceKind::Followup => "follow-up",
+                    ServiceKind::Interface => "rpc",
                     ServiceKind::Unclassified => "-",
                 };
                 let origin = match (s.origin, s.kb278339 || s.kind == ServiceKind::Unclassified) {

@@ -28,8 +28,54 @@ fn every_parser(bytes: &[u8]) {
     let _ = ras::parse(bytes, &mut sink);
 }
 
+/// The DCE/RPC parsers on `bytes` as a PDU, as an endpoint-mapper stub in both byte orders and
+/// as a tower.
+fn every_dcerpc_parser(bytes: &[u8]) {
+    use exflow::signal::dcerpc::{self, Order};
+    let _ = dcerpc::parse_bind(bytes);
+    let _ = dcerpc::parse_bind_ack(bytes);
+    let _ = dcerpc::parse_request(bytes);
+    let _ = dcerpc::parse_response(bytes);
+    for order in [Order::Little, Order::Big] {
+        for opnum in [dcerpc::OPNUM_EPT_MAP, dcerpc::OPNUM_EPT_LOOKUP] {
+            let _ = dcerpc::parse_epm_response(bytes, opnum, order);
+        }
+    }
+    let _ = dcerpc::parse_tower(bytes);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_dcerpc(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        every_dcerpc_parser(&bytes);
+    }
+
+    /// A valid version-5 header with a matching frag_len, so the body parsers see arbitrary input.
+    #[test]
+    fn arbitrary_dcerpc_bodies_never_panic(
+        ptype in prop::sample::select(vec![0u8, 2, 11, 12, 14, 15]),
+        little in any::<bool>(),
+        auth_len in 0u16..64,
+        body in proptest::collection::vec(any::<u8>(), 0..600),
+    ) {
+        let len = (16 + body.len()) as u16;
+        let mut pdu = vec![5, 0, ptype, 3, if little { 0x10 } else { 0 }, 0, 0, 0];
+        let (l, a) = if little {
+            (len.to_le_bytes(), auth_len.to_le_bytes())
+        } else {
+            (len.to_be_bytes(), auth_len.to_be_bytes())
+        };
+        pdu.extend(l);
+        pdu.extend(a);
+        pdu.extend([0, 0, 0, 1]);
+        pdu.extend(&body);
+        every_dcerpc_parser(&pdu);
+        if body.len() > 8 {
+            every_dcerpc_parser(&body[8..]);
+        }
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {

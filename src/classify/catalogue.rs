@@ -10,6 +10,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::packet::Proto;
+use crate::signal::dcerpc::Uuid;
 
 const BUILTIN: &str = include_str!("catalogue.txt");
 
@@ -32,6 +33,9 @@ pub enum ServiceKind {
     Payload,
     /// A connection on a port announced at run time by another service's signalling.
     Followup,
+    /// An RPC service known by its interface UUID: from the endpoint mapper's answers or from a
+    /// client's bind, on whatever port (the catalogue's `rpc/<uuid>` lines).
+    Interface,
     /// Traffic that matches nothing.
     Unclassified,
 }
@@ -43,6 +47,7 @@ impl ServiceKind {
             ServiceKind::Port => "port",
             ServiceKind::Payload => "payload",
             ServiceKind::Followup => "follow-up",
+            ServiceKind::Interface => "rpc interface",
             ServiceKind::Unclassified => "catch-all",
         }
     }
@@ -118,6 +123,18 @@ const FOLLOWUPS: [(&str, &str); 4] = [
     ),
 ];
 
+/// An RPC interface the catalogue names (`<service> rpc/<uuid> <name> [description]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    pub uuid: Uuid,
+    /// Its short name (`EMSMDB`, `NSPI`, ...).
+    pub name: String,
+    pub service: ServiceId,
+}
+
+/// The service of RPC interfaces the catalogue does not name.
+pub const MSRPC_DYNAMIC: &str = "msrpc_dynamic";
+
 /// A problem in a catalogue file, with its line.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: line {line}: {problem}")]
@@ -135,6 +152,8 @@ pub struct Catalogue {
     udp: Box<[u16]>,
     /// `track` lines naming services not defined yet: (tracker, service, file line).
     pending: Vec<(String, String, usize)>,
+    /// RPC interfaces by UUID (few: a linear search is as fast as a map).
+    interfaces: Vec<Interface>,
 }
 
 /// Value in the port tables for "no service".
@@ -148,6 +167,7 @@ impl Catalogue {
             tcp: vec![NONE; 65536].into_boxed_slice(),
             udp: vec![NONE; 65536].into_boxed_slice(),
             pending: Vec::new(),
+            interfaces: Vec::new(),
         };
         c.apply("built-in catalogue", BUILTIN, Origin::Builtin)
             .expect("the built-in catalogue parses");
@@ -162,6 +182,12 @@ impl Catalogue {
         for (id, description) in FOLLOWUPS {
             c.add_service(id, ServiceKind::Followup, description, Origin::Builtin);
         }
+        c.add_service(
+            MSRPC_DYNAMIC,
+            ServiceKind::Interface,
+            "An RPC interface the endpoint mapper handed out that the catalogue does not name",
+            Origin::Builtin,
+        );
         c.add_service(
             "unclassified",
             ServiceKind::Unclassified,
@@ -229,6 +255,16 @@ impl Catalogue {
                 continue;
             }
             let (ports, description) = next_word(rest);
+            if let Some(uuid) = ports.strip_prefix("rpc/") {
+                if !valid_id(id) {
+                    return Err(err(format!(
+                        "service id {id:?} must be lowercase letters, digits and '_'"
+                    )));
+                }
+                self.interface_line(id, uuid, description, origin)
+                    .map_err(err)?;
+                continue;
+            }
             if !valid_id(id) {
                 return Err(err(format!(
                     "service id {id:?} must be lowercase letters, digits and '_'"
@@ -249,7 +285,7 @@ impl Catalogue {
             let sid = match self.find(id) {
                 Some(sid) => {
                     let s = &mut self.services[sid.0 as usize];
-                    if s.kind != ServiceKind::Port {
+                    if !matches!(s.kind, ServiceKind::Port | ServiceKind::Interface) {
                         return Err(err(format!(
                             "{id} is a {} service and takes no ports",
                             s.kind.as_str()
@@ -279,6 +315,58 @@ impl Catalogue {
             }
         }
         Ok(())
+    }
+
+    /// Parses the rest of a `<service> rpc/<uuid> <name> [description]` line: the interface
+    /// moves to `service` if another had it; a new service is of kind `Interface`.
+    fn interface_line(
+        &mut self,
+        id: &str,
+        uuid: &str,
+        rest: &str,
+        origin: Origin,
+    ) -> Result<(), String> {
+        let uuid: Uuid = uuid.parse().map_err(|e| format!("rpc/{uuid}: {e}"))?;
+        let (name, description) = next_word(rest);
+        if name.is_empty() {
+            return Err(format!(
+                "rpc/{uuid} names no interface (expected: {id} rpc/<uuid> <name> [description])"
+            ));
+        }
+        let sid = match self.find(id) {
+            Some(sid) => {
+                let s = &mut self.services[sid.0 as usize];
+                if !matches!(s.kind, ServiceKind::Port | ServiceKind::Interface) {
+                    return Err(format!(
+                        "{id} is a {:?} service and takes no interfaces",
+                        s.kind
+                    ));
+                }
+                if !description.is_empty() {
+                    s.description = description.to_string();
+                }
+                s.origin = origin;
+                sid
+            }
+            None => self.add_service(id, ServiceKind::Interface, description, origin),
+        };
+        self.interfaces.retain(|i| i.uuid != uuid);
+        self.interfaces.push(Interface {
+            uuid,
+            name: name.to_string(),
+            service: sid,
+        });
+        Ok(())
+    }
+
+    /// The catalogued RPC interface with this UUID.
+    pub fn interface(&self, uuid: &Uuid) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.uuid == *uuid)
+    }
+
+    /// Every catalogued RPC interface.
+    pub fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
     }
 
     fn add_service(
@@ -508,6 +596,125 @@ mod tests {
         let mut c = Catalogue::builtin();
         let e = c.apply("x.cat", "foo tcp/0\n", Origin::User).unwrap_err();
         assert!(e.to_string().contains("line 1: bad port \"tcp/0\""), "{e}");
+    }
+
+    #[test]
+    fn builtin_rpc_interfaces_name_their_services() {
+        let c = Catalogue::builtin();
+        let expect: &[(&str, &str, &str)] = &[
+            ("a4f1db00-ca47-1067-b31f-00dd010662da", "mapi", "EMSMDB"),
+            (
+                "5261574a-4572-206e-b268-6b199213b4e4",
+                "mapi",
+                "AsyncEMSMDB",
+            ),
+            ("f5cc5a18-4264-101a-8c59-08002b2f8426", "nspi", "NSPI"),
+            ("1544f5e0-613c-11d1-93df-00c04fd7bd09", "rfr", "RFR"),
+            (
+                "99e64010-b032-11d0-97a4-00c04fd6551d",
+                "exchange_store_admin",
+                "StoreAdmin",
+            ),
+            (
+                "89742ace-a9ed-11cf-9c0c-08002be7ae86",
+                "exchange_store_admin",
+                "StoreAdmin2",
+            ),
+            (
+                "0e4a0156-dd5d-11d2-8c2f-00c04fb6bcde",
+                "exchange_store_admin",
+                "InfoStore1",
+            ),
+            (
+                "1453c42c-0fa6-11d2-a910-00c04f990f3b",
+                "exchange_store_admin",
+                "InfoStore2",
+            ),
+            (
+                "10f24e8e-0fa6-11d2-a910-00c04f990f3b",
+                "exchange_store_admin",
+                "InfoStore3",
+            ),
+            (
+                "9e8ee830-4459-11ce-979b-00aa005ffebe",
+                "exchange_mta",
+                "MTA",
+            ),
+            (
+                "38a94e72-a9bc-11d2-8faf-00c04fa378ff",
+                "exchange_mta",
+                "QAdmin",
+            ),
+            (
+                "f930c514-1215-11d3-99a5-00a0c9b61b04",
+                "exchange_sa",
+                "SACluster",
+            ),
+            (
+                "83d72bf0-0d89-11ce-b13f-00aa003bac6c",
+                "exchange_sa",
+                "SAPrivate",
+            ),
+            (
+                "469d6ec0-0d87-11ce-b13f-00aa003bac6c",
+                "exchange_sa",
+                "SAPublic",
+            ),
+            ("e3514235-4b06-11d1-ab04-00c04fc2dcd2", "drsuapi", "drsuapi"),
+            (
+                "12345678-1234-abcd-ef00-01234567cffb",
+                "netlogon",
+                "netlogon",
+            ),
+        ];
+        assert_eq!(c.interfaces().len(), expect.len());
+        for &(uuid, service, name) in expect {
+            let i = c.interface(&uuid.parse().unwrap()).expect(uuid);
+            assert_eq!(
+                (c.id(i.service), i.name.as_str()),
+                (service, name),
+                "{uuid}"
+            );
+            assert_eq!(c.service(i.service).kind, ServiceKind::Interface);
+        }
+        let dynamic = c.must(MSRPC_DYNAMIC);
+        assert_eq!(c.service(dynamic).kind, ServiceKind::Interface);
+        assert_eq!(c.service(c.must("msrpc")).trackers, ["epm"]);
+        assert_eq!(c.service(c.must("mapi")).trackers, ["rpc"]);
+    }
+
+    #[test]
+    fn user_file_adds_and_moves_interfaces() {
+        let mut c = Catalogue::builtin();
+        let text = "site_rpc rpc/11111111-2222-3333-4444-555555555555 Site Site-specific RPC\n\
+                    exchange_mta rpc/99e64010-b032-11d0-97a4-00c04fd6551d StoreAdminOnMta\n\
+                    mapi tcp/6001\n";
+        c.apply("site.cat", text, Origin::User).unwrap();
+        let site = c.find("site_rpc").unwrap();
+        let u = "11111111-2222-3333-4444-555555555555".parse().unwrap();
+        assert_eq!(c.interface(&u).map(|i| i.service), Some(site));
+        assert_eq!(c.service(site).description, "Site-specific RPC");
+        let moved = c
+            .interface(&"99e64010-b032-11d0-97a4-00c04fd6551d".parse().unwrap())
+            .unwrap();
+        assert_eq!(c.id(moved.service), "exchange_mta");
+        assert_eq!(
+            c.id(c.lookup(Proto::Tcp, 6001).unwrap()),
+            "mapi",
+            "a pinned port"
+        );
+        let e = c
+            .apply("x.cat", "foo rpc/not-a-uuid X\n", Origin::User)
+            .unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
+        let e = c
+            .apply(
+                "x.cat",
+                "\nfoo rpc/11111111-2222-3333-4444-555555555555\n",
+                Origin::User,
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("line 2: rpc/"), "{e}");
     }
 
     #[test]

@@ -213,6 +213,27 @@ impl ExpectTable {
         })
     }
 
+    /// The signalled expectation at either end of a flow open from `first` to `last` that was
+    /// live, or announced less than its lifetime later: the flow predates the announcement (the
+    /// capture joined it mid-way, or its client asked the endpoint mapper before the capture
+    /// began), and its roles may have been guessed backwards. An answer about a server endpoint
+    /// says it was there before too (Exchange registers its endpoints when a service starts).
+    pub fn find_during(
+        &self,
+        proto: Proto,
+        ends: [Endpoint; 2],
+        first: Nanos,
+        last: Nanos,
+    ) -> Option<u32> {
+        ends.into_iter().find_map(|ep| {
+            let id = *self.by_addr.get(&(proto, ep))?;
+            let e = self.list.get(&id)?;
+            let lifetime = e.expires.saturating_sub(e.announced_ts);
+            let since = e.announced_ts.saturating_sub(lifetime);
+            (e.basis == Basis::Signalled && since <= last && first <= e.expires).then_some(id)
+        })
+    }
+
     /// Counts a finished follow-up flow on the expectations it fulfilled: every announced
     /// address that received traffic in it (for UDP media both ends may have been announced),
     /// or the inferred session that tagged it.

@@ -19,7 +19,9 @@
 mod catalogue;
 mod expect;
 
-pub use catalogue::{Catalogue, CatalogueError, Origin, Service, ServiceId, ServiceKind};
+pub use catalogue::{
+    Catalogue, CatalogueError, Interface, Origin, Service, ServiceId, ServiceKind, MSRPC_DYNAMIC,
+};
 pub use expect::{Basis, ExpectConfig, ExpectTable, Expectation, RETIRE_AFTER};
 
 use crate::packet::Proto;

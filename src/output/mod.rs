@@ -332,7 +332,8 @@ pub struct FollowupView {
     pub parent: ParentView,
     pub expected: ExpectedView,
     /// What was announced: `h245Address`, `mediaChannel`, `mediaControlChannel`,
-    /// `h225:callSignalAddress`, `Call-Back`, or `session` for inferred expectations.
+    /// `h225:callSignalAddress`, `Call-Back`, `tower` (endpoint mapper), `bind` (an RPC bind), or
+    /// `session` for inferred expectations.
     pub kind: String,
     /// The signalling message that announced it (e.g. `connect`, `OLCAck`, `SUBSCRIBE`).
     pub announced_by: String,
@@ -346,6 +347,35 @@ pub struct FollowupView {
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
+    /// The RPC interface of an endpoint-mapper tower or a bind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<InterfaceView>,
+}
+
+/// An RPC interface: its UUID, `major.minor` version and catalogue name (empty when the catalogue
+/// does not name it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InterfaceView {
+    pub uuid: String,
+    pub version: String,
+    pub name: String,
+}
+
+impl InterfaceView {
+    /// From an expectation's `interface_*` attributes, when it has them.
+    fn from_attrs(attrs: &[(&'static str, String)]) -> Option<InterfaceView> {
+        let get = |k: &str| {
+            attrs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.clone())
+        };
+        Some(InterfaceView {
+            uuid: get("interface_uuid")?,
+            version: get("interface_version").unwrap_or_default(),
+            name: get("interface_name").unwrap_or_default(),
+        })
+    }
 }
 
 /// A count of retired expectations.
@@ -645,6 +675,7 @@ fn followup_view(
         flows: e.flows,
         packets: e.packets,
         bytes: e.bytes,
+        interface: InterfaceView::from_attrs(&e.attrs),
     }
 }
 

@@ -20,6 +20,9 @@
 //! [`TrackerKind`], one line in `registry.rs`, and `track` lines in the catalogue.
 
 pub mod diagnostics;
+mod epm;
+#[cfg(test)]
+mod epm_tests;
 pub mod framing;
 mod h323;
 pub mod reassembly;
@@ -334,6 +337,7 @@ pub struct Trackers {
     free: Vec<u32>,
     /// Catalogue `track` lines naming no known tracker.
     pub unknown: Vec<String>,
+    unclassified: Option<ServiceId>,
 }
 
 impl Trackers {
@@ -378,6 +382,7 @@ impl Trackers {
             slots: Vec::new(),
             free: Vec::new(),
             unknown,
+            unclassified: catalogue.find("unclassified"),
         }
     }
 
@@ -423,6 +428,24 @@ impl Trackers {
             return true;
         }
         false
+    }
+
+    /// An unclassified flow that ends takes the service of an expectation announced for one of
+    /// its ends while it was open or less than a lifetime after (see
+    /// [`ExpectTable::find_during`]): clients of an RPC service that asked the endpoint mapper
+    /// before the capture began. It does not count as a follow-up of that expectation: it did not
+    /// follow the announcement.
+    pub fn classify_late(&self, flow: &mut Flow) {
+        if Some(flow.class.service) != self.unclassified || flow.class.followup_of.is_some() {
+            return;
+        }
+        let expect = &self.shared.expect;
+        let ends = [flow.server, flow.client];
+        if let Some(id) = expect.find_during(flow.proto, ends, flow.first_ts, flow.last_ts) {
+            if let Some(e) = expect.list.get(&id) {
+                flow.class.service = e.service;
+            }
+        }
     }
 
     /// Attaches the trackers the catalogue names for the flow's service.
