@@ -251,9 +251,7 @@ impl Metrics {
             let _ = self.flows.get_or_create(&service);
             let _ = self.admin_prohibited.get_or_create(&service);
             let _ = self.flow_duration.get_or_create(&service);
-            if s.kind != ServiceKind::Unclassified {
-                let _ = self.handshake_rtt.get_or_create(&service);
-            }
+            let _ = self.handshake_rtt.get_or_create(&service);
             for direction in ["to_server", "to_client"] {
                 let d = DirectionLabels {
                     service: s.id.clone(),
