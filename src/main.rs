@@ -212,8 +212,9 @@ struct LiveArgs {
     /// Output: a refreshed table on a terminal, one JSON line per interval otherwise.
     #[arg(long, short = 'f', value_enum, default_value = "auto")]
     format: LiveFormat,
-    /// Serve Prometheus metrics on ADDR:PORT at /metrics.
-    #[arg(long, value_name = "ADDR:PORT")]
+    /// Serve Prometheus metrics on [HOST]:PORT at /metrics (`:9467` is every interface,
+    /// `localhost:9467` or `127.0.0.1:9467` one).
+    #[arg(long, value_name = "[HOST]:PORT", value_parser = metrics_addr)]
     metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     opts: AnalysisOpts,
@@ -434,6 +435,34 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
     })
 }
 
+/// `--metrics`: `HOST:PORT` (a name is resolved, its first address used), `[v6]:PORT`, or
+/// `:PORT` for every interface. Port 0 is refused.
+fn metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let s = s.trim();
+    let addr = match s.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|p| std::net::SocketAddr::from(([0, 0, 0, 0], p)))
+            .map_err(|_| format!("bad port {port:?}"))?,
+        None => {
+            let (_, port) = s
+                .rsplit_once(':')
+                .ok_or_else(|| format!("{s:?} is not HOST:PORT or :PORT"))?;
+            port.parse::<u16>()
+                .map_err(|_| format!("bad port {port:?}"))?;
+            s.to_socket_addrs()
+                .map_err(|e| format!("{s}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{s}: no address"))?
+        }
+    };
+    if addr.port() == 0 {
+        return Err("port 0: give the port to serve on".to_string());
+    }
+    Ok(addr)
+}
+
 /// Names stdin `(stdin)` in warnings, as the report's header does (the pipeline says `-`).
 fn name_stdin(input: &mut exflow::summary::InputStats) {
     let fix = |s: &mut String| {
@@ -554,5 +583,29 @@ impl Progress {
         if self.shown {
             say(format_args!("\r\x1b[K"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metrics_addr;
+
+    #[test]
+    fn metrics_addresses() {
+        assert_eq!(metrics_addr(":9467").unwrap().to_string(), "0.0.0.0:9467");
+        assert_eq!(
+            metrics_addr("127.0.0.1:9467").unwrap().to_string(),
+            "127.0.0.1:9467"
+        );
+        assert_eq!(
+            metrics_addr("[::1]:9467").unwrap().to_string(),
+            "[::1]:9467"
+        );
+        let local = metrics_addr("localhost:9467").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 9467, "{local}");
+        assert!(metrics_addr("localhost:0").is_err());
+        assert!(metrics_addr(":x").is_err());
+        assert!(metrics_addr("9467").is_err());
+        assert!(metrics_addr("localhost:99999").is_err());
     }
 }

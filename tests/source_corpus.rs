@@ -194,7 +194,7 @@ fn error_messages_name_the_file_and_offset() {
         (Vec::new(), "cap: empty file"),
         (
             b"\x7fELF\x02\x01".to_vec(),
-            "cap: not a pcap, pcapng, NetMon or Sniffer capture (starts with [7f, 45, 4c, 46])",
+            "cap: not a pcap, pcapng, NetMon or Sniffer capture (starts with 7f 45 4c 46, \".ELF\")",
         ),
         (
             pcap(2, 10)[..60].to_vec(),

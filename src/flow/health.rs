@@ -35,12 +35,13 @@ impl Side {
     }
 }
 
-/// What one direction last sent.
+/// What one direction last sent (16 bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct DirSeq {
-    /// Sequence number after the highest byte seen (valid once `seq_seen`), and when it moved.
+    /// Sequence number after the highest byte seen (valid once `seq_seen`).
     next: u32,
-    next_ts: Nanos,
+    /// When `next` last moved: microseconds since the flow's first packet (saturating).
+    next_at: u32,
     /// Last acknowledgement number and window sent (valid once `ack_seen`).
     ack: u32,
     window: u16,
@@ -48,7 +49,7 @@ struct DirSeq {
     ack_seen: bool,
 }
 
-/// The health counters of one TCP flow.
+/// The health counters of one TCP flow (56 bytes: it lives in every flow of the table).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpHealth {
     /// Index 0: client to server; 1: server to client.
@@ -59,8 +60,8 @@ pub struct TcpHealth {
     pub zero_windows: u32,
     /// The first RST after the session was established and before either side's FIN.
     pub reset_mid_session: Option<Side>,
-    /// Longest time between two packets of the flow.
-    pub longest_silence: Nanos,
+    /// Longest time between two packets of the flow, in milliseconds (saturating).
+    silence_ms: u32,
     /// A silence of [`STALL_AFTER`] or more while data was unacknowledged, ended by a
     /// retransmission or a RST.
     pub stalled: bool,
@@ -73,6 +74,11 @@ fn seq_lt(a: u32, b: u32) -> bool {
 }
 
 impl TcpHealth {
+    /// Longest time between two packets of the flow (millisecond resolution).
+    pub fn longest_silence(&self) -> Nanos {
+        Nanos::from(self.silence_ms) * 1_000_000
+    }
+
     /// Something a user should look at: retransmissions, reordering, duplicate ACKs, a zero
     /// window, a mid-session reset or a stall.
     pub fn troubled(&self) -> bool {
@@ -105,19 +111,25 @@ impl TcpHealth {
     }
 
     /// Takes one TCP packet. `since_last` is the time since the flow's previous packet,
-    /// `established` whether the session was up before this packet, `fin_seen` whether either
-    /// side had sent a FIN before it, `rtt` the handshake's round trip if known.
+    /// `since_first` since its first, `established` whether the session was up before this
+    /// packet, `fin_seen` whether either side had sent a FIN before it, `rtt` the handshake's
+    /// round trip if known.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn packet(
         &mut self,
         p: &Packet<'_>,
         side: Side,
         since_last: Nanos,
+        since_first: Nanos,
         established: bool,
         fin_seen: bool,
         rtt: Option<Nanos>,
     ) {
-        self.longest_silence = self.longest_silence.max(since_last);
+        let silence_ms = u32::try_from(since_last / 1_000_000).unwrap_or(u32::MAX);
+        self.silence_ms = self.silence_ms.max(silence_ms);
+        // Past 71 minutes the clock saturates: reordering is then never assumed.
+        let now_us = u32::try_from(since_first / 1000).ok();
         let stalling = since_last >= STALL_AFTER && self.unacked();
         let flags = p.tcp_flags;
         let control = flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST);
@@ -167,14 +179,18 @@ impl TcpHealth {
         let end = p.seq.wrapping_add(consumed);
         if !d.seq_seen || syn {
             d.next = end;
-            d.next_ts = p.ts;
+            d.next_at = now_us.unwrap_or(u32::MAX);
             d.seq_seen = true;
             return;
         }
         // A keep-alive re-sends the byte before the next one, on purpose.
         let keep_alive = len <= 1 && p.seq == d.next.wrapping_sub(1);
         if seq_lt(p.seq, d.next) && !keep_alive {
-            let since_highest = p.ts.saturating_sub(d.next_ts);
+            let since_highest = now_us
+                .filter(|_| d.next_at != u32::MAX)
+                .map_or(Nanos::MAX, |us| {
+                    Nanos::from(us.saturating_sub(d.next_at)) * 1000
+                });
             if since_highest < rtt.unwrap_or(REORDER_WITHIN) && end != d.next {
                 self.out_of_order += 1;
             } else {
@@ -184,7 +200,7 @@ impl TcpHealth {
         }
         if seq_lt(d.next, end) {
             d.next = end;
-            d.next_ts = p.ts;
+            d.next_at = now_us.unwrap_or(u32::MAX);
         }
     }
 }

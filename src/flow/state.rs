@@ -141,8 +141,9 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
     };
     let fin_seen = t.fin_client || t.fin_server;
     let rtt = t.handshake_rtt;
+    let since_first = p.ts.saturating_sub(f.first_ts).max(0);
     t.health
-        .packet(p, side, since_last, established, fin_seen, rtt);
+        .packet(p, side, since_last, since_first, established, fin_seen, rtt);
     if from_client {
         if syn && !ack {
             if !t.client_syn {

@@ -318,7 +318,7 @@ fn clean_session_has_no_tcp_trouble() {
     p.push(seg(32 * MS, SRV, C, ACK, 913, 108, b""));
     let h = health_of(&p);
     assert!(!h.troubled(), "{h:?}");
-    assert_eq!(h.longest_silence, 10 * MS);
+    assert_eq!(h.longest_silence(), 10 * MS);
 }
 
 #[test]
@@ -359,7 +359,7 @@ fn reset_mid_session_and_stall() {
     assert_eq!(h.reset_mid_session, Some(Side::Client));
     assert!(h.stalled);
     assert_eq!(h.retransmitted, 1);
-    assert!(h.longest_silence >= 14 * S);
+    assert!(h.longest_silence() >= 14 * S);
 
     // A refused SYN is not a mid-session reset; a RST after FIN is not either.
     let refused = health_of(&[tcp(0, C, SRV, SYN, 7), tcp(MS, SRV, C, RST | ACK, 0)]);
@@ -372,7 +372,7 @@ fn reset_mid_session_and_stall() {
     let mut p = handshake();
     p.push(seg(60 * S, C, SRV, ACK | PSH, 101, 901, b"NOOP\r\n"));
     let h = health_of(&p);
-    assert!(!h.stalled && h.longest_silence >= 59 * S);
+    assert!(!h.stalled && h.longest_silence() >= 59 * S);
 }
 
 #[test]
@@ -386,4 +386,14 @@ fn sequence_numbers_wrap() {
     ];
     let h = health_of(&p);
     assert_eq!((h.retransmitted, h.out_of_order), (1, 0), "{h:?}");
+}
+
+#[test]
+fn tcp_health_stays_small() {
+    // Every flow carries it: a budget, not a hope.
+    assert!(
+        std::mem::size_of::<TcpHealth>() <= 56,
+        "{}",
+        std::mem::size_of::<TcpHealth>()
+    );
 }

@@ -4,6 +4,9 @@
 //!
 //! Counters grow by each interval's own counts, so they never go down and `rate()` works across
 //! a fleet; follow-up outcomes can still change while their flows live, so they are gauges.
+//! Every family is registered, and every per-service series created with zeros, before the first
+//! scrape: a dashboard sees `0`, not a missing series. Histograms observe each flow once: its
+//! handshake RTT in the interval of the handshake, its duration when it ends.
 
 use std::net::SocketAddr;
 
@@ -11,9 +14,36 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::report::LiveReport;
+use crate::analyze::Analysis;
+use crate::classify::{Catalogue, ServiceKind};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: &'static str,
+}
+
+/// Handshake RTT buckets, seconds: LAN to satellite.
+const RTT_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+/// Flow duration buckets, seconds: a DNS exchange to a day-long MAPI session.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 14_400.0, 86_400.0,
+];
+
+fn rtt_histogram() -> Histogram {
+    Histogram::new(RTT_BUCKETS)
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+type HistogramFamily = Family<ServiceLabel, Histogram, fn() -> Histogram>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceLabel {
@@ -64,11 +94,21 @@ pub struct Metrics {
     intervals: Counter,
     limits: Family<LimitLabel, Counter>,
     bogus_timestamps: Counter,
+    build_info: Family<VersionLabel, Gauge>,
+    handshake_rtt: HistogramFamily,
+    flow_duration: HistogramFamily,
 }
 
 impl Metrics {
     /// Registers the metrics and serves them on `addr` from a background thread.
-    pub fn serve(addr: SocketAddr) -> std::io::Result<Metrics> {
+    pub fn serve(addr: SocketAddr, catalogue: &Catalogue) -> std::io::Result<Metrics> {
+        let (m, reg) = Metrics::new(catalogue);
+        super::http::serve(addr, reg)?;
+        Ok(m)
+    }
+
+    /// The metric families and their registry, every per-service series at zero.
+    pub fn new(catalogue: &Catalogue) -> (Metrics, Registry) {
         let mut reg = Registry::with_prefix("exflow");
         let m = Metrics {
             flows: Family::default(),
@@ -90,6 +130,9 @@ impl Metrics {
             intervals: Counter::default(),
             limits: Family::default(),
             bogus_timestamps: Counter::default(),
+            build_info: Family::default(),
+            handshake_rtt: Family::new_with_constructor(rtt_histogram as fn() -> Histogram),
+            flow_duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
         };
         reg.register("flows", "Flows seen, by service", m.flows.clone());
         reg.register(
@@ -174,12 +217,125 @@ impl Metrics {
             "Packets whose timestamp was replaced as corrupt",
             m.bogus_timestamps.clone(),
         );
-        super::http::serve(addr, reg)?;
-        Ok(m)
+        reg.register(
+            "build_info",
+            "exflow's version (always 1)",
+            m.build_info.clone(),
+        );
+        reg.register(
+            "handshake_rtt_seconds",
+            "TCP handshake round-trip times (last SYN to the ACK completing it), by service",
+            m.handshake_rtt.clone(),
+        );
+        reg.register(
+            "flow_duration_seconds",
+            "Durations of the flows that ended, by service",
+            m.flow_duration.clone(),
+        );
+        m.build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        m.zeros(catalogue);
+        (m, reg)
+    }
+
+    /// Creates every per-service series, so the first scrape shows zeros.
+    fn zeros(&self, catalogue: &Catalogue) {
+        self.followup_zeros(catalogue);
+        for reason in [
+            "non_ip",
+            "truncated_link",
+            "truncated_ip",
+            "truncated_transport",
+            "malformed_link",
+            "malformed_ip",
+            "malformed_transport",
+        ] {
+            let _ = self.skipped.get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            });
+        }
+        for s in catalogue.services() {
+            let service = ServiceLabel {
+                service: s.id.clone(),
+            };
+            let _ = self.flows.get_or_create(&service);
+            let _ = self.admin_prohibited.get_or_create(&service);
+            let _ = self.flow_duration.get_or_create(&service);
+            let _ = self.handshake_rtt.get_or_create(&service);
+            for direction in ["to_server", "to_client"] {
+                let d = DirectionLabels {
+                    service: s.id.clone(),
+                    direction,
+                };
+                let _ = self.packets.get_or_create(&d);
+                let _ = self.bytes.get_or_create(&d);
+            }
+            for o in crate::flow::Outcome::ALL {
+                let _ = self.outcomes.get_or_create(&OutcomeLabels {
+                    service: s.id.clone(),
+                    outcome: o.as_str().to_string(),
+                });
+            }
+        }
+    }
+
+    /// A zero gauge per follow-up service and outcome (the family is rebuilt every interval).
+    fn followup_zeros(&self, catalogue: &Catalogue) {
+        let services = catalogue
+            .services()
+            .iter()
+            .filter(|s| s.kind == ServiceKind::Followup);
+        for s in services {
+            let outcomes = crate::flow::Outcome::ALL.iter().map(|o| o.as_str());
+            for outcome in outcomes.chain(["not_seen"]) {
+                let _ = self.followups.get_or_create(&OutcomeLabels {
+                    service: s.id.clone(),
+                    outcome: outcome.to_string(),
+                });
+            }
+        }
+    }
+
+    /// Observes each flow's handshake RTT (in the interval of its handshake) and each ended
+    /// flow's duration (`ended`: microsecond histograms indexed by service, from
+    /// [`super::Intervals::ended_durations`]).
+    fn observe(&self, interval: &Analysis, ended: &[hdrhistogram::Histogram<u64>]) {
+        let cat = &interval.catalogue;
+        let each = |h: &hdrhistogram::Histogram<u64>, into: &Histogram| {
+            for v in h.iter_recorded() {
+                let secs = v.value_iterated_to() as f64 / 1e6;
+                for _ in 0..v.count_at_value() {
+                    into.observe(secs);
+                }
+            }
+        };
+        for (i, s) in interval.summary.services.iter().enumerate() {
+            let Some(svc) = cat.services().get(i) else {
+                continue;
+            };
+            let label = ServiceLabel {
+                service: svc.id.clone(),
+            };
+            if !s.rtt_us.is_empty() {
+                each(&s.rtt_us, &self.handshake_rtt.get_or_create(&label));
+            }
+            if let Some(h) = ended.get(i).filter(|h| !h.is_empty()) {
+                each(h, &self.flow_duration.get_or_create(&label));
+            }
+        }
     }
 
     /// Adds one interval's counts (and sets the gauges from the totals).
-    pub fn update(&self, r: &LiveReport) {
+    pub fn update(
+        &self,
+        r: &LiveReport,
+        interval: &Analysis,
+        ended: &[hdrhistogram::Histogram<u64>],
+    ) {
+        self.observe(interval, ended);
         for s in &r.report.services {
             let service = || ServiceLabel {
                 service: s.service.clone(),
@@ -207,6 +363,7 @@ impl Metrics {
             }
         }
         self.followups.clear();
+        self.followup_zeros(&interval.catalogue);
         for f in &r.totals.report.followups {
             let labels = OutcomeLabels {
                 service: f.service.clone(),
@@ -245,5 +402,67 @@ impl Metrics {
             self.limits.get_or_create(&LimitLabel { limit }).inc_by(n);
         }
         self.bogus_timestamps.inc_by(i.bogus_timestamps);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::text::encode;
+
+    fn scrape(reg: &Registry) -> String {
+        let mut body = String::new();
+        encode(&mut body, reg).unwrap();
+        body
+    }
+
+    #[test]
+    fn every_family_is_there_from_the_first_scrape() {
+        let (_m, reg) = Metrics::new(&Catalogue::builtin());
+        let body = scrape(&reg);
+        for line in [
+            "exflow_build_info{version=\"0.1.0\"} 1",
+            "exflow_flows_total{service=\"smtp\"} 0",
+            "exflow_flows_total{service=\"cldap\"} 0",
+            "exflow_packets_total{service=\"ldap\",direction=\"to_server\"} 0",
+            "exflow_flow_outcomes_total{service=\"smtp\",outcome=\"refused\"} 0",
+            "exflow_icmp_admin_prohibited_total{service=\"h323_media\"} 0",
+            "exflow_handshake_rtt_seconds_count{service=\"smtp\"} 0",
+            "exflow_handshake_rtt_seconds_bucket{le=\"0.001\",service=\"smtp\"} 0",
+            "exflow_flow_duration_seconds_count{service=\"dns\"} 0",
+            "exflow_capture_dropped_total 0",
+            "exflow_intervals_total 0",
+        ] {
+            assert!(body.contains(line), "{line} missing from\n{body}");
+        }
+        for line in [
+            "exflow_followups{service=\"audio_media\",outcome=\"not_seen\"} 0",
+            "exflow_decode_skipped_total{reason=\"non_ip\"} 0",
+        ] {
+            assert!(body.contains(line), "{line} missing from\n{body}");
+        }
+    }
+
+    #[test]
+    fn histograms_observe_each_recorded_value() {
+        let (m, reg) = Metrics::new(&Catalogue::builtin());
+        let mut a = crate::analyze::Analyzer::new(crate::analyze::Config::default()).finish();
+        let smtp = a.catalogue.must("smtp").0 as usize;
+        let mut ended = vec![hdrhistogram::Histogram::<u64>::new(3).unwrap(); a.catalogue.len()];
+        for us in [400, 900, 30_000] {
+            a.summary.services[smtp].rtt_us.record(us).unwrap();
+        }
+        ended[smtp].record(2_000_000).unwrap();
+        m.observe(&a, &ended);
+        let body = scrape(&reg);
+        for line in [
+            "exflow_handshake_rtt_seconds_count{service=\"smtp\"} 3",
+            "exflow_handshake_rtt_seconds_bucket{le=\"0.001\",service=\"smtp\"} 2",
+            "exflow_flow_duration_seconds_count{service=\"smtp\"} 1",
+            "exflow_flow_duration_seconds_bucket{le=\"5.0\",service=\"smtp\"} 1",
+            "exflow_flow_duration_seconds_bucket{le=\"1.0\",service=\"smtp\"} 0",
+        ] {
+            assert!(body.contains(line), "{line} missing from\n{body}");
+        }
     }
 }

@@ -80,9 +80,10 @@ pub fn run(
     }
     let mut cap = LiveCapture::open(&config.capture)?;
     let metrics = match config.metrics {
-        Some(addr) => {
-            Some(Metrics::serve(addr).map_err(|source| LiveError::Metrics { addr, source })?)
-        }
+        Some(addr) => Some(
+            Metrics::serve(addr, &config.analysis.catalogue)
+                .map_err(|source| LiveError::Metrics { addr, source })?,
+        ),
         None => None,
     };
     let waking = Arc::new(AtomicBool::new(true));
@@ -236,7 +237,7 @@ impl Run {
         };
         let r = LiveReport::new(interval, totals, bounds, delta, stats);
         if let Some(m) = &self.metrics {
-            m.update(&r);
+            m.update(&r, interval, self.intervals.ended_durations());
         }
         self.capture_prev = stats;
         self.start = end;

@@ -89,32 +89,95 @@ pub fn write(w: &mut dyn Write, r: &LiveReport, render: Render) -> io::Result<()
             serde_json::to_writer(&mut *w, r)?;
             writeln!(w)?;
         }
+        Render::Table { opt, refresh } if refresh && !r.interval.last => {
+            // One screen: the interval first, then the totals, cut to the terminal's height so
+            // that nothing scrolls the interval away.
+            let mut text = Vec::new();
+            tables(&mut text, r, opt)?;
+            let text = String::from_utf8_lossy(&text);
+            write!(w, "\x1b[H\x1b[2J{}", fit_screen(&text, terminal_rows()))?;
+        }
         Render::Table { opt, refresh } => {
             if refresh {
                 write!(w, "\x1b[H\x1b[2J")?;
             }
-            let i = &r.interval;
-            if i.last {
-                writeln!(w, "FINAL REPORT (run started {})", datetime(i.run_start))?;
-                capture_line(w, &r.totals.capture)?;
-                write_table(w, &r.totals.report, opt)?;
-            } else {
-                let head = format!(
-                    "INTERVAL {} {} → {}",
-                    i.seq,
-                    datetime(i.start),
-                    time_of_day(i.end)
-                );
-                writeln!(w, "{head}")?;
-                capture_line(w, &r.capture)?;
-                write_table(w, &r.report, opt)?;
-                writeln!(w, "TOTALS")?;
-                capture_line(w, &r.totals.capture)?;
-                write_table(w, &r.totals.report, opt)?;
-            }
+            tables(w, r, opt)?;
         }
     }
     w.flush()
+}
+
+/// The interval's and the totals' tables (or the final report).
+fn tables(w: &mut dyn Write, r: &LiveReport, opt: TableOptions) -> io::Result<()> {
+    let i = &r.interval;
+    if i.last {
+        writeln!(
+            w,
+            "FINAL REPORT (run started {} UTC)",
+            datetime(i.run_start)
+        )?;
+        capture_line(w, &r.totals.capture)?;
+        return write_table(w, &r.totals.report, opt);
+    }
+    writeln!(
+        w,
+        "INTERVAL {} {} → {} UTC",
+        i.seq,
+        datetime(i.start),
+        time_of_day(i.end)
+    )?;
+    capture_line(w, &r.capture)?;
+    write_table(w, &r.report, opt)?;
+    writeln!(w, "TOTALS")?;
+    capture_line(w, &r.totals.capture)?;
+    write_table(w, &r.totals.report, opt)
+}
+
+/// At most `rows` lines of `text`: the first `rows - 1`, then how many were left out.
+pub fn fit_screen(text: &str, rows: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let rows = rows.max(4);
+    if lines.len() <= rows {
+        return text.to_string();
+    }
+    let keep = rows - 1;
+    let mut out = lines
+        .iter()
+        .take(keep)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push_str(&format!(
+        "\n… {} more lines: widen the terminal, or --format ndjson for everything",
+        lines.len() - keep
+    ));
+    out.push('\n');
+    out
+}
+
+/// The terminal's height: `LINES`, else what `stty size` says about the controlling terminal,
+/// else 24.
+fn terminal_rows() -> usize {
+    if let Some(n) = std::env::var("LINES").ok().and_then(|v| v.parse().ok()) {
+        return n;
+    }
+    let tty = std::fs::File::open("/dev/tty").ok();
+    tty.and_then(|tty| {
+        std::process::Command::new("stty")
+            .arg("size")
+            .stdin(tty)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+    })
+    .and_then(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|r| r.parse().ok())
+    })
+    .filter(|&n: &usize| n > 0)
+    .unwrap_or(24)
 }
 
 fn capture_line(w: &mut dyn Write, c: &CaptureView) -> io::Result<()> {
@@ -123,4 +186,22 @@ fn capture_line(w: &mut dyn Write, c: &CaptureView) -> io::Result<()> {
         "capture: {} received, {} dropped by exflow's buffer, {} dropped by the interface",
         c.received, c.dropped, c.if_dropped
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_screen;
+
+    #[test]
+    fn refresh_fits_the_screen() {
+        let text: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+        let fitted = fit_screen(&text, 24);
+        assert_eq!(fitted.lines().count(), 24);
+        assert!(fitted.starts_with("line 1\n"));
+        assert!(fitted.lines().nth(22) == Some("line 23"));
+        assert!(fitted
+            .ends_with("… 17 more lines: widen the terminal, or --format ndjson for everything\n"));
+        let short = "a\nb\n";
+        assert_eq!(fit_screen(short, 24), short);
+    }
 }

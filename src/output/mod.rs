@@ -286,7 +286,7 @@ impl From<&TcpHealth> for TcpHealthView {
             zero_windows: h.zero_windows,
             reset_mid_session: h.reset_mid_session.map(|s| s.as_str().to_string()),
             stalled: h.stalled,
-            longest_silence_s: nanos_secs(h.longest_silence),
+            longest_silence_s: nanos_secs(h.longest_silence()),
         }
     }
 }

@@ -64,7 +64,7 @@ impl TcpTotals {
         self.reset_by_client += u64::from(h.reset_mid_session == Some(Side::Client));
         self.reset_by_server += u64::from(h.reset_mid_session == Some(Side::Server));
         self.stalled += u64::from(h.stalled);
-        self.longest_silence = self.longest_silence.max(h.longest_silence);
+        self.longest_silence = self.longest_silence.max(h.longest_silence());
     }
 }
 
