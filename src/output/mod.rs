@@ -74,11 +74,15 @@ pub struct LimitsView {
     pub pcapng_packets_skipped: u64,
     /// Files not read because they exceeded `--stream-window`.
     pub files_over_window: u64,
+    /// Times a tracker's stream was refused reassembly buffer because the run-wide
+    /// `--reassembly-budget` was spent (the unfinished unit is lost, the stream goes on).
+    #[serde(default)]
+    pub reassembly_refused: u64,
 }
 
 impl LimitsView {
     /// Each budget's name and count, in the order the README lists them.
-    pub fn entries(&self) -> [(&'static str, u64); 7] {
+    pub fn entries(&self) -> [(&'static str, u64); 8] {
         [
             ("flows_evicted", self.flows_evicted),
             ("expectations_dropped", self.expectations_dropped),
@@ -87,6 +91,7 @@ impl LimitsView {
             ("pcapng_interfaces_ignored", self.pcapng_interfaces_ignored),
             ("pcapng_packets_skipped", self.pcapng_packets_skipped),
             ("files_over_window", self.files_over_window),
+            ("reassembly_refused", self.reassembly_refused),
         ]
     }
 
@@ -603,6 +608,7 @@ impl Report {
                 pcapng_interfaces_ignored: i.read_limits.interfaces_over_cap,
                 pcapng_packets_skipped: i.read_limits.packets_on_capped_interfaces,
                 files_over_window: i.files_over_window,
+                reassembly_refused: a.signalling.budget.refused,
             },
         }
     }

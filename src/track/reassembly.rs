@@ -444,5 +444,5 @@ impl Reassembler {
     }
 }
 
-/// Smallest buffer allocation.
-const MIN_ALLOC: usize = 1024;
+/// Smallest buffer allocation (it doubles as the unit grows).
+const MIN_ALLOC: usize = 256;
