@@ -178,7 +178,7 @@ impl Run {
             followup: c.must("toy_f"),
             become_: c.must("toy_b"),
         })];
-        let trackers = Trackers::with_kinds(&c, ExpectConfig::default(), 4096, kinds);
+        let trackers = Trackers::with_kinds(&c, ExpectConfig::default(), 1000, kinds);
         let diagnostics = trackers.diagnostics();
         Run {
             trackers,
@@ -307,7 +307,8 @@ fn a_tracker_that_is_done_costs_nothing_more() {
 #[test]
 fn the_budget_bounds_what_all_streams_hold() {
     let mut r = Run::new();
-    // Each flow leaves a 1000-byte unfinished line: the 4096-byte budget holds a few of them.
+    // Each flow leaves a 60-byte unfinished line in a 256-byte buffer: a 1000-byte budget holds
+    // three of them.
     let big = [b'x'; 1000];
     for i in 0..10u16 {
         let c = format!("10.0.0.1:{}", 40000 + i);
