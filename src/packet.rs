@@ -168,3 +168,41 @@ impl Packet<'_> {
         matches!(self.fragment, Some(f) if f.offset > 0)
     }
 }
+
+/// Packets for unit tests, from `"ip:port"` strings.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use super::{Endpoint, Nanos, Packet, Proto};
+
+    /// `"10.0.0.1:25"` (or `"[::1]:25"`) as an endpoint.
+    pub(crate) fn ep(s: &str) -> Endpoint {
+        let (ip, port) = s.rsplit_once(':').expect("ip:port");
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        Endpoint::new(ip.parse().expect("an IP"), port.parse().expect("a port"))
+    }
+
+    /// A TCP segment from `src` to `dst` with `flags`, sequence number `seq` and `payload`.
+    pub(crate) fn tcp<'a>(
+        ts: Nanos,
+        src: &str,
+        dst: &str,
+        flags: u8,
+        seq: u32,
+        payload: &'a [u8],
+    ) -> Packet<'a> {
+        Packet {
+            ts,
+            wire_len: 60 + payload.len() as u32,
+            proto: Proto::Tcp,
+            src: ep(src),
+            dst: ep(dst),
+            tcp_flags: flags,
+            seq,
+            ack: 0,
+            window: 0,
+            payload,
+            unreachable: None,
+            fragment: None,
+        }
+    }
+}

@@ -122,28 +122,11 @@ fn client_port_may_decide(flow: &Flow) -> bool {
 mod tests {
     use super::*;
     use crate::flow::FlowConfig;
-    use crate::packet::{tcp_flags, Endpoint, Packet};
+    use crate::packet::{tcp_flags, Packet};
     use crate::track::Trackers;
 
     fn pkt<'a>(src: &str, dst: &str, flags: u8, payload: &'a [u8]) -> Packet<'a> {
-        let ep = |s: &str| {
-            let (ip, port) = s.rsplit_once(':').unwrap();
-            Endpoint::new(ip.parse().unwrap(), port.parse().unwrap())
-        };
-        Packet {
-            ts: 1,
-            wire_len: 60 + payload.len() as u32,
-            proto: Proto::Tcp,
-            src: ep(src),
-            dst: ep(dst),
-            tcp_flags: flags,
-            seq: 1,
-            ack: 0,
-            window: 0,
-            payload,
-            unreachable: None,
-            fragment: None,
-        }
+        crate::packet::testkit::tcp(1, src, dst, flags, 1, payload)
     }
 
     fn classify(packets: &[Packet<'_>]) -> String {

@@ -6,26 +6,10 @@ use crate::packet::{FiveTuple, IcmpUnreachable};
 
 const S: Nanos = 1_000_000_000;
 
-fn ep(s: &str) -> Endpoint {
-    let (ip, port) = s.rsplit_once(':').unwrap();
-    Endpoint::new(ip.parse().unwrap(), port.parse().unwrap())
-}
+use crate::packet::testkit::ep;
 
 fn tcp(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32) -> Packet<'static> {
-    Packet {
-        ts,
-        wire_len: 60,
-        proto: Proto::Tcp,
-        src: ep(src),
-        dst: ep(dst),
-        tcp_flags: flags,
-        seq,
-        ack: 0,
-        window: 0,
-        payload: b"",
-        unreachable: None,
-        fragment: None,
-    }
+    crate::packet::testkit::tcp(ts, src, dst, flags, seq, b"")
 }
 
 fn udp(ts: Nanos, src: &str, dst: &str) -> Packet<'static> {

@@ -141,27 +141,7 @@ fn catalogue() -> Catalogue {
     c
 }
 
-fn ep(s: &str) -> Endpoint {
-    let (ip, port) = s.rsplit_once(':').unwrap();
-    Endpoint::new(ip.parse().unwrap(), port.parse().unwrap())
-}
-
-fn pkt<'a>(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32, payload: &'a [u8]) -> Packet<'a> {
-    Packet {
-        ts,
-        wire_len: 60 + payload.len() as u32,
-        proto: Proto::Tcp,
-        src: ep(src),
-        dst: ep(dst),
-        tcp_flags: flags,
-        seq,
-        ack: 0,
-        window: 0,
-        payload,
-        unreachable: None,
-        fragment: None,
-    }
-}
+use crate::packet::testkit::{ep, tcp as pkt};
 
 struct Run {
     trackers: Trackers,
