@@ -16,6 +16,7 @@ pub mod per;
 pub mod q931;
 pub mod ras;
 pub mod rvp;
+pub mod smtp;
 pub mod tpkt;
 
 #[cfg(test)]

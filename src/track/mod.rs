@@ -26,6 +26,10 @@ pub mod reassembly;
 mod registry;
 mod rvp;
 mod session;
+mod smtp;
+mod smtp_diag;
+#[cfg(test)]
+mod smtp_tests;
 mod stats;
 #[cfg(test)]
 mod tests;

@@ -141,12 +141,19 @@ fn catalogue() -> Catalogue {
     c
 }
 
-fn ep(s: &str) -> Endpoint {
+pub(super) fn ep(s: &str) -> Endpoint {
     let (ip, port) = s.rsplit_once(':').unwrap();
     Endpoint::new(ip.parse().unwrap(), port.parse().unwrap())
 }
 
-fn pkt<'a>(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32, payload: &'a [u8]) -> Packet<'a> {
+pub(super) fn pkt<'a>(
+    ts: Nanos,
+    src: &str,
+    dst: &str,
+    flags: u8,
+    seq: u32,
+    payload: &'a [u8],
+) -> Packet<'a> {
     Packet {
         ts,
         wire_len: 60 + payload.len() as u32,
@@ -162,15 +169,29 @@ fn pkt<'a>(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32, payload: &'a [u
     }
 }
 
-struct Run {
-    trackers: Trackers,
+pub(super) struct Run {
+    pub trackers: Trackers,
     table: FlowTable,
-    classifier: Classifier,
-    diagnostics: DiagnosticsSet,
-    ended: Vec<(Flow, Vec<(&'static str, serde_json::Value)>)>,
+    pub classifier: Classifier,
+    pub diagnostics: DiagnosticsSet,
+    pub ended: Vec<(Flow, Vec<(&'static str, serde_json::Value)>)>,
 }
 
 impl Run {
+    /// The built-in trackers on the built-in catalogue.
+    pub(super) fn builtin() -> Run {
+        let c = Catalogue::builtin();
+        let trackers = Trackers::new(&c, ExpectConfig::default(), 1 << 20);
+        let diagnostics = trackers.diagnostics();
+        Run {
+            trackers,
+            table: FlowTable::new(FlowConfig::default()),
+            classifier: Classifier::new(c),
+            diagnostics,
+            ended: Vec::new(),
+        }
+    }
+
     fn new() -> Run {
         let c = catalogue();
         let kinds: Vec<Box<dyn TrackerKind>> = vec![Box::new(ToyKind {
@@ -188,7 +209,7 @@ impl Run {
         }
     }
 
-    fn feed(&mut self, p: &Packet<'_>) -> ServiceId {
+    pub(super) fn feed(&mut self, p: &Packet<'_>) -> ServiceId {
         let Run {
             trackers,
             table,
@@ -215,7 +236,7 @@ impl Run {
         f.class.service
     }
 
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         let Run {
             trackers,
             table,
