@@ -8,6 +8,7 @@
 //! [`Context::key`]) match the columns of the corpus ground truth (`H323_TRUTH.tsv`), which was
 //! made from tshark's field names.
 
+pub mod dns;
 pub mod h225;
 mod h225_types;
 pub mod h245;

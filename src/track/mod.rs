@@ -20,6 +20,10 @@
 //! [`TrackerKind`], one line in [`registry`], and `track` lines in the catalogue.
 
 pub mod diagnostics;
+mod dns;
+mod dns_diag;
+#[cfg(test)]
+mod dns_tests;
 pub mod framing;
 mod h323;
 pub mod reassembly;
