@@ -13,6 +13,7 @@ pub mod h225;
 mod h225_types;
 pub mod h245;
 mod h245_types;
+pub mod ldap;
 pub mod per;
 pub mod q931;
 pub mod ras;

@@ -26,6 +26,10 @@ mod dns_diag;
 mod dns_tests;
 pub mod framing;
 mod h323;
+mod ldap;
+mod ldap_diag;
+#[cfg(test)]
+mod ldap_tests;
 pub mod reassembly;
 mod registry;
 mod rvp;

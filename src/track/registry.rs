@@ -1,7 +1,7 @@
 //! The tracker kinds of exflow, in the order they run on a flow. Adding a protocol adds one line
 //! here (and `track` lines in the catalogue).
 
-use super::{dns, h323, rvp, smtp, TrackerKind};
+use super::{dns, h323, ldap, rvp, smtp, TrackerKind};
 use crate::classify::Catalogue;
 
 pub(super) fn kinds(c: &Catalogue) -> Vec<Box<dyn TrackerKind>> {
@@ -13,5 +13,6 @@ pub(super) fn kinds(c: &Catalogue) -> Vec<Box<dyn TrackerKind>> {
         Box::new(rvp::RvpKind::new(c)),
         Box::new(smtp::SmtpKind),
         Box::new(dns::DnsKind::new(c)),
+        Box::new(ldap::LdapKind),
     ]
 }
