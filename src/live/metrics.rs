@@ -4,6 +4,7 @@
 //! Counters grow by each interval's own counts, so they never go down and `rate()` works across
 //! a fleet; follow-up outcomes can still change while their flows live, so they are gauges.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
@@ -14,6 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use serde_json::Value;
 
 use super::report::LiveReport;
 
@@ -40,6 +42,27 @@ struct ReasonLabel {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabel {
+    verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RcodeLabel {
+    rcode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpCodeLabels {
+    op: String,
+    code: String,
+}
+
 /// The metric families, shared with the HTTP thread through the registry.
 pub struct Metrics {
     flows: Family<ServiceLabel, Counter>,
@@ -59,6 +82,11 @@ pub struct Metrics {
     dropped_at_cap: Counter,
     peak_flows: Gauge,
     intervals: Counter,
+    smtp_sessions: Family<VerdictLabel, Counter>,
+    smtp_replies: Family<CodeLabel, Counter>,
+    dns_responses: Family<RcodeLabel, Counter>,
+    dns_unanswered: Counter,
+    ldap_results: Family<OpCodeLabels, Counter>,
 }
 
 impl Metrics {
@@ -83,6 +111,11 @@ impl Metrics {
             dropped_at_cap: Counter::default(),
             peak_flows: Gauge::default(),
             intervals: Counter::default(),
+            smtp_sessions: Family::default(),
+            smtp_replies: Family::default(),
+            dns_responses: Family::default(),
+            dns_unanswered: Counter::default(),
+            ldap_results: Family::default(),
         };
         reg.register("flows", "Flows seen, by service", m.flows.clone());
         reg.register(
@@ -157,6 +190,31 @@ impl Metrics {
             m.peak_flows.clone(),
         );
         reg.register("intervals", "Intervals reported", m.intervals.clone());
+        reg.register(
+            "smtp_sessions",
+            "SMTP sessions ended, by verdict",
+            m.smtp_sessions.clone(),
+        );
+        reg.register(
+            "smtp_replies",
+            "SMTP replies, by code",
+            m.smtp_replies.clone(),
+        );
+        reg.register(
+            "dns_responses",
+            "DNS response messages, by rcode",
+            m.dns_responses.clone(),
+        );
+        reg.register(
+            "dns_unanswered",
+            "DNS transactions never answered",
+            m.dns_unanswered.clone(),
+        );
+        reg.register(
+            "ldap_results",
+            "LDAP results, by operation and result code",
+            m.ldap_results.clone(),
+        );
         let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
         let reg = Arc::new(reg);
         thread::Builder::new()
@@ -228,6 +286,58 @@ impl Metrics {
         self.peak_flows
             .set(i64::try_from(r.report.flow_table.peak).unwrap_or(i64::MAX));
         self.intervals.inc();
+        self.diagnostics(&r.report.diagnostics);
+    }
+
+    /// Adds one interval's mail-flow diagnostics (the report's `diagnostics` objects).
+    fn diagnostics(&self, d: &BTreeMap<String, Value>) {
+        let counts = |v: Option<&Value>| -> Vec<(String, u64)> {
+            v.and_then(Value::as_object)
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if let Some(smtp) = d.get("smtp") {
+            for (verdict, n) in counts(smtp.get("verdicts")) {
+                self.smtp_sessions
+                    .get_or_create(&VerdictLabel { verdict })
+                    .inc_by(n);
+            }
+            for (code, n) in counts(smtp.get("replies")) {
+                self.smtp_replies
+                    .get_or_create(&CodeLabel { code })
+                    .inc_by(n);
+            }
+        }
+        if let Some(dns) = d.get("dns") {
+            for (rcode, n) in counts(dns.get("rcodes")) {
+                self.dns_responses
+                    .get_or_create(&RcodeLabel { rcode })
+                    .inc_by(n);
+            }
+            self.dns_unanswered
+                .inc_by(dns.get("unanswered").and_then(Value::as_u64).unwrap_or(0));
+        }
+        let results = d
+            .get("ldap")
+            .and_then(|l| l.get("results"))
+            .and_then(Value::as_array);
+        for r in results.into_iter().flatten() {
+            let labels = OpCodeLabels {
+                op: r
+                    .get("op")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                code: r.get("code").map(ToString::to_string).unwrap_or_default(),
+            };
+            self.ldap_results
+                .get_or_create(&labels)
+                .inc_by(r.get("count").and_then(Value::as_u64).unwrap_or(0));
+        }
     }
 }
 
