@@ -19,6 +19,8 @@ pub struct Config {
     pub keep_flows: bool,
     /// Bytes all trackers' reassembly buffers may hold at once.
     pub reassembly_budget: usize,
+    /// Caps of the mail-flow trackers' lists.
+    pub limits: crate::track::Limits,
 }
 
 impl Default for Config {
@@ -28,6 +30,7 @@ impl Default for Config {
             flow: FlowConfig::default(),
             keep_flows: false,
             reassembly_budget: crate::track::reassembly::DEFAULT_BUDGET,
+            limits: crate::track::Limits::default(),
         }
     }
 }
@@ -67,10 +70,11 @@ pub struct Analysis {
 
 impl Analyzer {
     pub fn new(config: Config) -> Analyzer {
-        let trackers = Trackers::new(
+        let trackers = Trackers::with_limits(
             &config.catalogue,
             ExpectConfig::default(),
             config.reassembly_budget,
+            config.limits,
         );
         let mut summary = Summary::new(config.catalogue.len(), config.keep_flows);
         summary.diagnostics = trackers.diagnostics();

@@ -1,20 +1,18 @@
 //! DNS (udp/53 and tcp/53): matches queries to responses by (client, server, id, question) in a
 //! small per-flow table allocated when the tracker attaches, so datagrams of known flows cost no
-//! allocation (a flow with more than four questions in flight grows it, up to 32). Repeated
+//! allocation (a flow with more than four questions grows it, up to `--diagnostics-per-flow`). Repeated
 //! queries are one transaction; a query never answered is `unanswered`; a truncated (TC) answer
 //! over UDP announces the TCP retry to the same server as an optional follow-up.
 
 use super::dns_diag::{DnsDiag, ProblemKey};
 use super::framing::{drive, FrameStats, Len16};
-use super::{Announcement, Cx, Dir, EndCx, FlowInfo, Tracker, TrackerKind, SECOND};
+use super::{Announcement, Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind, SECOND};
 use crate::classify::{Catalogue, ServiceId};
 use crate::packet::{Endpoint, Nanos, Proto};
 use crate::signal::dns::{self, MAX_NAME};
 
 /// Question slots allocated when the tracker attaches.
 const SLOTS_AT_ATTACH: usize = 4;
-/// Question slots kept per flow (transactions listed per flow).
-pub const MAX_SLOTS: usize = 32;
 /// Distinct query types counted per flow (more are counted as `qtypes_cap`).
 const MAX_QTYPES: usize = 8;
 /// How long after a TC answer the TCP retry may start.
@@ -52,11 +50,15 @@ impl Slot {
 
 pub(super) struct DnsKind {
     dns: ServiceId,
+    limits: Limits,
 }
 
 impl DnsKind {
-    pub fn new(c: &Catalogue) -> Self {
-        DnsKind { dns: c.must("dns") }
+    pub fn new(c: &Catalogue, limits: Limits) -> Self {
+        DnsKind {
+            dns: c.must("dns"),
+            limits,
+        }
     }
 }
 
@@ -68,6 +70,7 @@ impl TrackerKind for DnsKind {
     fn attach(&self, _: &FlowInfo) -> Box<dyn Tracker> {
         Box::new(Dns {
             dns: self.dns,
+            max_slots: self.limits.per_flow.max(1),
             slots: Vec::with_capacity(SLOTS_AT_ATTACH),
             framers: [Len16, Len16],
             frames: FrameStats::default(),
@@ -82,12 +85,14 @@ impl TrackerKind for DnsKind {
     }
 
     fn diagnostics(&self) -> Option<Box<dyn super::Diagnostics>> {
-        Some(Box::new(DnsDiag::default()))
+        Some(Box::new(DnsDiag::with_cap(self.limits.problems)))
     }
 }
 
 struct Dns {
     dns: ServiceId,
+    /// Question slots kept (transactions listed per flow).
+    max_slots: usize,
     slots: Vec<Slot>,
     framers: [Len16; 2],
     frames: FrameStats,
@@ -201,7 +206,7 @@ impl Dns {
 
     /// Adds a question; a full table gives up an answered NOERROR slot first, else the oldest.
     fn insert(&mut self, slot: Slot, cx: &mut Cx<'_>) {
-        if self.slots.len() >= MAX_SLOTS {
+        if self.slots.len() >= self.max_slots {
             let victim = self.slots.iter().position(|s| !s.is_problem()).unwrap_or(0);
             if self.slots.get(victim).is_some_and(|s| s.answer.is_none()) {
                 self.dropped_unanswered += 1;

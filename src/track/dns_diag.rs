@@ -13,7 +13,7 @@ use super::smtp_diag::secs;
 use crate::classify::Catalogue;
 use crate::packet::Nanos;
 
-/// Distinct failed lookups kept (the rest are counted in `problems_not_listed`).
+/// Distinct failed lookups kept by default (the rest are counted in `problems_not_listed`).
 pub const MAX_PROBLEMS: usize = 500;
 /// Clients and servers listed per failed lookup.
 const MAX_HOSTS: usize = 8;
@@ -36,6 +36,8 @@ pub struct Problem {
 
 #[derive(Clone, Debug)]
 pub struct DnsDiag {
+    /// Problem records kept.
+    pub cap: usize,
     pub queries: u64,
     pub responses: u64,
     pub unanswered: u64,
@@ -50,7 +52,14 @@ pub struct DnsDiag {
 
 impl Default for DnsDiag {
     fn default() -> Self {
+        DnsDiag::with_cap(MAX_PROBLEMS)
+    }
+}
+
+impl DnsDiag {
+    pub fn with_cap(cap: usize) -> DnsDiag {
         DnsDiag {
+            cap,
             queries: 0,
             responses: 0,
             unanswered: 0,
@@ -95,7 +104,7 @@ impl DnsDiag {
             for &s in &p.servers {
                 add_host(&mut e.servers, s);
             }
-        } else if self.problems.len() < MAX_PROBLEMS {
+        } else if self.problems.len() < self.cap {
             self.problems.insert(key, p.clone());
         } else {
             self.problems_not_listed += p.count;
@@ -172,6 +181,7 @@ impl Diagnostics for DnsDiag {
             })
             .collect();
         Box::new(DnsDiag {
+            cap: self.cap,
             queries: self.queries.saturating_sub(e.queries),
             responses: self.responses.saturating_sub(e.responses),
             unanswered: self.unanswered.saturating_sub(e.unanswered),

@@ -160,6 +160,26 @@ fn a_truncated_answer_expects_the_tcp_retry_and_tcp_carries_several_messages() {
 }
 
 #[test]
+fn the_caps_are_configurable() {
+    let mut r = Run::with_limits(super::Limits {
+        problems: 3,
+        per_flow: 4,
+    });
+    for id in 0..10u16 {
+        r.feed(&udp(
+            Nanos::from(id),
+            C,
+            S,
+            &dns_query(id, &format!("h{id}.example"), 1),
+        ));
+    }
+    r.finish();
+    let d = diag(&r);
+    assert_eq!((d.unanswered, d.transactions_not_listed), (10, 6));
+    assert_eq!((d.problems.len(), d.problems_not_listed), (3, 1));
+}
+
+#[test]
 fn bad_messages_are_counted_and_the_table_is_capped() {
     let mut r = Run::builtin();
     let lp = [0u8, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];

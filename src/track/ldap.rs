@@ -6,13 +6,11 @@
 use std::collections::BTreeMap;
 
 use super::framing::{drive, Frame, FrameStats, Framer};
-use super::{Cx, Dir, EndCx, FlowInfo, Tracker, TrackerKind};
+use super::{Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind};
 use crate::signal::ldap;
 
 /// Largest LDAP message or SASL buffer kept (bigger ones are skipped by length).
 const MAX_MESSAGE: usize = 256 * 1024;
-/// Distinct (operation, result code) pairs kept per flow.
-const MAX_RESULTS: usize = 16;
 /// Bytes of a diagnostic message kept.
 const MAX_TEXT: usize = 160;
 /// Operation tags counted (RFC 4511 uses 0..=25).
@@ -69,7 +67,7 @@ struct ResultCount {
     message: String,
 }
 
-pub(super) struct LdapKind;
+pub(super) struct LdapKind(pub Limits);
 
 impl TrackerKind for LdapKind {
     fn name(&self) -> &'static str {
@@ -78,6 +76,7 @@ impl TrackerKind for LdapKind {
 
     fn attach(&self, _: &FlowInfo) -> Box<dyn Tracker> {
         Box::new(Ldap {
+            max_results: self.0.per_flow,
             framers: [LdapFramer; 2],
             frames: FrameStats::default(),
             ops: [0; OPS],
@@ -89,11 +88,15 @@ impl TrackerKind for LdapKind {
     }
 
     fn diagnostics(&self) -> Option<Box<dyn super::Diagnostics>> {
-        Some(Box::new(super::ldap_diag::LdapDiag::default()))
+        Some(Box::new(super::ldap_diag::LdapDiag::with_cap(
+            self.0.problems,
+        )))
     }
 }
 
 struct Ldap {
+    /// Distinct (operation, result code) pairs kept.
+    max_results: usize,
     framers: [LdapFramer; 2],
     frames: FrameStats,
     ops: [u32; OPS],
@@ -133,7 +136,7 @@ impl Ldap {
             .find(|e| e.op == m.op && e.code == r.code)
         {
             e.count = e.count.saturating_add(1);
-        } else if self.results.len() < MAX_RESULTS {
+        } else if self.results.len() < self.max_results {
             let msg = r.diagnostic.get(..MAX_TEXT).unwrap_or(r.diagnostic);
             self.results.push(ResultCount {
                 op: m.op,

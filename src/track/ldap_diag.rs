@@ -9,7 +9,8 @@ use super::diagnostics::Diagnostics;
 use crate::classify::Catalogue;
 use crate::signal::ldap;
 
-/// Distinct failed (operation, code, server) kept (the rest counted in `problems_not_listed`).
+/// Distinct failed (operation, code, server) kept by default (the rest counted in
+/// `problems_not_listed`).
 pub const MAX_PROBLEMS: usize = 500;
 const MAX_CLIENTS: usize = 8;
 
@@ -23,8 +24,10 @@ pub struct Problem {
     pub clients: Vec<IpAddr>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LdapDiag {
+    /// Problem records kept.
+    pub cap: usize,
     pub operations: BTreeMap<&'static str, u64>,
     pub results: BTreeMap<(u8, u32), u64>,
     pub sasl_wrapped: u64,
@@ -33,7 +36,25 @@ pub struct LdapDiag {
     pub problems_not_listed: u64,
 }
 
+impl Default for LdapDiag {
+    fn default() -> Self {
+        LdapDiag::with_cap(MAX_PROBLEMS)
+    }
+}
+
 impl LdapDiag {
+    pub fn with_cap(cap: usize) -> LdapDiag {
+        LdapDiag {
+            cap,
+            operations: BTreeMap::new(),
+            results: BTreeMap::new(),
+            sasl_wrapped: 0,
+            tls_flows: 0,
+            problems: BTreeMap::new(),
+            problems_not_listed: 0,
+        }
+    }
+
     pub(super) fn problem(&mut self, key: ProblemKey, count: u64, message: &str, client: IpAddr) {
         let p = Problem {
             count,
@@ -54,7 +75,7 @@ impl LdapDiag {
                     e.clients.push(c);
                 }
             }
-        } else if self.problems.len() < MAX_PROBLEMS {
+        } else if self.problems.len() < self.cap {
             self.problems.insert(key, p.clone());
         } else {
             self.problems_not_listed += p.count;
@@ -139,6 +160,7 @@ impl Diagnostics for LdapDiag {
             })
             .collect();
         Box::new(LdapDiag {
+            cap: self.cap,
             operations: sub(&self.operations, &e.operations),
             results: sub(&self.results, &e.results),
             sasl_wrapped: self.sasl_wrapped.saturating_sub(e.sasl_wrapped),

@@ -127,6 +127,26 @@ impl Announcement {
     }
 }
 
+/// Caps of the lists the mail-flow trackers keep (`--diagnostics-problems`,
+/// `--diagnostics-per-flow`); what a cap leaves out is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Problem records per tracker kind per run (`diagnostics.<name>.problems`).
+    pub problems: usize,
+    /// Per flow: SMTP transactions and recipients per transaction, DNS transactions, LDAP
+    /// (operation, result) pairs.
+    pub per_flow: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            problems: 500,
+            per_flow: 32,
+        }
+    }
+}
+
 /// State shared by every tracker of a run.
 #[derive(Debug)]
 pub struct Shared {
@@ -354,7 +374,22 @@ impl Trackers {
         config: crate::classify::ExpectConfig,
         budget: usize,
     ) -> Self {
-        Self::with_kinds(catalogue, config, budget, registry::kinds(catalogue))
+        Self::with_limits(catalogue, config, budget, Limits::default())
+    }
+
+    /// The built-in trackers with the given list caps.
+    pub fn with_limits(
+        catalogue: &Catalogue,
+        config: crate::classify::ExpectConfig,
+        budget: usize,
+        limits: Limits,
+    ) -> Self {
+        Self::with_kinds(
+            catalogue,
+            config,
+            budget,
+            registry::kinds(catalogue, limits),
+        )
     }
 
     /// Trackers of the given kinds (tests register their own).

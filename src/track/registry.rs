@@ -1,18 +1,18 @@
 //! The tracker kinds of exflow, in the order they run on a flow. Adding a protocol adds one line
 //! here (and `track` lines in the catalogue).
 
-use super::{dns, h323, ldap, rvp, smtp, TrackerKind};
+use super::{dns, h323, ldap, rvp, smtp, Limits, TrackerKind};
 use crate::classify::Catalogue;
 
-pub(super) fn kinds(c: &Catalogue) -> Vec<Box<dyn TrackerKind>> {
+pub(super) fn kinds(c: &Catalogue, limits: Limits) -> Vec<Box<dyn TrackerKind>> {
     vec![
         Box::new(h323::H225Kind::new(c)),
         Box::new(h323::H245Kind::new(c)),
         Box::new(h323::RasKindTracker::new(c)),
         Box::new(h323::AudioKind::new(c)),
         Box::new(rvp::RvpKind::new(c)),
-        Box::new(smtp::SmtpKind),
-        Box::new(dns::DnsKind::new(c)),
-        Box::new(ldap::LdapKind),
+        Box::new(smtp::SmtpKind(limits)),
+        Box::new(dns::DnsKind::new(c, limits)),
+        Box::new(ldap::LdapKind(limits)),
     ]
 }

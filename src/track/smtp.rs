@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::framing::{drive, trim_eol, FrameStats, Lines};
 use super::smtp_diag::{SmtpDiag, SmtpProblem};
-use super::{Cx, Dir, EndCx, FlowInfo, Tracker, TrackerKind};
+use super::{Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind};
 use crate::flow::{EndReason, Outcome};
 use crate::signal::smtp::{self, Verb};
 
@@ -15,10 +15,6 @@ use crate::signal::smtp::{self, Verb};
 const MAX_LINE: usize = 2048;
 /// Commands awaiting their reply (pipelining).
 const MAX_PENDING: usize = 64;
-/// Transactions kept per session.
-pub const MAX_TRANSACTIONS: usize = 16;
-/// Recipients kept per transaction.
-pub const MAX_RCPT: usize = 32;
 /// Extension lines kept per session.
 const MAX_EXTENSIONS: usize = 32;
 /// Bytes of reply text and addresses kept.
@@ -131,7 +127,7 @@ struct Partial {
     lines: u32,
 }
 
-pub(super) struct SmtpKind;
+pub(super) struct SmtpKind(pub Limits);
 
 impl TrackerKind for SmtpKind {
     fn name(&self) -> &'static str {
@@ -139,15 +135,17 @@ impl TrackerKind for SmtpKind {
     }
 
     fn attach(&self, _: &FlowInfo) -> Box<dyn Tracker> {
-        Box::new(Smtp::new())
+        Box::new(Smtp::new(self.0.per_flow))
     }
 
     fn diagnostics(&self) -> Option<Box<dyn super::Diagnostics>> {
-        Some(Box::new(SmtpDiag::default()))
+        Some(Box::new(SmtpDiag::with_cap(self.0.problems)))
     }
 }
 
 pub(super) struct Smtp {
+    /// Transactions kept, and recipients per transaction.
+    max_list: usize,
     lines: [Lines; 2],
     frames: FrameStats,
     client: Client,
@@ -185,8 +183,9 @@ pub(super) struct Smtp {
 }
 
 impl Smtp {
-    pub(super) fn new() -> Smtp {
+    pub(super) fn new(max_list: usize) -> Smtp {
         Smtp {
+            max_list,
             lines: [Lines::new(MAX_LINE), Lines::new(MAX_LINE)],
             frames: FrameStats::default(),
             client: Client::Commands,
@@ -308,7 +307,7 @@ impl Smtp {
     }
 
     fn mail(&mut self, arg: &[u8], cx: &mut Cx<'_>) {
-        if self.transactions.len() >= MAX_TRANSACTIONS {
+        if self.transactions.len() >= self.max_list {
             self.transactions_dropped += 1;
             cx.error("transactions_cap");
             self.open = Some(usize::MAX);
@@ -323,10 +322,11 @@ impl Smtp {
     }
 
     fn rcpt(&mut self, arg: &[u8], cx: &mut Cx<'_>) -> usize {
+        let max = self.max_list;
         let Some(t) = self.open.and_then(|i| self.transactions.get_mut(i)) else {
             return usize::MAX;
         };
-        if t.rcpt.len() >= MAX_RCPT {
+        if t.rcpt.len() >= max {
             cx.error("rcpt_cap");
             return usize::MAX;
         }

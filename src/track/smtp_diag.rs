@@ -9,7 +9,7 @@ use super::smtp::Reply;
 use crate::classify::Catalogue;
 use crate::packet::Nanos;
 
-/// Problem records kept per run (the rest are counted in `problems_not_listed`).
+/// Problem records kept per run by default (the rest are counted in `problems_not_listed`).
 pub const MAX_PROBLEMS: usize = 500;
 /// Distinct extension keywords kept.
 pub const MAX_EXTENSION_KEYWORDS: usize = 64;
@@ -28,8 +28,10 @@ pub struct SmtpProblem {
     pub rcpt: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmtpDiag {
+    /// Problem records kept.
+    pub cap: usize,
     pub sessions: u64,
     pub verdicts: BTreeMap<&'static str, u64>,
     pub replies: BTreeMap<u16, u64>,
@@ -40,7 +42,27 @@ pub struct SmtpDiag {
     pub problems_not_listed: u64,
 }
 
+impl Default for SmtpDiag {
+    fn default() -> Self {
+        SmtpDiag::with_cap(MAX_PROBLEMS)
+    }
+}
+
 impl SmtpDiag {
+    pub fn with_cap(cap: usize) -> SmtpDiag {
+        SmtpDiag {
+            cap,
+            sessions: 0,
+            verdicts: BTreeMap::new(),
+            replies: BTreeMap::new(),
+            commands: BTreeMap::new(),
+            extensions: BTreeMap::new(),
+            extensions_not_listed: 0,
+            problems: Vec::new(),
+            problems_not_listed: 0,
+        }
+    }
+
     pub(super) fn extension(&mut self, kw: &str) {
         let kw = kw.to_ascii_uppercase();
         if let Some(n) = self.extensions.get_mut(&kw) {
@@ -53,7 +75,7 @@ impl SmtpDiag {
     }
 
     pub(super) fn problem(&mut self, p: SmtpProblem) {
-        if self.problems.len() < MAX_PROBLEMS {
+        if self.problems.len() < self.cap {
             self.problems.push(p);
         } else {
             self.problems_not_listed += 1;
@@ -124,6 +146,7 @@ impl Diagnostics for SmtpDiag {
             .cloned()
             .unwrap_or_default();
         Box::new(SmtpDiag {
+            cap: self.cap,
             sessions: self.sessions.saturating_sub(e.sessions),
             verdicts: sub(&self.verdicts, &e.verdicts),
             replies: sub(&self.replies, &e.replies),

@@ -180,8 +180,13 @@ pub(super) struct Run {
 impl Run {
     /// The built-in trackers on the built-in catalogue.
     pub(super) fn builtin() -> Run {
+        Run::with_limits(Limits::default())
+    }
+
+    /// The built-in trackers with the given list caps.
+    pub(super) fn with_limits(limits: Limits) -> Run {
         let c = Catalogue::builtin();
-        let trackers = Trackers::new(&c, ExpectConfig::default(), 1 << 20);
+        let trackers = Trackers::with_limits(&c, ExpectConfig::default(), 1 << 20, limits);
         let diagnostics = trackers.diagnostics();
         Run {
             trackers,
