@@ -12,7 +12,7 @@ use std::io::BufWriter;
 use std::net::SocketAddr;
 
 use exflow::packet::Nanos;
-use exflow::synth::app::{self, DnsAnswer, DNS_A, DNS_MX, DNS_NOERROR};
+use exflow::synth::app::{self, DnsAnswer, DNS_A, DNS_MX, DNS_NOERROR, DNS_NXDOMAIN};
 use exflow::synth::{Dir, FrameOpts, Scenario, Timing, TsPrecision, MICRO, MILLI, SECOND};
 
 /// 2003-01-14 08:12:31 UTC.
@@ -34,6 +34,8 @@ const MX_FABRIKAM: [u8; 4] = [198, 51, 100, 25]; // refuses
 const MX_CONTOSO: [u8; 4] = [203, 0, 113, 25]; // blocked by our firewall
 const MX_TAILSPIN: [u8; 4] = [198, 51, 100, 80]; // answers, rejects the recipient
 const REMOTE_SENDER: [u8; 4] = [192, 0, 2, 77]; // delivers mail to us
+const RELAY_PROBE: [u8; 4] = [192, 0, 2, 99]; // tries to relay through us
+const MX_LITWARE: [u8; 4] = [198, 51, 100, 90]; // greylists our first attempt
 
 fn ep(ip: [u8; 4], port: u16) -> SocketAddr {
     SocketAddr::from((ip, port))
@@ -55,6 +57,7 @@ fn main() -> std::io::Result<()> {
     web_and_im(&mut sc);
     outbound_mail(&mut sc);
     working_mail(&mut sc);
+    refused_mail(&mut sc);
     conferencing(&mut sc);
 
     let packets = sc.write_pcap(BufWriter::new(File::create(&out)?), TsPrecision::Micro)?;
@@ -435,6 +438,52 @@ fn working_mail(sc: &mut Scenario) {
     sc.tcp(ep(WS102, 1080), ep(EXCH, 25), at(9.0))
         .handshake()
         .dialogue(&submit)
+        .close();
+}
+
+/// What the MAIL FLOW section explains: a domain without MX (NXDOMAIN), a relay attempt denied,
+/// and a remote MX that greylists.
+fn refused_mail(sc: &mut Scenario) {
+    let q = app::dns_query(0x2009, "northwind.example", DNS_MX);
+    let r = app::dns_response(0x2009, "northwind.example", DNS_MX, DNS_NXDOMAIN, &[], 3600);
+    sc.udp_exchange(ep(EXCH, 1308), ep(DC, 53), at(9.3), &q, &r);
+
+    let relay = app::smtp_dialogue(
+        "exch01.corp.example.com",
+        "unknown",
+        "offers@spam.example",
+        &["someone@elsewhere.example"],
+        "",
+        Some("550 5.7.1 Unable to relay for someone@elsewhere.example"),
+    );
+    sc.tcp(ep(RELAY_PROBE, 4100), ep(EXCH, 25), at(9.4))
+        .timing(wan())
+        .handshake()
+        .dialogue(&relay)
+        .close();
+
+    dns(
+        sc,
+        at(9.6),
+        EXCH,
+        1309,
+        0x200a,
+        "mx.litware.example",
+        DNS_A,
+        &[DnsAnswer::A(MX_LITWARE.into())],
+    );
+    let grey = app::smtp_dialogue(
+        "mx.litware.example",
+        "exch01.corp.example.com",
+        "jsmith@corp.example.com",
+        &["pat@litware.example"],
+        "",
+        Some("451 4.7.1 Greylisted, please try again in 5 minutes"),
+    );
+    sc.tcp(ep(EXCH, 1214), ep(MX_LITWARE, 25), at(9.605))
+        .timing(wan())
+        .handshake()
+        .dialogue(&grey)
         .close();
 }
 

@@ -24,6 +24,8 @@ pub struct Config {
     pub max_flow_records: usize,
     /// Budgets of the capture readers.
     pub read: crate::source::ReadLimits,
+    /// Caps of the mail-flow trackers' lists.
+    pub limits: crate::track::Limits,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             reassembly_budget: crate::track::reassembly::DEFAULT_BUDGET,
             max_flow_records: crate::summary::DEFAULT_MAX_FLOW_RECORDS,
             read: crate::source::ReadLimits::default(),
+            limits: crate::track::Limits::default(),
         }
     }
 }
@@ -76,10 +79,11 @@ pub struct Analysis {
 
 impl Analyzer {
     pub fn new(config: Config) -> Analyzer {
-        let trackers = Trackers::new(
+        let trackers = Trackers::with_limits(
             &config.catalogue,
             ExpectConfig::default(),
             config.reassembly_budget,
+            config.limits,
         );
         let mut summary = Summary::new(config.catalogue.len(), config.keep_flows);
         summary.diagnostics = trackers.diagnostics();

@@ -93,6 +93,14 @@ struct AnalysisOpts {
     /// in `signalling.reassembly.refused`).
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     reassembly_budget: usize,
+    /// Problem records kept per mail-flow tracker (SMTP sessions not delivered, failed DNS
+    /// lookups, failed LDAP results); more are counted in `problems_not_listed`.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    diagnostics_problems: usize,
+    /// Per flow: SMTP transactions (and recipients per transaction), DNS transactions, LDAP
+    /// (operation, result) pairs kept; more are counted.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    diagnostics_per_flow: usize,
     /// Colour in the table.
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorChoice,
@@ -117,6 +125,10 @@ impl AnalysisOpts {
             read: exflow::source::ReadLimits {
                 window: self.stream_window.saturating_mul(1 << 20),
                 ..Default::default()
+            },
+            limits: exflow::track::Limits {
+                problems: self.diagnostics_problems,
+                per_flow: self.diagnostics_per_flow,
             },
         })
     }

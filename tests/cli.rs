@@ -126,6 +126,57 @@ fn sample_report_shows_the_broken_mail_flow() {
         .find(|f| f.outcome.as_str() == "unanswered")
         .unwrap();
     assert!(unanswered.syns >= 2, "SYN retransmissions are one flow");
+    // The mail-flow diagnostics: a relay denial, a greylisting, an unknown recipient, and the
+    // NXDOMAIN MX lookup (samples/README.md).
+    let smtp = &r.diagnostics["smtp"];
+    assert_eq!(smtp["sessions"], 5);
+    assert_eq!(
+        smtp["verdicts"],
+        serde_json::json!({"delivered": 2, "rejected": 2, "deferred": 1})
+    );
+    let replies: Vec<String> = smtp["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["reply"]["code"],
+                p["reply"]["text"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        replies
+            .iter()
+            .any(|t| t.starts_with("550 5.7.1 Unable to relay")),
+        "{replies:?}"
+    );
+    assert!(
+        replies
+            .iter()
+            .any(|t| t.starts_with("451 4.7.1 Greylisted")),
+        "{replies:?}"
+    );
+    let dns = &r.diagnostics["dns"];
+    assert_eq!(
+        (dns["queries"].as_u64(), dns["unanswered"].as_u64()),
+        (Some(12), Some(1))
+    );
+    assert_eq!(
+        dns["rcodes"],
+        serde_json::json!({"NOERROR": 9, "NXDOMAIN": 1})
+    );
+    let nx = dns["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["outcome"] == "NXDOMAIN")
+        .unwrap();
+    assert_eq!(
+        (nx["name"].as_str(), nx["qtype"].as_str()),
+        (Some("northwind.example"), Some("MX"))
+    );
 }
 
 #[test]
@@ -540,7 +591,7 @@ fn times_spanning_days_show_dates_and_say_utc() {
     );
     let text = String::from_utf8(exflow(&["analyze", "--color", "never", SAMPLE]).stdout).unwrap();
     assert!(
-        text.contains(" → 08:12:43.003 UTC (12.0 s) · 28 flows"),
+        text.contains(" → 08:12:43.003 UTC (12.0 s) · 32 flows"),
         "{text}"
     );
 }
@@ -572,7 +623,7 @@ fn csv_and_messages_read_well() {
         .unwrap()
         .split(',')
         .collect();
-    assert_eq!((smtp[p50], smtp[count]), ("40.223", "3"), "{csv}");
+    assert_eq!((smtp[p50], smtp[count]), ("40.223", "5"), "{csv}");
 
     let out = exflow(&["analyze", "/nonexistent/x.pcap"]);
     assert_eq!(

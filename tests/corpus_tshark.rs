@@ -213,7 +213,12 @@ fn stored_tshark_figures_match_a_fresh_tshark_run() {
         eprintln!("tshark not installed: stored figures not re-checked");
         return;
     }
-    for name in ["tshark_reference", "tshark_outcomes"] {
+    for name in [
+        "tshark_reference",
+        "tshark_outcomes",
+        "tshark_smtp",
+        "tshark_dns",
+    ] {
         let out = std::process::Command::new("bash")
             .arg(format!("{DATA}/{name}.sh"))
             .output()

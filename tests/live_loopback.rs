@@ -236,6 +236,10 @@ mod live {
             "exflow_bytes_total{service=\"smtp\",direction=\"to_server\"}",
         );
         assert!(smtp_up >= 40_000, "smtp bytes to server {smtp_up}");
+        // The mail-flow metrics: labelled families appear with their first sample (sessions
+        // count when their flows leave the table, after this scrape; the totals below check
+        // them); the unlabelled counter is there from the start.
+        assert!(body.contains("\nexflow_dns_unanswered_total "), "{body}");
         assert!(metric(&body, "exflow_capture_received_total") > 0);
         assert_eq!(metric(&body, "exflow_capture_dropped_total"), 0);
 
@@ -270,6 +274,15 @@ mod live {
         assert_eq!(dns.to_server.packets, 1);
         assert_eq!(totals.input.icmp_unreachable, 1);
         assert_eq!(totals.failures.len(), 2, "{:#?}", totals.failures);
+        // Every SMTP connection ended with a verdict (the listener's bytes are no SMTP), and the
+        // intervals' diagnostics add up to the totals'.
+        assert_eq!(totals.diagnostics["smtp"]["sessions"], 2);
+        let interval_sessions: u64 = lines
+            .iter()
+            .filter_map(|l| l.report.diagnostics.get("smtp"))
+            .filter_map(|d| d["sessions"].as_u64())
+            .sum();
+        assert_eq!(interval_sessions, 2);
 
         // The intervals add up to the final totals.
         for id in ["smtp", "ldap", "h323", "pop3", "dns"] {

@@ -8,6 +8,7 @@
 //! scrape: a dashboard sees `0`, not a missing series. Histograms observe each flow once: its
 //! handshake RTT in the interval of the handshake, its duration when it ends.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -16,6 +17,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use serde_json::Value;
 
 use super::report::LiveReport;
 use crate::analyze::Analysis;
@@ -73,6 +75,27 @@ struct LimitLabel {
     limit: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabel {
+    verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RcodeLabel {
+    rcode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpCodeLabels {
+    op: String,
+    code: String,
+}
+
 /// The metric families, shared with the HTTP thread (`http.rs`) through the registry.
 pub struct Metrics {
     flows: Family<ServiceLabel, Counter>,
@@ -97,6 +120,11 @@ pub struct Metrics {
     build_info: Family<VersionLabel, Gauge>,
     handshake_rtt: HistogramFamily,
     flow_duration: HistogramFamily,
+    smtp_sessions: Family<VerdictLabel, Counter>,
+    smtp_replies: Family<CodeLabel, Counter>,
+    dns_responses: Family<RcodeLabel, Counter>,
+    dns_unanswered: Counter,
+    ldap_results: Family<OpCodeLabels, Counter>,
 }
 
 impl Metrics {
@@ -133,6 +161,11 @@ impl Metrics {
             build_info: Family::default(),
             handshake_rtt: Family::new_with_constructor(rtt_histogram as fn() -> Histogram),
             flow_duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
+            smtp_sessions: Family::default(),
+            smtp_replies: Family::default(),
+            dns_responses: Family::default(),
+            dns_unanswered: Counter::default(),
+            ldap_results: Family::default(),
         };
         reg.register("flows", "Flows seen, by service", m.flows.clone());
         reg.register(
@@ -231,6 +264,31 @@ impl Metrics {
             "flow_duration_seconds",
             "Durations of the flows that ended, by service",
             m.flow_duration.clone(),
+        );
+        reg.register(
+            "smtp_sessions",
+            "SMTP sessions ended, by verdict",
+            m.smtp_sessions.clone(),
+        );
+        reg.register(
+            "smtp_replies",
+            "SMTP replies, by code",
+            m.smtp_replies.clone(),
+        );
+        reg.register(
+            "dns_responses",
+            "DNS response messages, by rcode",
+            m.dns_responses.clone(),
+        );
+        reg.register(
+            "dns_unanswered",
+            "DNS transactions never answered",
+            m.dns_unanswered.clone(),
+        );
+        reg.register(
+            "ldap_results",
+            "LDAP results, by operation and result code",
+            m.ldap_results.clone(),
         );
         m.build_info
             .get_or_create(&VersionLabel {
@@ -402,6 +460,58 @@ impl Metrics {
             self.limits.get_or_create(&LimitLabel { limit }).inc_by(n);
         }
         self.bogus_timestamps.inc_by(i.bogus_timestamps);
+        self.diagnostics(&r.report.diagnostics);
+    }
+
+    /// Adds one interval's mail-flow diagnostics (the report's `diagnostics` objects).
+    fn diagnostics(&self, d: &BTreeMap<String, Value>) {
+        let counts = |v: Option<&Value>| -> Vec<(String, u64)> {
+            v.and_then(Value::as_object)
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if let Some(smtp) = d.get("smtp") {
+            for (verdict, n) in counts(smtp.get("verdicts")) {
+                self.smtp_sessions
+                    .get_or_create(&VerdictLabel { verdict })
+                    .inc_by(n);
+            }
+            for (code, n) in counts(smtp.get("replies")) {
+                self.smtp_replies
+                    .get_or_create(&CodeLabel { code })
+                    .inc_by(n);
+            }
+        }
+        if let Some(dns) = d.get("dns") {
+            for (rcode, n) in counts(dns.get("rcodes")) {
+                self.dns_responses
+                    .get_or_create(&RcodeLabel { rcode })
+                    .inc_by(n);
+            }
+            self.dns_unanswered
+                .inc_by(dns.get("unanswered").and_then(Value::as_u64).unwrap_or(0));
+        }
+        let results = d
+            .get("ldap")
+            .and_then(|l| l.get("results"))
+            .and_then(Value::as_array);
+        for r in results.into_iter().flatten() {
+            let labels = OpCodeLabels {
+                op: r
+                    .get("op")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                code: r.get("code").map(ToString::to_string).unwrap_or_default(),
+            };
+            self.ldap_results
+                .get_or_create(&labels)
+                .inc_by(r.get("count").and_then(Value::as_u64).unwrap_or(0));
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! table and CSV are rendered from the same view, so the three never disagree.
 
 mod csv;
+mod mail_flow;
 mod table;
 pub mod time;
 

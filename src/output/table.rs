@@ -71,6 +71,14 @@ pub fn write_table(w: &mut dyn Write, r: &Report, opt: TableOptions) -> io::Resu
     header(w, r, &st)?;
     services(w, &r.services, &st)?;
     failures(w, r, &st, clock, opt.failures_per_service.max(1))?;
+    super::mail_flow::write(
+        w,
+        r,
+        opt.failures_per_service.max(1),
+        &|s| st.red(s),
+        &|s| st.bold(s),
+        &|s| st.dim(s),
+    )?;
     tcp_health(w, &r.services, &st)?;
     followups(w, &r.followups, &st, clock, opt.failures_per_service.max(1))?;
     if let Some(flows) = &r.flows {

@@ -9,14 +9,17 @@
 //! made from tshark's field names.
 
 pub mod dcerpc;
+pub mod dns;
 pub mod h225;
 mod h225_types;
 pub mod h245;
 mod h245_types;
+pub mod ldap;
 pub mod per;
 pub mod q931;
 pub mod ras;
 pub mod rvp;
+pub mod smtp;
 pub mod tpkt;
 
 #[cfg(test)]

@@ -20,15 +20,27 @@
 //! [`TrackerKind`], one line in `registry.rs`, and `track` lines in the catalogue.
 
 pub mod diagnostics;
+mod dns;
+mod dns_diag;
+#[cfg(test)]
+mod dns_tests;
 mod epm;
 #[cfg(test)]
 mod epm_tests;
 pub mod framing;
 mod h323;
+mod ldap;
+mod ldap_diag;
+#[cfg(test)]
+mod ldap_tests;
 pub mod reassembly;
 mod registry;
 mod rvp;
 mod session;
+mod smtp;
+mod smtp_diag;
+#[cfg(test)]
+mod smtp_tests;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -114,6 +126,26 @@ impl Announcement {
             kind,
             announced_by,
             attrs: Vec::new(),
+        }
+    }
+}
+
+/// Caps of the lists the mail-flow trackers keep (`--diagnostics-problems`,
+/// `--diagnostics-per-flow`); what a cap leaves out is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Problem records per tracker kind per run (`diagnostics.<name>.problems`).
+    pub problems: usize,
+    /// Per flow: SMTP transactions and recipients per transaction, DNS transactions, LDAP
+    /// (operation, result) pairs.
+    pub per_flow: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            problems: 500,
+            per_flow: 32,
         }
     }
 }
@@ -346,7 +378,22 @@ impl Trackers {
         config: crate::classify::ExpectConfig,
         budget: usize,
     ) -> Self {
-        Self::with_kinds(catalogue, config, budget, registry::kinds(catalogue))
+        Self::with_limits(catalogue, config, budget, Limits::default())
+    }
+
+    /// The built-in trackers with the given list caps.
+    pub fn with_limits(
+        catalogue: &Catalogue,
+        config: crate::classify::ExpectConfig,
+        budget: usize,
+        limits: Limits,
+    ) -> Self {
+        Self::with_kinds(
+            catalogue,
+            config,
+            budget,
+            registry::kinds(catalogue, limits),
+        )
     }
 
     /// Trackers of the given kinds (tests register their own).

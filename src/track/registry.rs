@@ -1,10 +1,10 @@
 //! The tracker kinds of exflow, in the order they run on a flow. Adding a protocol adds one line
 //! here (and `track` lines in the catalogue).
 
-use super::{epm, h323, rvp, TrackerKind};
+use super::{dns, epm, h323, ldap, rvp, smtp, Limits, TrackerKind};
 use crate::classify::Catalogue;
 
-pub(super) fn kinds(c: &Catalogue) -> Vec<Box<dyn TrackerKind>> {
+pub(super) fn kinds(c: &Catalogue, limits: Limits) -> Vec<Box<dyn TrackerKind>> {
     vec![
         Box::new(h323::H225Kind::new(c)),
         Box::new(h323::H245Kind::new(c)),
@@ -13,5 +13,8 @@ pub(super) fn kinds(c: &Catalogue) -> Vec<Box<dyn TrackerKind>> {
         Box::new(rvp::RvpKind::new(c)),
         Box::new(epm::EpmKind::new(c)),
         Box::new(epm::RpcKind::new(c)),
+        Box::new(smtp::SmtpKind(limits)),
+        Box::new(dns::DnsKind::new(c, limits)),
+        Box::new(ldap::LdapKind(limits)),
     ]
 }

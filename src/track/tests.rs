@@ -141,17 +141,36 @@ fn catalogue() -> Catalogue {
     c
 }
 
-use crate::packet::testkit::{ep, tcp as pkt};
+pub(super) use crate::packet::testkit::{ep, tcp as pkt};
 
-struct Run {
-    trackers: Trackers,
+pub(super) struct Run {
+    pub trackers: Trackers,
     table: FlowTable,
-    classifier: Classifier,
-    diagnostics: DiagnosticsSet,
-    ended: Vec<(Flow, Vec<(&'static str, serde_json::Value)>)>,
+    pub classifier: Classifier,
+    pub diagnostics: DiagnosticsSet,
+    pub ended: Vec<(Flow, Vec<(&'static str, serde_json::Value)>)>,
 }
 
 impl Run {
+    /// The built-in trackers on the built-in catalogue.
+    pub(super) fn builtin() -> Run {
+        Run::with_limits(Limits::default())
+    }
+
+    /// The built-in trackers with the given list caps.
+    pub(super) fn with_limits(limits: Limits) -> Run {
+        let c = Catalogue::builtin();
+        let trackers = Trackers::with_limits(&c, ExpectConfig::default(), 1 << 20, limits);
+        let diagnostics = trackers.diagnostics();
+        Run {
+            trackers,
+            table: FlowTable::new(FlowConfig::default()),
+            classifier: Classifier::new(c),
+            diagnostics,
+            ended: Vec::new(),
+        }
+    }
+
     fn new() -> Run {
         let c = catalogue();
         let kinds: Vec<Box<dyn TrackerKind>> = vec![Box::new(ToyKind {
@@ -169,7 +188,7 @@ impl Run {
         }
     }
 
-    fn feed(&mut self, p: &Packet<'_>) -> ServiceId {
+    pub(super) fn feed(&mut self, p: &Packet<'_>) -> ServiceId {
         let Run {
             trackers,
             table,
@@ -196,7 +215,7 @@ impl Run {
         f.class.service
     }
 
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         let Run {
             trackers,
             table,

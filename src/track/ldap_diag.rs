@@ -1,0 +1,195 @@
+//! LDAP's run-wide findings: operations by name, results by (operation, code), and the failed
+//! results grouped by (operation, code, server) with the server's diagnostic message.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use super::diagnostics::Diagnostics;
+use crate::classify::Catalogue;
+use crate::signal::ldap;
+
+/// Distinct failed (operation, code, server) kept by default (the rest counted in
+/// `problems_not_listed`).
+pub const MAX_PROBLEMS: usize = 500;
+const MAX_CLIENTS: usize = 8;
+
+/// (operation tag, result code, server endpoint).
+pub type ProblemKey = (u8, u32, String);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Problem {
+    pub count: u64,
+    pub message: String,
+    pub clients: Vec<IpAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LdapDiag {
+    /// Problem records kept.
+    pub cap: usize,
+    pub operations: BTreeMap<&'static str, u64>,
+    pub results: BTreeMap<(u8, u32), u64>,
+    pub sasl_wrapped: u64,
+    pub tls_flows: u64,
+    pub problems: BTreeMap<ProblemKey, Problem>,
+    pub problems_not_listed: u64,
+}
+
+impl Default for LdapDiag {
+    fn default() -> Self {
+        LdapDiag::with_cap(MAX_PROBLEMS)
+    }
+}
+
+impl LdapDiag {
+    pub fn with_cap(cap: usize) -> LdapDiag {
+        LdapDiag {
+            cap,
+            operations: BTreeMap::new(),
+            results: BTreeMap::new(),
+            sasl_wrapped: 0,
+            tls_flows: 0,
+            problems: BTreeMap::new(),
+            problems_not_listed: 0,
+        }
+    }
+
+    pub(super) fn problem(&mut self, key: ProblemKey, count: u64, message: &str, client: IpAddr) {
+        let p = Problem {
+            count,
+            message: message.to_string(),
+            clients: vec![client],
+        };
+        self.add_problem(key, &p);
+    }
+
+    fn add_problem(&mut self, key: ProblemKey, p: &Problem) {
+        if let Some(e) = self.problems.get_mut(&key) {
+            e.count += p.count;
+            if e.message.is_empty() {
+                e.message.clone_from(&p.message);
+            }
+            for &c in &p.clients {
+                if e.clients.len() < MAX_CLIENTS && !e.clients.contains(&c) {
+                    e.clients.push(c);
+                }
+            }
+        } else if self.problems.len() < self.cap {
+            self.problems.insert(key, p.clone());
+        } else {
+            self.problems_not_listed += p.count;
+        }
+    }
+}
+
+fn add<K: Ord + Clone>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
+    for (k, v) in b {
+        *a.entry(k.clone()).or_insert(0) += v;
+    }
+}
+
+fn sub<K: Ord + Clone>(a: &BTreeMap<K, u64>, b: &BTreeMap<K, u64>) -> BTreeMap<K, u64> {
+    a.iter()
+        .map(|(k, v)| (k.clone(), v.saturating_sub(b.get(k).copied().unwrap_or(0))))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+fn results_json(r: &BTreeMap<(u8, u32), u64>) -> Vec<serde_json::Value> {
+    r.iter()
+        .map(|((op, code), n)| {
+            serde_json::json!({
+                "op": ldap::op_name(*op),
+                "code": code,
+                "name": ldap::result_name(*code),
+                "count": n,
+            })
+        })
+        .collect()
+}
+
+impl Diagnostics for LdapDiag {
+    fn name(&self) -> &'static str {
+        "ldap"
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn Diagnostics> {
+        Box::new(self.clone())
+    }
+
+    fn merge(&mut self, other: &dyn Diagnostics) {
+        let Some(o) = other.as_any().downcast_ref::<LdapDiag>() else {
+            return;
+        };
+        add(&mut self.operations, &o.operations);
+        add(&mut self.results, &o.results);
+        self.sasl_wrapped += o.sasl_wrapped;
+        self.tls_flows += o.tls_flows;
+        for (k, p) in &o.problems {
+            self.add_problem(k.clone(), p);
+        }
+        self.problems_not_listed += o.problems_not_listed;
+    }
+
+    fn since(&self, earlier: &dyn Diagnostics) -> Box<dyn Diagnostics> {
+        let e = earlier
+            .as_any()
+            .downcast_ref::<LdapDiag>()
+            .cloned()
+            .unwrap_or_default();
+        let problems = self
+            .problems
+            .iter()
+            .filter_map(|(k, p)| {
+                let old = e.problems.get(k).map_or(0, |o| o.count);
+                (p.count > old).then(|| {
+                    (
+                        k.clone(),
+                        Problem {
+                            count: p.count - old,
+                            ..p.clone()
+                        },
+                    )
+                })
+            })
+            .collect();
+        Box::new(LdapDiag {
+            cap: self.cap,
+            operations: sub(&self.operations, &e.operations),
+            results: sub(&self.results, &e.results),
+            sasl_wrapped: self.sasl_wrapped.saturating_sub(e.sasl_wrapped),
+            tls_flows: self.tls_flows.saturating_sub(e.tls_flows),
+            problems,
+            problems_not_listed: self
+                .problems_not_listed
+                .saturating_sub(e.problems_not_listed),
+        })
+    }
+
+    fn to_json(&self, _: &Catalogue) -> serde_json::Value {
+        let mut problems: Vec<(&ProblemKey, &Problem)> = self.problems.iter().collect();
+        problems.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+        serde_json::json!({
+            "operations": self.operations,
+            "results": results_json(&self.results),
+            "sasl_wrapped": self.sasl_wrapped,
+            "tls_flows": self.tls_flows,
+            "problems": problems.iter().map(|((op, code, server), p)| serde_json::json!({
+                "op": ldap::op_name(*op),
+                "code": code,
+                "name": ldap::result_name(*code),
+                "server": server,
+                "count": p.count,
+                "message": p.message,
+                "clients": p.clients.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "problems_not_listed": self.problems_not_listed,
+        })
+    }
+}
