@@ -711,7 +711,11 @@ fn followup_view(
         crate::classify::Host::Exchange
     };
     let interface = InterfaceView::from_attrs(&e.attrs).map(|mut i| {
-        i.description = cat.service(e.service).description.clone();
+        i.description = cat
+            .services()
+            .get(usize::from(e.service.0))
+            .map(|s| s.description.clone())
+            .unwrap_or_default();
         i.pin = crate::classify::port_pin(cat.id(e.service), host).map(PinView::of);
         i
     });
