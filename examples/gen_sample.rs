@@ -165,14 +165,24 @@ fn directory(sc: &mut Scenario) {
         .send(Dir::ToServer, &ldap::unbind(3))
         .close();
 
+    // Outlook asks the endpoint mapper where the store (EMSMDB) listens: 1101. The server
+    // subnet's firewall passes 135 but not the store's dynamic port.
     let bind = dcerpc_bind_epm(1);
     let ack = dcerpc_bind_ack(1);
+    let map = dcerpc_ept_map_request(2);
+    let store = dcerpc_ept_map_response(2, &EMSMDB_UUID, EXCH, 1101);
     sc.tcp_session(
         ep(WS101, 1038),
         ep(EXCH, 135),
         at(0.5),
-        &[(Dir::ToServer, &bind), (Dir::ToClient, &ack)],
+        &[
+            (Dir::ToServer, &bind),
+            (Dir::ToClient, &ack),
+            (Dir::ToServer, &map),
+            (Dir::ToClient, &store),
+        ],
     );
+    sc.tcp_icmp_blocked(ep(WS101, 1039), ep(EXCH, 1101), FIREWALL.into(), at(0.55));
 
     let dsa_bind = ldap::bind_request(
         1,
@@ -640,6 +650,58 @@ fn dcerpc_bind_ack(call_id: u32) -> Vec<u8> {
     b.extend_from_slice(&NDR_UUID);
     b.extend_from_slice(&[2, 0, 0, 0]);
     dcerpc(12, call_id, &b)
+}
+
+/// EMSMDB (MAPI) a4f1db00-ca47-1067-b31f-00dd010662da in its little-endian wire form.
+const EMSMDB_UUID: [u8; 16] = [
+    0x00, 0xdb, 0xf1, 0xa4, 0x47, 0xca, 0x67, 0x10, 0xb3, 0x1f, 0x00, 0xdd, 0x01, 0x06, 0x62, 0xda,
+];
+
+/// An `ept_map` request (opnum 3); the endpoint mapper's stub is not needed to read the answer.
+fn dcerpc_ept_map_request(call_id: u32) -> Vec<u8> {
+    let mut b = 40u32.to_le_bytes().to_vec(); // alloc hint
+    b.extend_from_slice(&[0, 0, 3, 0]); // context 0, opnum 3
+    b.extend_from_slice(&[0; 40]);
+    dcerpc(0, call_id, &b)
+}
+
+/// The `ept_map` answer: one tower, interface `uuid` v0 over ncacn_ip_tcp at `ip`:`port`.
+fn dcerpc_ept_map_response(call_id: u32, uuid: &[u8; 16], ip: [u8; 4], port: u16) -> Vec<u8> {
+    // Floor counts and lengths are little-endian; the port and address big-endian.
+    let mut t = 5u16.to_le_bytes().to_vec();
+    let mut floor = |lhs: &[u8], rhs: &[u8]| {
+        t.extend_from_slice(&(lhs.len() as u16).to_le_bytes());
+        t.extend_from_slice(lhs);
+        t.extend_from_slice(&(rhs.len() as u16).to_le_bytes());
+        t.extend_from_slice(rhs);
+    };
+    let mut f1 = vec![0x0d];
+    f1.extend_from_slice(uuid);
+    f1.extend_from_slice(&[0, 0]);
+    floor(&f1, &[0, 0]);
+    let mut f2 = vec![0x0d];
+    f2.extend_from_slice(&NDR_UUID);
+    f2.extend_from_slice(&[2, 0]);
+    floor(&f2, &[0, 0]);
+    floor(&[0x0b], &[0, 0]); // connection-oriented
+    floor(&[0x07], &port.to_be_bytes()); // TCP
+    floor(&[0x09], &ip); // IP
+                         // NDR stub: handle, tower count, conformant array of one tower pointer, the tower, status.
+    let mut s = vec![0; 20];
+    for x in [1u32, 1, 0, 1, 1] {
+        s.extend_from_slice(&x.to_le_bytes());
+    }
+    s.extend_from_slice(&(t.len() as u32).to_le_bytes());
+    s.extend_from_slice(&(t.len() as u32).to_le_bytes());
+    s.extend_from_slice(&t);
+    while !s.len().is_multiple_of(4) {
+        s.push(0);
+    }
+    s.extend_from_slice(&0u32.to_le_bytes()); // status: ok
+    let mut b = (s.len() as u32).to_le_bytes().to_vec();
+    b.extend_from_slice(&[0, 0, 0, 0]);
+    b.extend_from_slice(&s);
+    dcerpc(2, call_id, &b)
 }
 
 /// A DCE/RPC request (ptype 0) with `len` bytes of stub data.

@@ -75,7 +75,7 @@ fn sample_report_shows_the_broken_mail_flow() {
         r.input.bytes,
         flows_bytes + r.input.icmp_unreachable_bytes + r.input.skipped_bytes
     );
-    assert_eq!(r.input.icmp_unreachable, 2);
+    assert_eq!(r.input.icmp_unreachable, 3);
     let smtp = service(&r, "smtp");
     assert_eq!(smtp.outcomes.unanswered, 1);
     assert_eq!(smtp.outcomes.refused, 1);
@@ -115,6 +115,17 @@ fn sample_report_shows_the_broken_mail_flow() {
     assert_eq!(
         (audio.basis.as_str(), audio.outcome.as_str()),
         ("inferred", "established")
+    );
+    // Outlook's store port, handed out by the endpoint mapper, blocked by the firewall.
+    let store = r.followups.iter().find(|e| e.service == "mapi").unwrap();
+    assert_eq!(
+        (store.outcome.as_str(), store.expected.port),
+        ("icmp_unreachable", 1101)
+    );
+    let pin = store.interface.as_ref().unwrap().pin.as_ref().unwrap();
+    assert_eq!(
+        (pin.value.as_deref(), pin.kb.as_str()),
+        (Some("TCP/IP Port"), "KB 270836")
     );
     // Failures listed, each with its verdict.
     let smtp_failures: Vec<_> = r.failures.iter().filter(|f| f.service == "smtp").collect();
@@ -591,7 +602,7 @@ fn times_spanning_days_show_dates_and_say_utc() {
     );
     let text = String::from_utf8(exflow(&["analyze", "--color", "never", SAMPLE]).stdout).unwrap();
     assert!(
-        text.contains(" → 08:12:43.003 UTC (12.0 s) · 32 flows"),
+        text.contains(" → 08:12:43.003 UTC (12.0 s) · 33 flows"),
         "{text}"
     );
 }

@@ -18,11 +18,13 @@
 
 mod catalogue;
 mod expect;
+mod pin;
 
 pub use catalogue::{
     Catalogue, CatalogueError, Interface, Origin, Service, ServiceId, ServiceKind, MSRPC_DYNAMIC,
 };
 pub use expect::{Basis, ExpectConfig, ExpectTable, Expectation, RETIRE_AFTER};
+pub use pin::{port_pin, Host, PortPin, DC_SERVICES};
 
 use crate::packet::Proto;
 

@@ -365,6 +365,44 @@ pub struct InterfaceView {
     pub uuid: String,
     pub version: String,
     pub name: String,
+    /// Follow-ups only: the catalogue's description of the service, in plain words
+    /// ("Exchange store (MAPI)").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Follow-ups only: the registry setting that pins the service's port on the answering server
+    /// (absent for services no setting pins, e.g. `msrpc_dynamic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<PinView>,
+}
+
+/// A registry setting that pins an RPC service's port (see `classify::port_pin`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PinView {
+    /// `HKLM\SYSTEM\CurrentControlSet\Services\...`.
+    pub key: String,
+    /// The REG_DWORD value under the key; absent when the source does not name it (the MTA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The Microsoft KB article that documents it, e.g. `KB 270836`.
+    pub kb: String,
+}
+
+impl PinView {
+    fn of(p: &crate::classify::PortPin) -> PinView {
+        PinView {
+            key: p.key.to_string(),
+            value: p.value.map(str::to_string),
+            kb: p.kb.to_string(),
+        }
+    }
+
+    /// The key and value as one path, as the table prints it (the key alone without a value).
+    pub fn path(&self) -> String {
+        match &self.value {
+            Some(v) => format!("{}\\{v}", self.key),
+            None => self.key.clone(),
+        }
+    }
 }
 
 impl InterfaceView {
@@ -380,6 +418,8 @@ impl InterfaceView {
             uuid: get("interface_uuid")?,
             version: get("interface_version").unwrap_or_default(),
             name: get("interface_name").unwrap_or_default(),
+            description: String::new(),
+            pin: None,
         })
     }
 }
@@ -579,7 +619,20 @@ impl Report {
                 expired: a.flows_expired,
             },
             services,
-            followups: a.followups.iter().map(|e| followup_view(cat, e)).collect(),
+            followups: {
+                // Hosts that announce a domain controller's interface answer NSPI as a Global
+                // Catalog; any other host is taken for an Exchange server.
+                let dcs: std::collections::HashSet<std::net::IpAddr> = a
+                    .followups
+                    .iter()
+                    .filter(|e| crate::classify::DC_SERVICES.contains(&cat.id(e.service)))
+                    .map(|e| e.addr.ip)
+                    .collect();
+                a.followups
+                    .iter()
+                    .map(|e| followup_view(cat, e, dcs.contains(&e.addr.ip)))
+                    .collect()
+            },
             followups_retired: a
                 .followups_retired
                 .iter()
@@ -657,7 +710,22 @@ fn signalling_view(s: &crate::track::Signalling, dropped_at_cap: u64) -> Signall
 fn followup_view(
     cat: &crate::classify::Catalogue,
     e: &crate::classify::Expectation,
+    on_dc: bool,
 ) -> FollowupView {
+    let host = if on_dc {
+        crate::classify::Host::DomainController
+    } else {
+        crate::classify::Host::Exchange
+    };
+    let interface = InterfaceView::from_attrs(&e.attrs).map(|mut i| {
+        i.description = cat
+            .services()
+            .get(usize::from(e.service.0))
+            .map(|s| s.description.clone())
+            .unwrap_or_default();
+        i.pin = crate::classify::port_pin(cat.id(e.service), host).map(PinView::of);
+        i
+    });
     FollowupView {
         id: e.id,
         service: cat.id(e.service).to_string(),
@@ -682,7 +750,7 @@ fn followup_view(
         flows: e.flows,
         packets: e.packets,
         bytes: e.bytes,
-        interface: InterfaceView::from_attrs(&e.attrs),
+        interface,
     }
 }
 

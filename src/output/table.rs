@@ -80,7 +80,7 @@ pub fn write_table(w: &mut dyn Write, r: &Report, opt: TableOptions) -> io::Resu
         &|s| st.dim(s),
     )?;
     tcp_health(w, &r.services, &st)?;
-    followups(w, &r.followups, &st, clock, opt.failures_per_service.max(1))?;
+    followups(w, r, &st, clock, opt.failures_per_service.max(1))?;
     if let Some(flows) = &r.flows {
         flow_list(w, flows, &st, clock)?;
     }
@@ -373,11 +373,12 @@ fn failures(
 
 fn followups(
     w: &mut dyn Write,
-    f: &[FollowupView],
+    r: &Report,
     st: &Style,
     clock: Clock,
     per_service: usize,
 ) -> io::Result<()> {
+    let f = &r.followups;
     if f.is_empty() {
         return Ok(());
     }
@@ -402,7 +403,7 @@ fn followups(
         let mut listed: Vec<&&FollowupView> = mine.iter().filter(|e| !e.optional).collect();
         listed.sort_by_key(|e| (e.outcome == "established", e.announced_ts.to_bits()));
         for e in listed.iter().take(per_service) {
-            followup_lines(w, e, st, clock)?;
+            followup_lines(w, r, e, st, clock)?;
         }
         if listed.len() > per_service {
             let more = listed.len() - per_service;
@@ -428,7 +429,13 @@ fn followups(
     writeln!(w)
 }
 
-fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style, clock: Clock) -> io::Result<()> {
+fn followup_lines(
+    w: &mut dyn Write,
+    r: &Report,
+    e: &FollowupView,
+    st: &Style,
+    clock: Clock,
+) -> io::Result<()> {
     let target = match &e.expected.peer {
         Some(peer) => format!("{} ↔ {peer} any port/{}", e.expected.host, e.expected.proto),
         None => format!(
@@ -445,11 +452,26 @@ fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style, clock: Clock)
         "not_seen" => st.red("never seen: blocked, or not on this capture's path"),
         "unanswered" => st.red("attempted, never answered: dropped by a firewall?"),
         "refused" => st.red("refused (RST): nothing listening, or rejected"),
-        "icmp_unreachable" => st.red("blocked: ICMP unreachable"),
+        "icmp_unreachable" => {
+            // The failed flow says which router sent what.
+            let text = r
+                .failures
+                .iter()
+                .find(|f| f.followup_of == Some(e.id) && f.icmp.is_some())
+                .map_or("blocked: ICMP unreachable".to_string(), failure_text);
+            st.red(&text)
+        }
         "one_way" => st.red("one way only: the return path is blocked?"),
         other => other.to_string(),
     };
-    writeln!(w, "  {} {target} — {verdict}", e.service)?;
+    // An RPC interface is named in plain words ("Exchange store (MAPI)").
+    let what = match &e.interface {
+        Some(i) if !i.description.is_empty() => i.description.clone(),
+        Some(i) if !i.name.is_empty() => format!("{} ({})", e.service, i.name),
+        Some(i) => format!("{} (interface {} v{})", e.service, i.uuid, i.version),
+        None => e.service.clone(),
+    };
+    writeln!(w, "  {what} {target} — {verdict}")?;
     let head = format!(
         "    {} by {} at {}",
         if e.basis == "inferred" {
@@ -465,10 +487,26 @@ fn followup_lines(w: &mut dyn Write, e: &FollowupView, st: &Style, clock: Clock)
         e.parent.service, e.parent.client, e.parent.server
     );
     if head.chars().count() + 1 + tail.chars().count() <= WIDTH {
-        writeln!(w, "{head} {tail}")
+        writeln!(w, "{head} {tail}")?;
     } else {
-        fitted(w, &head, &tail, str::to_string)
+        fitted(w, &head, &tail, str::to_string)?;
     }
+    // Where a blocked or missing RPC endpoint's port is pinned, so one firewall rule suffices.
+    if let Some(pin) = e.interface.as_ref().and_then(|i| i.pin.as_ref()) {
+        if e.outcome != "established" {
+            let head = match pin.value {
+                Some(_) => format!("    pin it ({}):", pin.kb),
+                None => format!("    pin it ({}, its RPC listen value under):", pin.kb),
+            };
+            let path = pin.path();
+            if head.chars().count() + 1 + path.chars().count() <= WIDTH {
+                writeln!(w, "{head} {path}")?;
+            } else {
+                writeln!(w, "{head}\n      {path}")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn flow_list(w: &mut dyn Write, flows: &[FlowView], st: &Style, clock: Clock) -> io::Result<()> {
