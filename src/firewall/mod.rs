@@ -348,8 +348,8 @@ fn finish(
     rule
 }
 
-/// Ports as a string: runs of three or more consecutive ports become ranges; past [`PORTS_LISTED`] distinct
-/// ports, one range from the lowest to the highest.
+/// Ports as a string: runs of three or more consecutive ports become ranges; past
+/// `PORTS_LISTED` (8) distinct ports, one range from the lowest to the highest.
 pub fn port_list(ports: &[u16]) -> String {
     if ports.len() > PORTS_LISTED {
         let (lo, hi) = (ports[0], ports[ports.len() - 1]);
