@@ -132,6 +132,24 @@ fn scenario() -> Scenario {
         T0 + 24 * S,
         1,
     );
+    // 1731 audio: the call control works, the media goes one way only (its way back filtered).
+    sc.tcp_session(
+        ep("10.0.2.1:1090"),
+        ep("10.0.0.30:1731"),
+        T0 + 40 * S,
+        &[(Dir::ToServer, b"\x01call"), (Dir::ToClient, b"\x02ok")],
+    );
+    let rtp: Vec<Vec<u8>> = (0..20u16)
+        .map(|i| app::rtp(i, u32::from(i) * 160, 0x1731, 0, false, &[0xff; 160]))
+        .collect();
+    let rtp: Vec<&[u8]> = rtp.iter().map(Vec::as_slice).collect();
+    sc.udp_one_way(
+        ep("10.0.2.1:5006"),
+        ep("10.0.0.30:6006"),
+        T0 + 41 * S,
+        &rtp,
+        20_000_000,
+    );
     // Unclassified: a working session and an unanswered one on unknown ports.
     sc.tcp_session(
         ep("10.0.3.1:4000"),
@@ -146,7 +164,10 @@ fn scenario() -> Scenario {
 fn firewall(opt: FirewallOptions) -> FirewallReport {
     let dir = std::env::temp_dir().join(format!("exflow-firewall-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("firewall.pcap");
+    // Tests run in parallel: each writes its own file.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("firewall-{n}.pcap"));
     std::fs::write(&path, scenario().to_pcap(TsPrecision::Micro)).unwrap();
     let (a, done) = analyze_files(
         &[path.to_string_lossy().into_owned()],
@@ -281,6 +302,24 @@ fn rules_statuses_and_evidence() {
     sorted.sort();
     assert_eq!(order, sorted);
     assert_eq!(fw.rules[0].status, "blocked");
+}
+
+#[test]
+fn audio_media_going_one_way_is_blocked() {
+    let fw = firewall(FirewallOptions::default());
+    let r = rule(&fw, "audio_media", "10.0.0.30");
+    assert_eq!(
+        (r.proto.as_str(), r.src.as_str(), r.dst_ports.as_str()),
+        ("udp", "10.0.2.1", "6006")
+    );
+    assert_eq!(r.status, "blocked");
+    assert_eq!((r.evidence.flows, r.evidence.one_way), (1, 1));
+    assert_eq!(
+        r.why,
+        "1731 audio media inferred between 10.0.2.1 and 10.0.0.30"
+    );
+    assert!(r.advice.contains("H.323-aware gateway"), "{}", r.advice);
+    assert_eq!(rule(&fw, "audio", "10.0.0.30").status, "allowed");
 }
 
 #[test]
