@@ -17,6 +17,7 @@ mod bytes;
 pub mod classify;
 #[doc(hidden)]
 pub mod decode;
+pub mod firewall;
 pub mod flow;
 #[doc(hidden)]
 pub mod interval;

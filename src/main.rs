@@ -40,6 +40,8 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print the port catalogue.
     Catalogue(CatalogueArgs),
+    /// Analyse capture files and report the firewall rules the traffic needed: blocked first.
+    Firewall(FirewallArgs),
     /// Monitor a live interface (needs the `live` feature).
     Live(LiveArgs),
 }
@@ -49,6 +51,18 @@ enum Format {
     Table,
     Json,
     Csv,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FirewallFormat {
+    /// Sentences an administrator can act on, blocked first.
+    Table,
+    /// `exflow.firewall.v1` (docs/firewall.md).
+    Json,
+    /// An nftables ruleset to review and load (`nft -c -f FILE` checks it).
+    Nft,
+    /// Windows `netsh advfirewall firewall add rule` lines for the destination hosts.
+    Netsh,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,6 +177,42 @@ struct AnalyzeArgs {
     /// No progress display on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Statuses: blocked (every attempt unanswered or ICMP-prohibited: a \
+filter), partly_blocked (some attempts worked), refused (a reset: reachable, nothing listens), \
+not_seen (a follow-up announced and never tried), allowed. nft and netsh output allow the blocked \
+and partly blocked rules only, unless --include-allowed."
+)]
+struct FirewallArgs {
+    /// Capture files; `-` reads a capture stream from stdin.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: FirewallFormat,
+    /// Group addresses into IPv4 prefixes of this length (`/24`; IPv6 into /64s).
+    #[arg(long, value_name = "/LEN", value_parser = prefix_len)]
+    aggregate: Option<u8>,
+    /// nft and netsh: also emit the rules for traffic that got through.
+    #[arg(long)]
+    include_allowed: bool,
+    #[command(flatten)]
+    opts: AnalysisOpts,
+    /// No progress display on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// `--aggregate`: `/24` or `24`, 0 to 32.
+fn prefix_len(s: &str) -> Result<u8, String> {
+    let n = s.trim().trim_start_matches('/');
+    match n.parse::<u8>() {
+        Ok(n) if n <= 32 => Ok(n),
+        _ => Err(format!("{s:?} is not a prefix length /0 to /32")),
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -284,6 +334,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Catalogue(args) => catalogue(args),
+        Command::Firewall(args) => firewall(args),
         Command::Live(args) => live(args),
     }
 }
@@ -391,10 +442,15 @@ fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
     Ok(c)
 }
 
-fn analyze(args: AnalyzeArgs) -> Result<u8> {
-    let config = args.opts.config(args.flows)?;
-    let mut progress = Progress::new(!args.quiet && io::stderr().is_terminal());
-    let (analysis, completeness) = analyze_files(&args.files, config, |name, done, total, n| {
+/// Runs the analysis of `files`, telling of unreadable input on stderr; `Err(status)` when
+/// there is nothing to report.
+fn run_analysis(
+    files: &[String],
+    config: Config,
+    quiet: bool,
+) -> Result<(exflow::analyze::Analysis, Completeness), u8> {
+    let mut progress = Progress::new(!quiet && io::stderr().is_terminal());
+    let (analysis, completeness) = analyze_files(files, config, |name, done, total, n| {
         progress.show(name, done, total, n)
     });
     progress.clear();
@@ -406,12 +462,12 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         .iter()
         .filter_map(|f| f.error.as_deref())
         .collect();
-    if completeness == Completeness::Nothing && failed.len() == args.files.len() {
+    if completeness == Completeness::Nothing && failed.len() == files.len() {
         // Every input failed to open or read: its error is the whole story, one line each.
         for e in failed {
             say(format_args!("exflow: {e}\n"));
         }
-        return Ok(EXIT_NOTHING);
+        return Err(EXIT_NOTHING);
     }
     for w in &analysis.input.warnings {
         say(format_args!("exflow: warning: {w}\n"));
@@ -420,8 +476,55 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         say(format_args!(
             "exflow: nothing analysed: no packet could be read\n"
         ));
-        return Ok(EXIT_NOTHING);
+        return Err(EXIT_NOTHING);
     }
+    Ok((analysis, completeness))
+}
+
+fn exit_status(completeness: Completeness) -> u8 {
+    if completeness == Completeness::Partial {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    }
+}
+
+fn firewall(args: FirewallArgs) -> Result<u8> {
+    use exflow::firewall::{render, FirewallOptions, FirewallReport};
+    // Rules need every flow: the flow records are kept (bounded by --max-flow-records).
+    let config = args.opts.config(true)?;
+    let (analysis, completeness) = match run_analysis(&args.files, config, args.quiet) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let fw = FirewallReport::new(
+        &analysis,
+        FirewallOptions {
+            aggregate: args.aggregate,
+        },
+    );
+    drop(analysis);
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    match args.format {
+        FirewallFormat::Table => render::write_table(&mut out, &fw)?,
+        FirewallFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &fw)?;
+            writeln!(out)?;
+        }
+        FirewallFormat::Nft => render::write_nft(&mut out, &fw, args.include_allowed)?,
+        FirewallFormat::Netsh => render::write_netsh(&mut out, &fw, args.include_allowed)?,
+    }
+    out.flush()?;
+    Ok(exit_status(completeness))
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<u8> {
+    let config = args.opts.config(args.flows)?;
+    let (analysis, completeness) = match run_analysis(&args.files, config, args.quiet) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
     let report = Report::new(&analysis);
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -440,11 +543,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         },
     }
     out.flush()?;
-    Ok(if completeness == Completeness::Partial {
-        EXIT_PARTIAL
-    } else {
-        EXIT_OK
-    })
+    Ok(exit_status(completeness))
 }
 
 /// `--metrics`: `HOST:PORT` (a name is resolved, its first address used), `[v6]:PORT`, or

@@ -690,3 +690,26 @@ fn csv_and_messages_read_well() {
         stderr(&out)
     );
 }
+
+#[test]
+fn firewall_on_the_sample() {
+    let o = exflow(&["firewall", "--format", "json", SAMPLE]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fw: exflow::firewall::FirewallReport = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(fw.schema, "exflow.firewall.v1");
+    assert_eq!(fw.rules[0].status, "blocked");
+    assert!(fw.rules.iter().all(|r| r.service != "unclassified"));
+    assert_eq!(fw.unclassified_flows, 3);
+    let o = exflow(&["firewall", SAMPLE, "--aggregate", "/24"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(table.starts_with("exflow firewall report\naddresses grouped into /24 prefixes\n"));
+    assert!(table.contains("3 flows on ports exflow does not know were left out"));
+    let o = exflow(&["firewall", SAMPLE, "--aggregate", "/33"]);
+    assert_eq!(o.status.code(), Some(2));
+    for format in ["nft", "netsh"] {
+        let o = exflow(&["firewall", "-f", format, "--include-allowed", SAMPLE]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!o.stdout.is_empty());
+    }
+}

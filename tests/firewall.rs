@@ -1,0 +1,481 @@
+//! The firewall report on built captures: RVP callbacks dropped and working, MAPI through the
+//! endpoint mapper blocked by an ICMP admin-prohibited router, SMTP unanswered, refused, blocked
+//! and partly blocked, and unclassified traffic that makes no rule. JSON is asserted field by
+//! field after a round trip; the nft ruleset goes through `nft -c -f` (required when
+//! `EXFLOW_REQUIRE_NFT=1`); the netsh lines are checked against the documented syntax.
+
+use std::net::SocketAddr;
+
+use exflow::analyze::{analyze_files, Completeness, Config};
+use exflow::firewall::{render, FirewallOptions, FirewallReport, Rule};
+use exflow::synth::{app, Dir, Scenario, TsPrecision};
+use serde_json::Value;
+
+const S: i64 = 1_000_000_000;
+const T0: i64 = 1_000_000_000 * S;
+
+fn ep(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A real endpoint-mapper exchange (src/track/epm_tests.rs) with the NSPI UUID swapped for
+/// EMSMDB's, so the tower announces the Exchange store on 192.168.0.2:4997.
+const EPM_BIND: &str = "05000b03100000004800000001000000d016d0160000000001000000000001000883afe11f5dc91191a408002b14a0fa03000000045d888aeb1cc9119fe808002b10486002000000";
+const MAP_REQUEST: &str = "05000003100000009c0000000100000084000000000003000100000000000000000000000000000000000000020000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b020000000100070200008701000904000000000000000000000000000000000000000000000000000004000000";
+const MAP_RESPONSE: &str = "050002031000000098000000010000008000000000000000000000000000000000000000000000000000000001000000040000000000000001000000030000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b02000000010007020013850100090400c0a800020000000000";
+const NSPI_LE: &str = "185accf564421a108c5908002b2f8426";
+const EMSMDB_LE: &str = "00dbf1a447ca6710b31f00dd010662da";
+
+fn emsmdb(pdu: &str) -> Vec<u8> {
+    hex(&pdu.replace(NSPI_LE, EMSMDB_LE))
+}
+
+const RVP: &str = "10.0.0.10:80";
+
+fn subscribe(sc: &mut Scenario, client: &str, at: i64, callback: &str) {
+    let body = app::rvp_subscribe(
+        "im.example.com",
+        "/instmsg/aliases/bob",
+        "http://im/alice",
+        ep(callback),
+        600,
+    );
+    let ok = app::rvp_subscribe_ok(7, 600);
+    sc.tcp_session(
+        ep(client),
+        ep(RVP),
+        at,
+        &[(Dir::ToServer, &body), (Dir::ToClient, &ok)],
+    );
+}
+
+fn scenario() -> Scenario {
+    let mut sc = Scenario::with_seed(10);
+    // RVP: one callback works, one is dropped.
+    subscribe(&mut sc, "10.0.1.1:1100", T0, "10.0.1.1:3001");
+    let notify = app::rvp_notify(
+        ep("10.0.1.1:3001"),
+        "http://im/bob",
+        "http://im/alice",
+        "online",
+    );
+    sc.tcp_session(
+        ep("10.0.0.10:1500"),
+        ep("10.0.1.1:3001"),
+        T0 + 2 * S,
+        &[(Dir::ToServer, &notify)],
+    );
+    subscribe(&mut sc, "10.0.1.2:1100", T0 + S, "10.0.1.2:3002");
+    sc.tcp_unanswered(ep("10.0.0.10:1501"), ep("10.0.1.2:3002"), T0 + 3 * S, 2);
+    // MAPI: the endpoint mapper answers, the store's port is prohibited by a router.
+    let (bind, req, resp) = (hex(EPM_BIND), emsmdb(MAP_REQUEST), emsmdb(MAP_RESPONSE));
+    sc.tcp_session(
+        ep("192.168.0.173:1066"),
+        ep("192.168.0.2:135"),
+        T0 + 10 * S,
+        &[
+            (Dir::ToServer, &bind),
+            (Dir::ToServer, &req),
+            (Dir::ToClient, &resp),
+        ],
+    );
+    sc.tcp_icmp_blocked(
+        ep("192.168.0.173:1067"),
+        ep("192.168.0.2:4997"),
+        "192.168.0.1".parse().unwrap(),
+        T0 + 11 * S,
+    );
+    // SMTP: unanswered, refused, blocked by ICMP, and partly blocked.
+    let mx = "10.0.0.20";
+    sc.tcp_unanswered(
+        ep(&format!("{mx}:2001")),
+        ep("192.0.2.25:25"),
+        T0 + 20 * S,
+        2,
+    );
+    sc.tcp_refused(
+        ep(&format!("{mx}:2002")),
+        ep("198.51.100.25:25"),
+        T0 + 21 * S,
+    );
+    sc.tcp_icmp_blocked(
+        ep(&format!("{mx}:2003")),
+        ep("203.0.113.25:25"),
+        "10.0.0.1".parse().unwrap(),
+        T0 + 22 * S,
+    );
+    let mail = app::smtp_dialogue(
+        "mx.example.net",
+        "mail.example.com",
+        "a@example.com",
+        &["b@example.net"],
+        "Subject: hi\r\n\r\nhello\r\n",
+        None,
+    );
+    sc.tcp(
+        ep(&format!("{mx}:2004")),
+        ep("198.51.100.80:25"),
+        T0 + 23 * S,
+    )
+    .handshake()
+    .dialogue(&mail);
+    sc.tcp_unanswered(
+        ep(&format!("{mx}:2005")),
+        ep("198.51.100.80:25"),
+        T0 + 24 * S,
+        1,
+    );
+    // 1731 audio: the call control works, the media goes one way only (its way back filtered).
+    sc.tcp_session(
+        ep("10.0.2.1:1090"),
+        ep("10.0.0.30:1731"),
+        T0 + 40 * S,
+        &[(Dir::ToServer, b"\x01call"), (Dir::ToClient, b"\x02ok")],
+    );
+    let rtp: Vec<Vec<u8>> = (0..20u16)
+        .map(|i| app::rtp(i, u32::from(i) * 160, 0x1731, 0, false, &[0xff; 160]))
+        .collect();
+    let rtp: Vec<&[u8]> = rtp.iter().map(Vec::as_slice).collect();
+    sc.udp_one_way(
+        ep("10.0.2.1:5006"),
+        ep("10.0.0.30:6006"),
+        T0 + 41 * S,
+        &rtp,
+        20_000_000,
+    );
+    // Unclassified: a working session and an unanswered one on unknown ports.
+    sc.tcp_session(
+        ep("10.0.3.1:4000"),
+        ep("10.0.3.2:31337"),
+        T0 + 30 * S,
+        &[(Dir::ToServer, b"hello"), (Dir::ToClient, b"hi")],
+    );
+    sc.tcp_unanswered(ep("10.0.3.1:4001"), ep("10.0.3.3:31338"), T0 + 31 * S, 1);
+    sc
+}
+
+fn firewall(opt: FirewallOptions) -> FirewallReport {
+    let dir = std::env::temp_dir().join(format!("exflow-firewall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Tests run in parallel: each writes its own file.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("firewall-{n}.pcap"));
+    std::fs::write(&path, scenario().to_pcap(TsPrecision::Micro)).unwrap();
+    let (a, done) = analyze_files(
+        &[path.to_string_lossy().into_owned()],
+        Config {
+            keep_flows: true,
+            ..Config::default()
+        },
+        |_, _, _, _| {},
+    );
+    assert_eq!(done, Completeness::Complete);
+    FirewallReport::new(&a, opt)
+}
+
+fn rule<'a>(fw: &'a FirewallReport, service: &str, dst: &str) -> &'a Rule {
+    fw.rules
+        .iter()
+        .find(|r| r.service == service && r.dst == dst)
+        .unwrap_or_else(|| panic!("no {service} rule to {dst}: {:#?}", fw.rules))
+}
+
+/// The report as JSON, parsed back.
+fn json(fw: &FirewallReport) -> Value {
+    let text = serde_json::to_string(fw).unwrap();
+    let back: FirewallReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(&back, fw);
+    serde_json::from_str(&text).unwrap()
+}
+
+fn json_rule<'a>(v: &'a Value, service: &str, dst: &str) -> &'a Value {
+    v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == service && r["dst"] == dst)
+        .unwrap_or_else(|| panic!("no {service} rule to {dst}"))
+}
+
+#[test]
+fn rules_statuses_and_evidence() {
+    let fw = firewall(FirewallOptions::default());
+    let v = json(&fw);
+    assert_eq!(v["schema"], "exflow.firewall.v1");
+    assert_eq!(v["unclassified_flows"], 2);
+    assert_eq!(v["flow_records_dropped"], 0);
+    assert!(v.get("aggregate").is_none());
+
+    // RVP callback dropped: blocked, announced by the SUBSCRIBE.
+    let r = json_rule(&v, "rvp_callback", "10.0.1.2");
+    assert_eq!(r["proto"], "tcp");
+    assert_eq!(r["src"], "10.0.0.10");
+    assert_eq!(r["dst_ports"], "3002");
+    assert_eq!(r["status"], "blocked");
+    let ev = &r["evidence"];
+    assert_eq!(ev["flows"], 1);
+    assert_eq!(ev["unanswered"], 1);
+    assert_eq!(ev["established"], 0);
+    assert_eq!(ev["icmp_from"], serde_json::json!([]));
+    assert!(ev["first_ts"].as_f64().unwrap() >= 1e9);
+    let why = r["why"].as_str().unwrap();
+    assert!(why.contains("Call-Back header"), "{why}");
+    let advice = r["advice"].as_str().unwrap();
+    assert!(
+        advice.contains("allow tcp/3002 from 10.0.0.10 to 10.0.1.2"),
+        "{advice}"
+    );
+    assert!(advice.contains("call-back port range"), "{advice}");
+    // RVP callback that works.
+    let r = json_rule(&v, "rvp_callback", "10.0.1.1");
+    assert_eq!(r["status"], "allowed");
+    assert_eq!(r["evidence"]["established"], 1);
+
+    // MAPI through the endpoint mapper, prohibited by a router.
+    let r = json_rule(&v, "mapi", "192.168.0.2");
+    assert_eq!(r["src"], "192.168.0.173");
+    assert_eq!(r["dst_ports"], "4997");
+    assert_eq!(r["status"], "blocked");
+    assert_eq!(r["evidence"]["icmp_unreachable"], 1);
+    assert_eq!(
+        r["evidence"]["icmp_from"],
+        serde_json::json!([{"addr": "192.168.0.1", "code": 13, "admin_prohibited": true}])
+    );
+    let why = r["why"].as_str().unwrap();
+    assert!(
+        why.starts_with(
+            "announced by the endpoint mapper of 192.168.0.2 for the Exchange store (MAPI)"
+        ),
+        "{why}"
+    );
+    let advice = r["advice"].as_str().unwrap();
+    assert!(
+        advice.contains("192.168.0.1 answered administratively prohibited"),
+        "{advice}"
+    );
+    assert!(
+        advice.contains("MSExchangeIS\\ParametersSystem\\TCP/IP Port"),
+        "{advice}"
+    );
+    assert_eq!(json_rule(&v, "msrpc", "192.168.0.2")["status"], "allowed");
+
+    // SMTP.
+    let r = json_rule(&v, "smtp", "192.0.2.25");
+    assert_eq!(
+        (r["status"].as_str(), r["dst_ports"].as_str()),
+        (Some("blocked"), Some("25"))
+    );
+    assert_eq!(r["evidence"]["unanswered"], 1);
+    let r = json_rule(&v, "smtp", "198.51.100.25");
+    assert_eq!(r["status"], "refused");
+    assert_eq!(r["evidence"]["refused"], 1);
+    assert!(r["advice"]
+        .as_str()
+        .unwrap()
+        .starts_with("not a firewall problem"));
+    let r = json_rule(&v, "smtp", "203.0.113.25");
+    assert_eq!(r["status"], "blocked");
+    assert_eq!(r["evidence"]["icmp_from"][0]["addr"], "10.0.0.1");
+    let r = json_rule(&v, "smtp", "198.51.100.80");
+    assert_eq!(r["status"], "partly_blocked");
+    assert_eq!(r["evidence"]["flows"], 2);
+    assert_eq!(r["evidence"]["established"], 1);
+    assert_eq!(r["evidence"]["unanswered"], 1);
+
+    // Unclassified traffic makes no rule.
+    assert!(fw
+        .rules
+        .iter()
+        .all(|r| r.service != "unclassified" && !r.dst.starts_with("10.0.3.")));
+
+    // Order: blocked, partly blocked, refused, ..., allowed.
+    let order: Vec<_> = fw.rules.iter().map(Rule::status).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+    assert_eq!(fw.rules[0].status, "blocked");
+}
+
+#[test]
+fn audio_media_going_one_way_is_blocked() {
+    let fw = firewall(FirewallOptions::default());
+    let r = rule(&fw, "audio_media", "10.0.0.30");
+    assert_eq!(
+        (r.proto.as_str(), r.src.as_str(), r.dst_ports.as_str()),
+        ("udp", "10.0.2.1", "6006")
+    );
+    assert_eq!(r.status, "blocked");
+    assert_eq!((r.evidence.flows, r.evidence.one_way), (1, 1));
+    assert_eq!(
+        r.why,
+        "1731 audio media inferred between 10.0.2.1 and 10.0.0.30"
+    );
+    assert!(r.advice.contains("H.323-aware gateway"), "{}", r.advice);
+    assert_eq!(rule(&fw, "audio", "10.0.0.30").status, "allowed");
+}
+
+#[test]
+fn aggregated_rules_merge_hosts() {
+    let fw = firewall(FirewallOptions {
+        aggregate: Some(24),
+    });
+    assert_eq!(fw.aggregate.as_deref(), Some("/24"));
+    let r = rule(&fw, "rvp_callback", "10.0.1.0/24");
+    assert_eq!(r.src, "10.0.0.0/24");
+    assert_eq!(r.dst_ports, "3001,3002");
+    assert_eq!(r.status, "partly_blocked");
+    assert_eq!(r.evidence.flows, 2);
+}
+
+#[test]
+fn table_leads_with_what_is_blocked() {
+    let fw = firewall(FirewallOptions::default());
+    let mut out = Vec::new();
+    render::write_table(&mut out, &fw).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.lines().all(|l| l.len() <= 100), "{text}");
+    let blocked = text.find("BLOCKED (").unwrap();
+    let partly = text.find("PARTLY BLOCKED (").unwrap();
+    let worked = text.find("WORKED (").unwrap();
+    assert!(blocked < partly && partly < worked, "{text}");
+    assert!(text.contains("2 flows on ports exflow does not know were left out"));
+    assert!(!text.contains("31337"));
+}
+
+#[test]
+fn nft_ruleset_passes_nft_check() {
+    let fw = firewall(FirewallOptions::default());
+    for include_allowed in [false, true] {
+        let mut out = Vec::new();
+        render::write_nft(&mut out, &fw, include_allowed).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let accepts = text
+            .lines()
+            .filter(|l| l.contains(" accept comment "))
+            .count();
+        let wanted = fw
+            .rules
+            .iter()
+            .filter(|r| {
+                include_allowed || matches!(r.status.as_str(), "blocked" | "partly_blocked")
+            })
+            .count();
+        assert_eq!(accepts, wanted, "{text}");
+        assert!(!text.contains("31337") && !text.contains("31338"), "{text}");
+        if !include_allowed {
+            assert!(
+                !text.contains("198.51.100.25"),
+                "refused has no rule: {text}"
+            );
+        }
+        nft_check(&text);
+    }
+}
+
+/// Runs `nft -c -f` on the ruleset when nft is installed (and must be with EXFLOW_REQUIRE_NFT=1).
+fn nft_check(text: &str) {
+    let required = std::env::var_os("EXFLOW_REQUIRE_NFT").is_some_and(|v| v == "1");
+    let path = std::env::temp_dir().join(format!("exflow-firewall-{}.nft", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    match std::process::Command::new("nft")
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output()
+    {
+        // Without root nft cannot open its netlink socket even to check: a skip, not a failure.
+        Ok(o)
+            if !o.status.success()
+                && !required
+                && String::from_utf8_lossy(&o.stderr).contains("Operation not permitted") =>
+        {
+            eprintln!("skipped: nft -c needs root here")
+        }
+        Ok(o) => assert!(
+            o.status.success(),
+            "nft -c -f rejected the ruleset: {}\n{text}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) if !required => eprintln!("skipped: nft not runnable ({e})"),
+        Err(e) => panic!("EXFLOW_REQUIRE_NFT=1 but nft cannot run: {e}"),
+    }
+}
+
+#[test]
+fn netsh_lines_follow_the_documented_syntax() {
+    let fw = firewall(FirewallOptions::default());
+    let mut out = Vec::new();
+    render::write_netsh(&mut out, &fw, false).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("@rem ")).collect();
+    assert_eq!(
+        lines.len(),
+        fw.rules
+            .iter()
+            .filter(|r| matches!(r.status.as_str(), "blocked" | "partly_blocked"))
+            .count()
+    );
+    for l in lines {
+        let rest = l
+            .strip_prefix("netsh advfirewall firewall add rule ")
+            .unwrap_or_else(|| panic!("{l}"));
+        let args = netsh_args(rest);
+        let keys: Vec<&str> = args.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "dir",
+                "action",
+                "protocol",
+                "localip",
+                "remoteip",
+                "localport",
+                "description"
+            ],
+            "{l}"
+        );
+        let get = |k: &str| args.iter().find(|(key, _)| key == k).unwrap().1.as_str();
+        assert_eq!(get("dir"), "in");
+        assert_eq!(get("action"), "allow");
+        assert!(matches!(get("protocol"), "TCP" | "UDP"), "{l}");
+        for ip in [get("localip"), get("remoteip")] {
+            assert!(ip.parse::<std::net::IpAddr>().is_ok(), "{l}");
+        }
+        for p in get("localport").split(',') {
+            let ok = match p.split_once('-') {
+                Some((a, b)) => a.parse::<u16>().is_ok() && b.parse::<u16>().is_ok(),
+                None => p.parse::<u16>().is_ok(),
+            };
+            assert!(ok, "{l}");
+        }
+    }
+}
+
+/// `key=value` and `key="quoted value"` pairs; a quote inside a value fails the test.
+fn netsh_args(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=').unwrap_or_else(|| panic!("{s}"));
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"').unwrap_or_else(|| panic!("unterminated: {s}"));
+            let next = &q[end + 1..];
+            assert!(next.is_empty() || next.starts_with(' '), "{s}");
+            (&q[..end], next)
+        } else {
+            after.split_once(' ').unwrap_or((after, ""))
+        };
+        out.push((key.to_string(), value.to_string()));
+        rest = next.trim_start();
+    }
+    out
+}
