@@ -25,7 +25,9 @@ mod epm;
 mod epm_tests;
 pub mod framing;
 mod h323;
+mod mail_login;
 pub mod reassembly;
+pub mod refusals;
 mod registry;
 mod rvp;
 mod session;
@@ -33,6 +35,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 pub mod tpkt_stream;
+mod x400;
 
 use std::net::IpAddr;
 

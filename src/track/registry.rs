@@ -1,7 +1,7 @@
 //! The tracker kinds of exflow, in the order they run on a flow. Adding a protocol adds one line
 //! here (and `track` lines in the catalogue).
 
-use super::{epm, h323, rvp, TrackerKind};
+use super::{epm, h323, mail_login, rvp, x400, TrackerKind};
 use crate::classify::Catalogue;
 
 pub(super) fn kinds(c: &Catalogue) -> Vec<Box<dyn TrackerKind>> {
@@ -13,5 +13,8 @@ pub(super) fn kinds(c: &Catalogue) -> Vec<Box<dyn TrackerKind>> {
         Box::new(rvp::RvpKind::new(c)),
         Box::new(epm::EpmKind::new(c)),
         Box::new(epm::RpcKind::new(c)),
+        Box::new(mail_login::Pop3Kind),
+        Box::new(mail_login::ImapKind),
+        Box::new(x400::X400Kind),
     ]
 }
