@@ -123,6 +123,11 @@ fn imap_logins_real_and_refused() {
     let r = corpus("ndpi/imap.pcap");
     assert_eq!(diag(&r, "imap", "logins_ok"), 1, "{:#?}", r.diagnostics);
     assert_eq!(diag(&r, "imap", "logins_refused"), 0);
+    assert_eq!(
+        diag(&r, "imap", "other_error_replies"),
+        0,
+        "tshark sees no tagged NO/BAD; a message body's line is not one"
+    );
     let r = corpus("wireshark-wiki/SampleCaptures/imap.cap");
     assert_eq!(diag(&r, "imap", "logins_ok"), 1);
     let r = corpus("ndpi/imap-starttls.pcap");

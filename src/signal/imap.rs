@@ -39,11 +39,12 @@ pub fn tagged(line: &[u8]) -> Option<(&[u8], Status, &[u8])> {
     if tag.is_empty() || tag == b"*" || tag == b"+" {
         return None;
     }
-    let status = if starts_with_ci(rest, b"OK") {
+    let word = |w: &[u8]| starts_with_ci(rest, w) && matches!(rest.get(w.len()), None | Some(b' '));
+    let status = if word(b"OK") {
         Status::Ok
-    } else if starts_with_ci(rest, b"NO") {
+    } else if word(b"NO") {
         Status::No
-    } else if starts_with_ci(rest, b"BAD") {
+    } else if word(b"BAD") {
         Status::Bad
     } else {
         return None;
@@ -75,6 +76,7 @@ mod tests {
             ))
         );
         assert_eq!(tagged(b"* OK IMAP4rev1 ready"), None);
+        assert_eq!(tagged(b"Subject: Nothing new"), None);
         assert_eq!(
             tagged(b"a2 bad command"),
             Some((&b"a2"[..], Status::Bad, &b"bad command"[..]))

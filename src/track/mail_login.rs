@@ -237,9 +237,18 @@ pub(super) struct ImapKind;
 struct Imap {
     lines: [Lines; 2],
     frames: FrameStats,
-    /// Tags of LOGIN/AUTHENTICATE (true) and STARTTLS (false) commands awaiting their status.
-    pending: VecDeque<(Vec<u8>, bool)>,
+    /// Tags of commands awaiting their tagged status, with what the command was.
+    pending: VecDeque<(Vec<u8>, ImapCmd)>,
     logins: Logins,
+}
+
+/// What an IMAP command's tagged status means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ImapCmd {
+    /// LOGIN, AUTHENTICATE.
+    Login,
+    StartTls,
+    Other,
 }
 
 impl Imap {
@@ -247,41 +256,45 @@ impl Imap {
         let Some(c) = imap::command(line) else {
             return;
         };
-        let login =
-            c.name.eq_ignore_ascii_case(b"LOGIN") || c.name.eq_ignore_ascii_case(b"AUTHENTICATE");
-        if !login && !c.name.eq_ignore_ascii_case(b"STARTTLS") {
-            return;
-        }
-        cx.count("login_commands");
+        let kind = if c.name.eq_ignore_ascii_case(b"LOGIN")
+            || c.name.eq_ignore_ascii_case(b"AUTHENTICATE")
+        {
+            cx.count("login_commands");
+            ImapCmd::Login
+        } else if c.name.eq_ignore_ascii_case(b"STARTTLS") {
+            ImapCmd::StartTls
+        } else {
+            ImapCmd::Other
+        };
+        cx.count("commands");
         if self.pending.len() >= MAX_PENDING {
             self.pending.pop_front();
             cx.error("pending_cap");
         }
         self.pending
-            .push_back((c.tag.iter().take(64).copied().collect(), login));
+            .push_back((c.tag.iter().take(64).copied().collect(), kind));
     }
 
     fn server(&mut self, line: &[u8], cx: &mut Cx<'_>) {
         let Some((tag, status, text)) = imap::tagged(line) else {
             return;
         };
+        // Only the tag of a command seen answers it (a message body's line may look tagged).
         let Some(i) = self.pending.iter().position(|(t, _)| t == tag) else {
-            if status != imap::Status::Ok {
-                self.logins.other_errors += 1;
-            }
             return;
         };
-        let Some((_, login)) = self.pending.remove(i) else {
+        let Some((_, cmd)) = self.pending.remove(i) else {
             return;
         };
-        match (login, status) {
-            (true, imap::Status::Ok) => {
+        match (cmd, status) {
+            (ImapCmd::Login, imap::Status::Ok) => {
                 cx.count("logins_ok");
                 self.logins.ok += 1;
             }
-            (true, _) => self.logins.refuse(line_text(text), cx),
-            (false, imap::Status::Ok) => self.logins.tls = true,
-            (false, _) => self.logins.other_errors += 1,
+            (ImapCmd::Login, _) => self.logins.refuse(line_text(text), cx),
+            (ImapCmd::StartTls, imap::Status::Ok) => self.logins.tls = true,
+            (_, imap::Status::Ok) => {}
+            (_, _) => self.logins.other_errors += 1,
         }
     }
 }
