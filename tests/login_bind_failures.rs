@@ -275,11 +275,30 @@ fn x400_connection_and_bind_refusals() {
             (Dir::ToClient, &tpdu(&auth_refusal())),
         ],
     );
+    // The same refusal split over two DT TPDUs (the first without end-of-TSDU), each in its own
+    // TCP segment.
+    let whole = auth_refusal();
+    let mut first = vec![2, 0xf0, 0x00];
+    first.extend_from_slice(&whole[3..40]);
+    let mut second = vec![2, 0xf0, 0x80];
+    second.extend_from_slice(&whole[40..]);
+    sc.tcp_session(
+        ep("10.0.0.6:1304"),
+        server,
+        T0 + 4 * S,
+        &[
+            (Dir::ToServer, &tpdu(CR)),
+            (Dir::ToClient, &tpdu(CC)),
+            (Dir::ToServer, &tpdu(&[2, 0xf0, 0x80, 13, 0])),
+            (Dir::ToClient, &tpdu(&first)),
+            (Dir::ToClient, &tpdu(&second)),
+        ],
+    );
     let r = built("x400-refusals.pcap", &mut sc);
-    assert_eq!(diag(&r, "x400", "sessions"), 4, "{:#?}", r.diagnostics);
-    assert_eq!(diag(&r, "x400", "refused"), 4);
+    assert_eq!(diag(&r, "x400", "sessions"), 5, "{:#?}", r.diagnostics);
+    assert_eq!(diag(&r, "x400", "refused"), 5);
     assert_eq!(diag(&r, "x400", "refused_cotp"), 3);
-    assert_eq!(diag(&r, "x400", "refused_p1"), 1);
+    assert_eq!(diag(&r, "x400", "refused_p1"), 2);
     let t = table(&r);
     for text in [
         "X.400 connection refused: COTP disconnect request (remote transport entity congestion)",
