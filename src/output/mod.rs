@@ -41,6 +41,10 @@ pub struct Report {
     /// verdicts, DNS rcodes, ...).
     #[serde(default)]
     pub diagnostics: BTreeMap<String, serde_json::Value>,
+    /// The trackers' refusals in plain words (a POP3 or IMAP login refused, an X.400 connection
+    /// or MTA bind refused), for the table's "LOGIN AND BIND FAILURES".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
     /// Failed flows (unanswered, refused, ICMP unreachable), oldest first.
     pub failures: Vec<FlowView>,
     /// Failed flows beyond the kept ones.
@@ -648,6 +652,12 @@ impl Report {
                 .diagnostics
                 .iter()
                 .map(|d| (d.name().to_string(), d.to_json(cat)))
+                .collect(),
+            problems: a
+                .summary
+                .diagnostics
+                .iter()
+                .flat_map(|d| d.problems(cat))
                 .collect(),
             failures,
             failures_not_listed: a.summary.failures_dropped,

@@ -79,6 +79,7 @@ pub fn write_table(w: &mut dyn Write, r: &Report, opt: TableOptions) -> io::Resu
         &|s| st.bold(s),
         &|s| st.dim(s),
     )?;
+    login_and_bind_failures(w, &r.problems, &st)?;
     tcp_health(w, &r.services, &st)?;
     followups(w, r, &st, clock, opt.failures_per_service.max(1))?;
     if let Some(flows) = &r.flows {
@@ -367,6 +368,19 @@ fn failures(
                 st.dim(&format!("… and {more} more (see --flows)"))
             )?;
         }
+    }
+    writeln!(w)
+}
+
+/// The trackers' refusals: POP3/IMAP logins and X.400 connections or binds refused, which the
+/// transport saw as successful sessions.
+fn login_and_bind_failures(w: &mut dyn Write, problems: &[String], st: &Style) -> io::Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "{}", st.bold("LOGIN AND BIND FAILURES"))?;
+    for p in problems {
+        writeln!(w, "  {}", st.red(p))?;
     }
     writeln!(w)
 }

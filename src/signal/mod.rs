@@ -8,14 +8,17 @@
 //! [`Context::key`]) match the columns of the corpus ground truth (`H323_TRUTH.tsv`), which was
 //! made from tshark's field names.
 
+pub mod cotp;
 pub mod dcerpc;
 pub mod dns;
 pub mod h225;
 mod h225_types;
 pub mod h245;
 mod h245_types;
+pub mod imap;
 pub mod ldap;
 pub mod per;
+pub mod pop3;
 pub mod q931;
 pub mod ras;
 pub mod rvp;

@@ -33,7 +33,9 @@ mod ldap;
 mod ldap_diag;
 #[cfg(test)]
 mod ldap_tests;
+mod mail_login;
 pub mod reassembly;
+pub mod refusals;
 mod registry;
 mod rvp;
 mod session;
@@ -45,6 +47,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 pub mod tpkt_stream;
+mod x400;
 
 use std::net::IpAddr;
 

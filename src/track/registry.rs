@@ -1,7 +1,7 @@
 //! The tracker kinds of exflow, in the order they run on a flow. Adding a protocol adds one line
 //! here (and `track` lines in the catalogue).
 
-use super::{dns, epm, h323, ldap, rvp, smtp, Limits, TrackerKind};
+use super::{dns, epm, h323, ldap, mail_login, rvp, smtp, x400, Limits, TrackerKind};
 use crate::classify::Catalogue;
 
 pub(super) fn kinds(c: &Catalogue, limits: Limits) -> Vec<Box<dyn TrackerKind>> {
@@ -16,5 +16,8 @@ pub(super) fn kinds(c: &Catalogue, limits: Limits) -> Vec<Box<dyn TrackerKind>> 
         Box::new(smtp::SmtpKind(limits)),
         Box::new(dns::DnsKind::new(c, limits)),
         Box::new(ldap::LdapKind(limits)),
+        Box::new(mail_login::Pop3Kind),
+        Box::new(mail_login::ImapKind),
+        Box::new(x400::X400Kind),
     ]
 }
