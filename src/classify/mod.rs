@@ -143,6 +143,7 @@ mod tests {
             payload,
             unreachable: None,
             fragment: None,
+            icmp: None,
         }
     }
 

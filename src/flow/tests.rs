@@ -25,6 +25,7 @@ fn tcp(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32) -> Packet<'static> 
         payload: b"",
         unreachable: None,
         fragment: None,
+        icmp: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`Report`] is the JSON contract (`exflow.report.v1`, documented in docs/json-schema.md); the
 //! table and CSV are rendered from the same view, so the three never disagree.
 
+pub mod community_id;
 mod csv;
 mod table;
 pub mod time;
@@ -647,7 +648,7 @@ fn signalling_view(s: &crate::track::Signalling, dropped_at_cap: u64) -> Signall
     }
 }
 
-fn followup_view(
+pub(crate) fn followup_view(
     cat: &crate::classify::Catalogue,
     e: &crate::classify::Expectation,
 ) -> FollowupView {
@@ -705,7 +706,7 @@ fn service_view(id: String, description: &str, s: &ServiceStats) -> ServiceView 
     }
 }
 
-fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
+pub(crate) fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
     FlowView {
         service: service.to_string(),
         proto: r.proto.to_string(),
