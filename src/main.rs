@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use exflow::analyze::{analyze_files, Completeness, Config};
+use exflow::analyze::{analyze_files_with, Completeness, Config};
 use exflow::classify::{Catalogue, Origin, ServiceKind};
 use exflow::flow::FlowConfig;
+use exflow::output::events::{Dest as EventDest, EventStream, EventWriter};
 use exflow::output::{self, Report, TableOptions};
 
 /// Exit status: every input read, report complete.
@@ -96,6 +97,14 @@ struct AnalysisOpts {
     /// Colour in the table.
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorChoice,
+    /// Write NDJSON events (one per flow and per follow-up; live: and per interval, docs/events.md)
+    /// to DEST: a file (appended; live: reopened on SIGHUP), `-` for stdout (the report then goes
+    /// to stderr), or `unix:PATH` (a Unix stream or datagram socket).
+    #[arg(long, value_name = "DEST")]
+    events: Option<String>,
+    /// Seed of the events' Community ID (v1).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    community_id_seed: u16,
 }
 
 impl AnalysisOpts {
@@ -325,6 +334,10 @@ fn live(args: LiveArgs) -> Result<u8> {
             refresh: tty,
         },
     };
+    anyhow::ensure!(
+        args.opts.events.as_deref() != Some("-"),
+        "--events -: live mode writes its reports on stdout; give a file or unix:PATH"
+    );
     let config = LiveConfig {
         capture: CaptureConfig {
             interface,
@@ -335,6 +348,11 @@ fn live(args: LiveArgs) -> Result<u8> {
             immediate: args.immediate_mode,
         },
         analysis: args.opts.config(false)?,
+        events: args
+            .opts
+            .events
+            .as_deref()
+            .map(|d| (EventDest::parse(d), args.opts.community_id_seed)),
         interval,
         duration,
         render,
@@ -381,10 +399,25 @@ fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
 
 fn analyze(args: AnalyzeArgs) -> Result<u8> {
     let config = args.opts.config(args.flows)?;
+    let dest = args.opts.events.as_deref().map(EventDest::parse);
+    let events = match &dest {
+        Some(d) => {
+            let writer =
+                EventWriter::open(d, output::events::QUEUE_LINES, false).with_context(|| {
+                    format!("--events {}", args.opts.events.as_deref().unwrap_or(""))
+                })?;
+            Some(
+                Box::new(EventStream::new(writer, args.opts.community_id_seed))
+                    as Box<dyn exflow::analyze::EventSink>,
+            )
+        }
+        None => None,
+    };
     let mut progress = Progress::new(!args.quiet && io::stderr().is_terminal());
-    let (analysis, completeness) = analyze_files(&args.files, config, |name, done, total, n| {
-        progress.show(name, done, total, n)
-    });
+    let (analysis, completeness) =
+        analyze_files_with(&args.files, config, events, |name, done, total, n| {
+            progress.show(name, done, total, n)
+        });
     progress.clear();
     let mut analysis = analysis;
     name_stdin(&mut analysis.input);
@@ -411,11 +444,22 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         return Ok(EXIT_NOTHING);
     }
     let report = Report::new(&analysis);
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // With `--events -` stdout carries the events alone; the report goes to stderr.
+    let to_stderr = dest == Some(EventDest::Stdout);
+    let sink: Box<dyn Write> = if to_stderr {
+        Box::new(io::stderr().lock())
+    } else {
+        Box::new(io::stdout().lock())
+    };
+    let tty = if to_stderr {
+        io::stderr().is_terminal()
+    } else {
+        io::stdout().is_terminal()
+    };
+    let mut out = io::BufWriter::with_capacity(1 << 16, sink);
     match args.format {
         Format::Table => {
-            let opt = args.opts.table(io::stdout().is_terminal());
+            let opt = args.opts.table(tty);
             output::write_table(&mut out, &report, opt)?;
         }
         Format::Json => {

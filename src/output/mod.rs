@@ -5,6 +5,7 @@
 
 pub mod community_id;
 mod csv;
+pub mod events;
 mod table;
 pub mod time;
 
