@@ -8,7 +8,7 @@ use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, Fl
 use crate::decode::{self, FragmentTracker, SkipReason};
 use crate::flow::{CaptureClock, EndReason, FlowConfig, Touch};
 use crate::packet::{Nanos, RawPacket};
-use crate::summary::{FileStats, InputStats, Summary};
+use crate::summary::{FileStats, FlowRecord, InputStats, Summary};
 use crate::track::{Signalling, Trackers};
 
 /// Settings of one run.
@@ -42,6 +42,19 @@ impl Default for Config {
     }
 }
 
+/// Receives the run's events as they happen in capture time (`--events`): each flow as it leaves
+/// the table, each follow-up when announced and when the run concludes it.
+pub trait EventSink: Send {
+    /// The catalogue the run names services from; called once, before any event.
+    fn start(&mut self, catalogue: Arc<Catalogue>);
+    /// A flow left the table at capture time `now`; `record` is its `--flows` record.
+    fn flow(&mut self, now: Nanos, flow: &Flow, record: &FlowRecord);
+    /// A follow-up was announced (`concluded` false) or has its final outcome.
+    fn followup(&mut self, now: Nanos, e: &Expectation, concluded: bool);
+    /// Live mode's counters at the end of an interval (wall-clock time `now`).
+    fn stats(&mut self, _now: Nanos, _stats: &serde_json::Value) {}
+}
+
 /// Capacity of the table that gives trailing IP fragments their ports.
 const FRAGMENT_SLOTS: usize = 4096;
 
@@ -55,6 +68,7 @@ pub struct Analyzer {
     pub(crate) input: InputStats,
     pub(crate) skipped: HashMap<SkipReason, u64>,
     pub(crate) clock: CaptureClock,
+    events: Option<Box<dyn EventSink>>,
 }
 
 /// The result of a run: what `output` renders.
@@ -104,7 +118,28 @@ impl Analyzer {
             input,
             skipped: HashMap::new(),
             clock: CaptureClock::default(),
+            events: None,
         }
+    }
+
+    /// Sends the run's events to `sink` from now on.
+    pub fn set_events(&mut self, mut sink: Box<dyn EventSink>) {
+        sink.start(self.classifier.shared_catalogue());
+        self.trackers.shared.expect.announced = Some(Vec::new());
+        self.events = Some(sink);
+    }
+
+    /// Sends a `stats` event, when events are on.
+    pub fn stats_event(&mut self, now: Nanos, stats: &serde_json::Value) {
+        if let Some(ev) = self.events.as_deref_mut() {
+            ev.stats(now, stats);
+        }
+    }
+
+    /// Stops sending events; the sink is returned (to be flushed by its owner).
+    pub fn take_events(&mut self) -> Option<Box<dyn EventSink>> {
+        self.trackers.shared.expect.announced = None;
+        self.events.take()
     }
 
     /// Starts counting packets against a new input file.
@@ -162,7 +197,10 @@ impl Analyzer {
         }
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
-        let mut ended = |f: Flow, why: EndReason| flow_ended(trackers, summary, f, why);
+        let events = &mut self.events;
+        let now = raw.ts;
+        let mut ended =
+            |f: Flow, why: EndReason| flow_ended(trackers, summary, events, now, f, why);
         let classifier = &self.classifier;
         // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
         if p.unreachable.is_some_and(|u| u.is_fragmentation_needed()) {
@@ -189,14 +227,25 @@ impl Analyzer {
         if p.unreachable.is_none() {
             self.trackers.packet(flow, &p);
         }
+        if let Some(ev) = self.events.as_deref_mut() {
+            announce(ev, &mut self.trackers);
+        }
     }
 
     /// Ends the run: every flow still open is counted.
     pub fn finish(mut self) -> Analysis {
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
+        let events = &mut self.events;
+        let now = self.input.last_ts.unwrap_or(0);
         self.flows
-            .flush(&mut |f, why| flow_ended(trackers, summary, f, why));
+            .flush(&mut |f, why| flow_ended(trackers, summary, events, now, f, why));
+        if let Some(ev) = self.events.as_deref_mut() {
+            announce(ev, &mut self.trackers);
+            for e in self.trackers.shared.expect.list.values() {
+                ev.followup(now, e, true);
+            }
+        }
         let summary = std::mem::take(&mut self.summary);
         let followups = std::mem::take(&mut self.trackers.shared.expect.list)
             .into_values()
@@ -249,8 +298,10 @@ impl Analyzer {
         self.trackers.shared.expect.retire(now);
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
-        self.flows
-            .sweep(now, &mut |f, why| flow_ended(trackers, summary, f, why));
+        let events = &mut self.events;
+        self.flows.sweep(now, &mut |f, why| {
+            flow_ended(trackers, summary, events, now, f, why)
+        });
     }
 
     /// Most flows open at once since the last call, which restarts the count from the flows open
@@ -262,12 +313,43 @@ impl Analyzer {
     }
 }
 
-/// A flow left the table: its expectation and trackers conclude, then the summary counts it.
-fn flow_ended(trackers: &mut Trackers, summary: &mut Summary, mut f: Flow, why: EndReason) {
+/// A flow left the table at capture time `now`: its expectation and trackers conclude, its
+/// event goes out, then the summary counts it.
+fn flow_ended(
+    trackers: &mut Trackers,
+    summary: &mut Summary,
+    events: &mut Option<Box<dyn EventSink>>,
+    now: Nanos,
+    mut f: Flow,
+    why: EndReason,
+) {
     trackers.classify_late(&mut f);
-    let want_record = summary.wants_record(&f);
+    let want_record = events.is_some() || summary.wants_record(&f);
     let findings = trackers.flow_ended(&f, why, &mut summary.diagnostics, want_record);
+    if let Some(ev) = events.as_deref_mut() {
+        // A follow-up announced by the packet that ended this flow goes out before it.
+        announce(ev, trackers);
+        ev.flow(now, &f, &FlowRecord::from_flow(&f, why, findings.clone()));
+    }
     summary.add_flow(&f, why, findings);
+}
+
+/// Sends the follow-ups announced since the last call.
+fn announce(ev: &mut dyn EventSink, trackers: &mut Trackers) {
+    let expect = &mut trackers.shared.expect;
+    let Some(ids) = expect.announced.as_mut().filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let ids = std::mem::take(ids);
+    for id in &ids {
+        if let Some(e) = expect.list.get(id) {
+            ev.followup(e.announced_ts, e, false);
+        }
+    }
+    if let Some(v) = expect.announced.as_mut() {
+        *v = ids;
+        v.clear();
+    }
 }
 
 /// How reading the inputs went, for the exit status.
@@ -287,10 +369,24 @@ pub enum Completeness {
 pub fn analyze_files(
     paths: &[String],
     config: Config,
+    on_progress: impl FnMut(&str, u64, u64, u64),
+) -> (Analysis, Completeness) {
+    analyze_files_with(paths, config, None, on_progress)
+}
+
+/// [`analyze_files`], sending the run's events to `events`; the sink is dropped (its queue
+/// written out) before this returns.
+pub fn analyze_files_with(
+    paths: &[String],
+    config: Config,
+    events: Option<Box<dyn EventSink>>,
     mut on_progress: impl FnMut(&str, u64, u64, u64),
 ) -> (Analysis, Completeness) {
     let read = config.read;
     let mut a = Analyzer::new(config);
+    if let Some(sink) = events {
+        a.set_events(sink);
+    }
     let mut errors = 0;
     for path in paths {
         let mut reader = match crate::source::CaptureReader::open_with(path, read) {

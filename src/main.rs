@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use exflow::analyze::{analyze_files, Completeness, Config};
+use exflow::analyze::{analyze_files_with, Completeness, Config};
 use exflow::classify::{Catalogue, Origin, ServiceKind};
 use exflow::flow::FlowConfig;
+use exflow::output::events::{Dest as EventDest, EventStream, EventWriter};
 use exflow::output::{self, Report, TableOptions};
 
 /// Exit status: every input read, report complete.
@@ -118,6 +119,14 @@ struct AnalysisOpts {
     /// Colour in the table.
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorChoice,
+    /// Write NDJSON events (one per flow and per follow-up; live: and per interval, docs/events.md)
+    /// to DEST: a file (appended; live: reopened on SIGHUP), `-` for stdout (the report then goes
+    /// to stderr), or `unix:PATH` (a Unix stream or datagram socket).
+    #[arg(long, value_name = "DEST")]
+    events: Option<String>,
+    /// Seed of the events' Community ID (v1).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    community_id_seed: u16,
 }
 
 impl AnalysisOpts {
@@ -388,6 +397,10 @@ fn live(args: LiveArgs) -> Result<u8> {
             refresh: tty,
         },
     };
+    anyhow::ensure!(
+        args.opts.events.as_deref() != Some("-"),
+        "--events -: live mode writes its reports on stdout; give a file or unix:PATH"
+    );
     let config = LiveConfig {
         capture: CaptureConfig {
             interface,
@@ -398,6 +411,11 @@ fn live(args: LiveArgs) -> Result<u8> {
             immediate: args.immediate_mode,
         },
         analysis: args.opts.config(false)?,
+        events: args
+            .opts
+            .events
+            .as_deref()
+            .map(|d| (EventDest::parse(d), args.opts.community_id_seed)),
         interval,
         duration,
         render,
@@ -443,16 +461,18 @@ fn load_catalogue(opt: &CatalogueOpt) -> Result<Catalogue> {
 }
 
 /// Runs the analysis of `files`, telling of unreadable input on stderr; `Err(status)` when
-/// there is nothing to report.
+/// there is nothing to report. `events` receives flow and follow-up events as they happen.
 fn run_analysis(
     files: &[String],
     config: Config,
+    events: Option<Box<dyn exflow::analyze::EventSink>>,
     quiet: bool,
 ) -> Result<(exflow::analyze::Analysis, Completeness), u8> {
     let mut progress = Progress::new(!quiet && io::stderr().is_terminal());
-    let (analysis, completeness) = analyze_files(files, config, |name, done, total, n| {
-        progress.show(name, done, total, n)
-    });
+    let (analysis, completeness) =
+        analyze_files_with(files, config, events, |name, done, total, n| {
+            progress.show(name, done, total, n)
+        });
     progress.clear();
     let mut analysis = analysis;
     name_stdin(&mut analysis.input);
@@ -493,7 +513,7 @@ fn firewall(args: FirewallArgs) -> Result<u8> {
     use exflow::firewall::{render, FirewallOptions, FirewallReport};
     // Rules need every flow: the flow records are kept (bounded by --max-flow-records).
     let config = args.opts.config(true)?;
-    let (analysis, completeness) = match run_analysis(&args.files, config, args.quiet) {
+    let (analysis, completeness) = match run_analysis(&args.files, config, None, args.quiet) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
@@ -521,16 +541,41 @@ fn firewall(args: FirewallArgs) -> Result<u8> {
 
 fn analyze(args: AnalyzeArgs) -> Result<u8> {
     let config = args.opts.config(args.flows)?;
-    let (analysis, completeness) = match run_analysis(&args.files, config, args.quiet) {
+    let dest = args.opts.events.as_deref().map(EventDest::parse);
+    let events = match &dest {
+        Some(d) => {
+            let writer =
+                EventWriter::open(d, output::events::QUEUE_LINES, false).with_context(|| {
+                    format!("--events {}", args.opts.events.as_deref().unwrap_or(""))
+                })?;
+            Some(
+                Box::new(EventStream::new(writer, args.opts.community_id_seed))
+                    as Box<dyn exflow::analyze::EventSink>,
+            )
+        }
+        None => None,
+    };
+    let (analysis, completeness) = match run_analysis(&args.files, config, events, args.quiet) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
     let report = Report::new(&analysis);
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // With `--events -` stdout carries the events alone; the report goes to stderr.
+    let to_stderr = dest == Some(EventDest::Stdout);
+    let sink: Box<dyn Write> = if to_stderr {
+        Box::new(io::stderr().lock())
+    } else {
+        Box::new(io::stdout().lock())
+    };
+    let tty = if to_stderr {
+        io::stderr().is_terminal()
+    } else {
+        io::stdout().is_terminal()
+    };
+    let mut out = io::BufWriter::with_capacity(1 << 16, sink);
     match args.format {
         Format::Table => {
-            let opt = args.opts.table(io::stdout().is_terminal());
+            let opt = args.opts.table(tty);
             output::write_table(&mut out, &report, opt)?;
         }
         Format::Json => {

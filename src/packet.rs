@@ -160,6 +160,8 @@ pub struct Packet<'a> {
     pub unreachable: Option<IcmpUnreachable>,
     /// Set when the IP packet is a fragment.
     pub fragment: Option<Fragment>,
+    /// ICMP type and code, for ICMP and ICMPv6 messages (Community ID maps them to ports).
+    pub icmp: Option<(u8, u8)>,
 }
 
 impl Packet<'_> {
@@ -203,6 +205,7 @@ pub(crate) mod testkit {
             payload,
             unreachable: None,
             fragment: None,
+            icmp: None,
         }
     }
 }

@@ -337,6 +337,72 @@ mod live {
         assert_eq!(last.totals.report.input.packets, 0);
     }
 
+    /// `--events FILE`: stats events each interval, flow events, SIGHUP reopens the file after
+    /// a rename (logrotate), and `/metrics` has the drop counter.
+    #[test]
+    fn live_events_reopen_on_sighup() {
+        let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_root() {
+            return skip("capturing on lo needs root");
+        }
+        let dir = std::env::temp_dir().join(format!("exflow-live-events-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("events.ndjson");
+        let rotated = dir.join("events.ndjson.1");
+        let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_file(&rotated);
+        let metrics = free_port();
+        let port = free_port();
+        let filter = format!("tcp port {port}");
+        let events = file.to_str().unwrap().to_string();
+        let mut child = exflow_live(&["--filter", &filter, "--events", &events], metrics);
+        wait_ready(metrics, &mut child);
+        let server = listener(port, 2, 10);
+        client(port, 100, 10);
+        thread::sleep(Duration::from_millis(1500));
+        std::fs::rename(&file, &rotated).unwrap();
+        let hup = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(hup.success());
+        client(port, 200, 10);
+        thread::sleep(Duration::from_millis(1500));
+        assert!(scrape(metrics).contains("exflow_events_dropped_total 0"));
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let _ = finish(child);
+        server.join().unwrap();
+        let read = |p: &std::path::Path| -> Vec<serde_json::Value> {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let (old, new) = (read(&rotated), read(&file));
+        let kinds =
+            |v: &[serde_json::Value], k: &str| v.iter().filter(|e| e["event_type"] == k).count();
+        assert!(kinds(&old, "stats") >= 1, "{old:?}");
+        assert!(kinds(&new, "stats") >= 1, "reopened file: {new:?}");
+        let flows: Vec<&serde_json::Value> =
+            new.iter().filter(|e| e["event_type"] == "flow").collect();
+        assert_eq!(flows.len(), 2, "{new:?}");
+        for f in flows {
+            assert_eq!(f["dest_port"], port);
+            assert!(f["community_id"].as_str().unwrap().starts_with("1:"));
+        }
+        let dropped: u64 = new
+            .iter()
+            .filter(|e| e["event_type"] == "stats")
+            .map(|e| e["stats"]["events"]["dropped"].as_u64().unwrap())
+            .sum();
+        assert_eq!(dropped, 0);
+    }
+
     #[test]
     fn live_without_permission_says_how_to_grant_it() {
         let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());

@@ -151,6 +151,8 @@ pub struct ExpectTable {
     pub dropped_at_cap: u64,
     /// Announcements of an address already expected (refreshed, not added).
     pub repeated: u64,
+    /// Ids added since the event stream last looked (`None`: no events, nothing kept).
+    pub announced: Option<Vec<u32>>,
 }
 
 impl ExpectTable {
@@ -163,6 +165,7 @@ impl ExpectTable {
             config,
             dropped_at_cap: 0,
             repeated: 0,
+            announced: None,
         }
     }
 
@@ -192,6 +195,9 @@ impl ExpectTable {
             self.by_addr.insert(key, id);
         }
         self.list.insert(id, Expectation { id, ..e });
+        if let Some(v) = self.announced.as_mut() {
+            v.push(id);
+        }
         Some(id)
     }
 

@@ -163,6 +163,7 @@ mod tests {
                 offset,
                 more: offset == 0,
             }),
+            icmp: None,
         }
     }
 

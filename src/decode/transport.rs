@@ -14,6 +14,7 @@ use crate::packet::{Endpoint, FiveTuple, IcmpUnreachable, Packet, Proto, RawPack
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
+const SCTP: u8 = 132;
 const ICMPV4: u8 = 1;
 const ICMPV6: u8 = 58;
 
@@ -39,6 +40,7 @@ struct L4<'a> {
     window: u16,
     payload: &'a [u8],
     unreachable: Option<IcmpUnreachable>,
+    icmp: Option<(u8, u8)>,
 }
 
 /// Builds the [`Packet`] from the IP layer's view and the transport header.
@@ -56,6 +58,17 @@ pub(super) fn decode<'a>(raw: &RawPacket<'a>, l3: &L3<'a>) -> Result<Packet<'a>,
             UDP => udp(b)?,
             ICMPV4 => icmp(b, false)?,
             ICMPV6 => icmp(b, true)?,
+            // SCTP's ports keep its associations apart, as Community ID expects; a header cut
+            // short leaves them 0.
+            SCTP => {
+                let (src_port, dst_port) = ports(b).unwrap_or_default();
+                L4 {
+                    src_port,
+                    dst_port,
+                    payload: b,
+                    ..L4::default()
+                }
+            }
             _ => L4 {
                 payload: b,
                 ..L4::default()
@@ -75,6 +88,7 @@ pub(super) fn decode<'a>(raw: &RawPacket<'a>, l3: &L3<'a>) -> Result<Packet<'a>,
         payload: l4.payload,
         unreachable: l4.unreachable,
         fragment: l3.fragment,
+        icmp: l4.icmp,
     })
 }
 
@@ -112,6 +126,7 @@ fn tcp(b: &[u8]) -> Result<L4<'_>, SkipReason> {
         // Options cut by the snap length: the header fields are read, there is no payload.
         payload: b.get(header_len..).unwrap_or_default(),
         unreachable: None,
+        icmp: None,
     })
 }
 
@@ -144,6 +159,7 @@ fn icmp(b: &[u8], v6: bool) -> Result<L4<'_>, SkipReason> {
     };
     let mut l4 = L4 {
         payload: body,
+        icmp: Some((kind, code)),
         ..L4::default()
     };
     let unreachable = if v6 {

@@ -107,6 +107,9 @@ pub struct Flow<C = ()> {
     pub midstream: bool,
     pub tcp: TcpTrack,
     pub icmp: Option<IcmpSeen>,
+    /// ICMP type and code of an ICMP flow's first packet, and whether its server sent it: what
+    /// Community ID hashes in place of ports.
+    pub icmp_first: Option<(u8, u8, bool)>,
     /// The later stages' data about this flow.
     pub class: C,
 }
@@ -377,6 +380,7 @@ fn blank_flow<C: Default>(proto: Proto, client: Endpoint, server: Endpoint, ts: 
         midstream: false,
         tcp: TcpTrack::default(),
         icmp: None,
+        icmp_first: None,
         class: C::default(),
     }
 }
@@ -406,6 +410,7 @@ fn new_flow<C: Default>(p: &Packet<'_>, is_server_port: &impl Fn(Proto, u16) -> 
     };
     let mut f = blank_flow(p.proto, client, server, p.ts);
     f.midstream = midstream;
+    f.icmp_first = p.icmp.map(|(kind, code)| (kind, code, p.src != client));
     f
 }
 

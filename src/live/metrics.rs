@@ -117,6 +117,7 @@ pub struct Metrics {
     intervals: Counter,
     limits: Family<LimitLabel, Counter>,
     bogus_timestamps: Counter,
+    events_dropped: Counter,
     build_info: Family<VersionLabel, Gauge>,
     handshake_rtt: HistogramFamily,
     flow_duration: HistogramFamily,
@@ -158,6 +159,7 @@ impl Metrics {
             intervals: Counter::default(),
             limits: Family::default(),
             bogus_timestamps: Counter::default(),
+            events_dropped: Counter::default(),
             build_info: Family::default(),
             handshake_rtt: Family::new_with_constructor(rtt_histogram as fn() -> Histogram),
             flow_duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
@@ -192,6 +194,11 @@ impl Metrics {
             "followups",
             "Expected follow-up connections, by service and current outcome",
             m.followups.clone(),
+        );
+        reg.register(
+            "events_dropped",
+            "Events (--events) dropped because the writer's queue was full",
+            m.events_dropped.clone(),
         );
         reg.register(
             "capture_received",
@@ -387,6 +394,11 @@ impl Metrics {
     }
 
     /// Adds one interval's counts (and sets the gauges from the totals).
+    /// Counts events dropped since the last call.
+    pub fn events_dropped(&self, n: u64) {
+        self.events_dropped.inc_by(n);
+    }
+
     pub fn update(
         &self,
         r: &LiveReport,

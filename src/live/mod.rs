@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::analyze::{Analyzer, Config};
+use crate::output::events::{EventHandle, EventStream, EventWriter, QUEUE_LINES};
 use crate::packet::Nanos;
 
 pub use crate::interval::{Intervals, Window};
@@ -36,6 +37,8 @@ pub struct LiveConfig {
     pub duration: Option<Duration>,
     pub render: Render,
     pub metrics: Option<SocketAddr>,
+    /// `--events`: where, and the Community ID seed.
+    pub events: Option<(crate::output::events::Dest, u16)>,
 }
 
 /// Why a live run stopped early.
@@ -49,6 +52,8 @@ pub enum LiveError {
     Signals(io::Error),
     #[error("starting a thread: {0}")]
     Thread(io::Error),
+    #[error("--events: {0}")]
+    Events(io::Error),
     #[error(transparent)]
     Output(#[from] io::Error),
 }
@@ -91,6 +96,19 @@ pub fn run(
     ready();
     let mut a = Analyzer::new(config.analysis.clone());
     a.begin_file(&config.capture.interface);
+    let hup = Arc::new(AtomicBool::new(false));
+    let events = match &config.events {
+        Some((dest, seed)) => {
+            // Capture never waits for the event writer: a full queue drops (and counts) events.
+            let writer = EventWriter::open(dest, QUEUE_LINES, true).map_err(LiveError::Events)?;
+            signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+                .map_err(LiveError::Signals)?;
+            let handle = writer.handle();
+            a.set_events(Box::new(EventStream::new(writer, *seed)));
+            Some(handle)
+        }
+        None => None,
+    };
     let mut run = Run {
         intervals: Intervals::new(),
         window: Window::default(),
@@ -100,6 +118,8 @@ pub fn run(
         capture_prev: CaptureView::default(),
         metrics,
         render: config.render,
+        events,
+        events_dropped_prev: 0,
     };
     run.intervals.begin(&mut a);
     let started = Instant::now();
@@ -137,6 +157,11 @@ pub fn run(
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
             break;
         }
+        if hup.swap(false, Ordering::Relaxed) {
+            if let Some(h) = &run.events {
+                h.reopen();
+            }
+        }
         if now < next_tick {
             continue;
         }
@@ -149,6 +174,7 @@ pub fn run(
     }
     waking.store(false, Ordering::Relaxed);
     let stats = cap.stats();
+    run.stats_event(&mut a, stats);
     let mut totals = a.finish();
     let interval = run.intervals.finish(&mut totals, run.window);
     run.emit(&interval, &totals, stats, true, out)?;
@@ -199,6 +225,8 @@ struct Run {
     capture_prev: CaptureView,
     metrics: Option<Metrics>,
     render: Render,
+    events: Option<EventHandle>,
+    events_dropped_prev: u64,
 }
 
 impl Run {
@@ -208,8 +236,31 @@ impl Run {
         stats: CaptureView,
         out: &mut dyn Write,
     ) -> io::Result<()> {
+        self.stats_event(a, stats);
         let (interval, totals) = self.intervals.tick(a, self.window);
         self.emit(&interval, &totals, stats, false, out)
+    }
+
+    /// A `stats` event: the interval's capture counters and the events dropped so far.
+    fn stats_event(&mut self, a: &mut Analyzer, stats: CaptureView) {
+        let Some(h) = &self.events else { return };
+        let dropped = h.dropped();
+        let p = self.capture_prev;
+        let value = serde_json::json!({
+            "capture": {
+                "received": stats.received.saturating_sub(p.received),
+                "dropped": stats.dropped.saturating_sub(p.dropped),
+                "if_dropped": stats.if_dropped.saturating_sub(p.if_dropped),
+            },
+            "capture_total": stats,
+            "events": { "dropped": dropped },
+        });
+        let now = (wall_secs() * 1e9) as Nanos;
+        a.stats_event(now, &value);
+        if let Some(m) = &self.metrics {
+            m.events_dropped(dropped.saturating_sub(self.events_dropped_prev));
+        }
+        self.events_dropped_prev = dropped;
     }
 
     fn emit(

@@ -3,7 +3,9 @@
 //! [`Report`] is the JSON contract (`exflow.report.v1`, documented in docs/json-schema.md); the
 //! table and CSV are rendered from the same view, so the three never disagree.
 
+pub mod community_id;
 mod csv;
+pub mod events;
 mod mail_flow;
 mod table;
 pub mod time;
@@ -717,7 +719,7 @@ fn signalling_view(s: &crate::track::Signalling, dropped_at_cap: u64) -> Signall
     }
 }
 
-fn followup_view(
+pub(crate) fn followup_view(
     cat: &crate::classify::Catalogue,
     e: &crate::classify::Expectation,
     on_dc: bool,
@@ -790,7 +792,7 @@ fn service_view(id: String, description: &str, s: &ServiceStats) -> ServiceView 
     }
 }
 
-fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
+pub(crate) fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
     FlowView {
         service: service.to_string(),
         proto: r.proto.to_string(),

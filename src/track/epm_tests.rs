@@ -56,6 +56,7 @@ fn pkt<'a>(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32, payload: &'a [u
         payload,
         unreachable: None,
         fragment: None,
+        icmp: None,
     }
 }
 
