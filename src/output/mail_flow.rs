@@ -9,6 +9,9 @@ use serde_json::Value;
 use super::time::time_of_day;
 use super::Report;
 
+/// The trackers whose findings this section renders (the rest go to LOGIN AND BIND FAILURES).
+pub(crate) const SECTION_TRACKERS: [&str; 3] = ["smtp", "dns", "ldap"];
+
 /// Widest line of the section.
 const WIDTH: usize = 100;
 

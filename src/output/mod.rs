@@ -655,10 +655,12 @@ impl Report {
                 .iter()
                 .map(|d| (d.name().to_string(), d.to_json(cat)))
                 .collect(),
+            // SMTP, DNS and LDAP problems have the table's MAIL FLOW section of their own.
             problems: a
                 .summary
                 .diagnostics
                 .iter()
+                .filter(|d| !mail_flow::SECTION_TRACKERS.contains(&d.name()))
                 .flat_map(|d| d.problems(cat))
                 .collect(),
             failures,
