@@ -7,13 +7,30 @@ use std::fmt::Debug;
 
 use crate::classify::Catalogue;
 
-/// One tracker kind's run-wide findings.
-pub trait Diagnostics: Debug + Send + Sync {
-    /// Key in the report's `diagnostics` section.
-    fn name(&self) -> &'static str;
+/// What every [`Diagnostics`] value can do by being `Clone + 'static`: implemented for all of
+/// them, so a kind writes only its own logic.
+pub trait DiagnosticsAny {
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn clone_box(&self) -> Box<dyn Diagnostics>;
+}
+
+impl<T: Diagnostics + Clone + 'static> DiagnosticsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn Diagnostics> {
+        Box::new(self.clone())
+    }
+}
+
+/// One tracker kind's run-wide findings.
+pub trait Diagnostics: DiagnosticsAny + Debug + Send + Sync {
+    /// Key in the report's `diagnostics` section.
+    fn name(&self) -> &'static str;
     /// Adds another value of the same kind (a later interval, another worker).
     fn merge(&mut self, other: &dyn Diagnostics);
     /// What grew since `earlier`, a snapshot of the same run (live intervals).

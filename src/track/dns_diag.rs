@@ -2,7 +2,6 @@
 //! unanswered transactions, response times, and the failed lookups grouped by (name, type,
 //! outcome).
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -128,15 +127,6 @@ fn sub(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap<String,
 impl Diagnostics for DnsDiag {
     fn name(&self) -> &'static str {
         "dns"
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-    fn clone_box(&self) -> Box<dyn Diagnostics> {
-        Box::new(self.clone())
     }
 
     fn merge(&mut self, other: &dyn Diagnostics) {

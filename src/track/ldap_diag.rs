@@ -1,7 +1,6 @@
 //! LDAP's run-wide findings: operations by name, results by (operation, code), and the failed
 //! results grouped by (operation, code, server) with the server's diagnostic message.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -112,15 +111,6 @@ fn results_json(r: &BTreeMap<(u8, u32), u64>) -> Vec<serde_json::Value> {
 impl Diagnostics for LdapDiag {
     fn name(&self) -> &'static str {
         "ldap"
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-    fn clone_box(&self) -> Box<dyn Diagnostics> {
-        Box::new(self.clone())
     }
 
     fn merge(&mut self, other: &dyn Diagnostics) {

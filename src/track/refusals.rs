@@ -2,10 +2,9 @@
 //! connections and MTA binds): counts by name, and the refusals themselves, grouped by server and
 //! text, bounded, for the table's "LOGIN AND BIND FAILURES" lines.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 
-use super::diagnostics::Diagnostics;
+use super::diagnostics::{Diagnostics, DiagnosticsAny};
 use crate::classify::Catalogue;
 use crate::packet::Endpoint;
 
@@ -76,15 +75,6 @@ impl Refusals {
 impl Diagnostics for Refusals {
     fn name(&self) -> &'static str {
         self.name
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-    fn clone_box(&self) -> Box<dyn Diagnostics> {
-        Box::new(self.clone())
     }
     fn merge(&mut self, other: &dyn Diagnostics) {
         let Some(o) = other.as_any().downcast_ref::<Refusals>() else {

@@ -1,7 +1,6 @@
 //! SMTP's run-wide findings: sessions by verdict, replies by code, commands by verb, advertised
 //! extensions by sessions, and one problem record per session that did not deliver.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 
 use super::diagnostics::Diagnostics;
@@ -104,15 +103,6 @@ pub(super) fn secs(ts: Nanos) -> f64 {
 impl Diagnostics for SmtpDiag {
     fn name(&self) -> &'static str {
         "smtp"
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-    fn clone_box(&self) -> Box<dyn Diagnostics> {
-        Box::new(self.clone())
     }
 
     fn merge(&mut self, other: &dyn Diagnostics) {

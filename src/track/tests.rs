@@ -1,8 +1,6 @@
 //! The tracker model end to end with a toy protocol: attachment by the catalogue, reassembled
 //! lines, announcements, reclassification, counters, findings and diagnostics, giving up.
 
-use std::any::Any;
-
 use super::framing::{drive, trim_eol, FrameStats, Lines};
 use super::*;
 use crate::classify::{Catalogue, Classifier, ExpectConfig, FlowTable, Origin};
@@ -33,15 +31,6 @@ struct ToyDiag {
 impl Diagnostics for ToyDiag {
     fn name(&self) -> &'static str {
         "toy"
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-    fn clone_box(&self) -> Box<dyn Diagnostics> {
-        Box::new(self.clone())
     }
     fn merge(&mut self, other: &dyn Diagnostics) {
         if let Some(o) = other.as_any().downcast_ref::<ToyDiag>() {
