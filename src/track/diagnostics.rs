@@ -3,6 +3,7 @@
 //! rendered in the report's `diagnostics` section and the table.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use crate::classify::Catalogue;
@@ -42,6 +43,40 @@ pub trait Diagnostics: DiagnosticsAny + Debug + Send + Sync {
         let _ = catalogue;
         Vec::new()
     }
+}
+
+/// Adds counts by key (`merge` of count maps).
+pub(crate) fn add_counts<K: Ord + Clone>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
+    for (k, v) in b {
+        *a.entry(k.clone()).or_insert(0) += v;
+    }
+}
+
+/// The counts of `a` that grew past `b`, zero ones left out (`since` of count maps).
+pub(crate) fn sub_counts<K: Ord + Clone>(
+    a: &BTreeMap<K, u64>,
+    b: &BTreeMap<K, u64>,
+) -> BTreeMap<K, u64> {
+    a.iter()
+        .map(|(k, v)| (k.clone(), v.saturating_sub(b.get(k).copied().unwrap_or(0))))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// The problem records of `now` whose count grew past `old`'s, with the growth as their count
+/// (`since` of problem lists); `count` reads a record's count and `with` sets it.
+pub(crate) fn problems_since<K: Ord + Clone, P: Clone>(
+    now: &BTreeMap<K, P>,
+    old: &BTreeMap<K, P>,
+    count: impl Fn(&P) -> u64,
+    with: impl Fn(&P, u64) -> P,
+) -> BTreeMap<K, P> {
+    now.iter()
+        .filter_map(|(k, p)| {
+            let before = old.get(k).map_or(0, &count);
+            (count(p) > before).then(|| (k.clone(), with(p, count(p) - before)))
+        })
+        .collect()
 }
 
 impl Clone for Box<dyn Diagnostics> {

@@ -2,6 +2,7 @@
 //! unanswered transactions, response times, and the failed lookups grouped by (name, type,
 //! outcome).
 
+use super::diagnostics::{add_counts, problems_since, sub_counts};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -111,19 +112,6 @@ impl DnsDiag {
     }
 }
 
-fn add(a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>) {
-    for (k, v) in b {
-        *a.entry(k.clone()).or_insert(0) += v;
-    }
-}
-
-fn sub(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    a.iter()
-        .map(|(k, v)| (k.clone(), v.saturating_sub(b.get(k).copied().unwrap_or(0))))
-        .filter(|(_, v)| *v > 0)
-        .collect()
-}
-
 impl Diagnostics for DnsDiag {
     fn name(&self) -> &'static str {
         "dns"
@@ -137,8 +125,8 @@ impl Diagnostics for DnsDiag {
         self.responses += o.responses;
         self.unanswered += o.unanswered;
         self.transactions_not_listed += o.transactions_not_listed;
-        add(&mut self.qtypes, &o.qtypes);
-        add(&mut self.rcodes, &o.rcodes);
+        add_counts(&mut self.qtypes, &o.qtypes);
+        add_counts(&mut self.rcodes, &o.rcodes);
         let _ = self.rtt_us.add(&o.rtt_us);
         for (k, p) in &o.problems {
             self.add_problem(k.clone(), p);
@@ -154,22 +142,12 @@ impl Diagnostics for DnsDiag {
             .unwrap_or_default();
         let mut rtt_us = self.rtt_us.clone();
         let _ = rtt_us.subtract(&e.rtt_us);
-        let problems = self
-            .problems
-            .iter()
-            .filter_map(|(k, p)| {
-                let old = e.problems.get(k).map_or(0, |o| o.count);
-                (p.count > old).then(|| {
-                    (
-                        k.clone(),
-                        Problem {
-                            count: p.count - old,
-                            ..p.clone()
-                        },
-                    )
-                })
-            })
-            .collect();
+        let problems = problems_since(
+            &self.problems,
+            &e.problems,
+            |p| p.count,
+            |p, count| Problem { count, ..p.clone() },
+        );
         Box::new(DnsDiag {
             cap: self.cap,
             queries: self.queries.saturating_sub(e.queries),
@@ -178,8 +156,8 @@ impl Diagnostics for DnsDiag {
             transactions_not_listed: self
                 .transactions_not_listed
                 .saturating_sub(e.transactions_not_listed),
-            qtypes: sub(&self.qtypes, &e.qtypes),
-            rcodes: sub(&self.rcodes, &e.rcodes),
+            qtypes: sub_counts(&self.qtypes, &e.qtypes),
+            rcodes: sub_counts(&self.rcodes, &e.rcodes),
             rtt_us,
             problems,
             problems_not_listed: self

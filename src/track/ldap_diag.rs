@@ -1,6 +1,7 @@
 //! LDAP's run-wide findings: operations by name, results by (operation, code), and the failed
 //! results grouped by (operation, code, server) with the server's diagnostic message.
 
+use super::diagnostics::{add_counts, problems_since, sub_counts};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -82,19 +83,6 @@ impl LdapDiag {
     }
 }
 
-fn add<K: Ord + Clone>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
-    for (k, v) in b {
-        *a.entry(k.clone()).or_insert(0) += v;
-    }
-}
-
-fn sub<K: Ord + Clone>(a: &BTreeMap<K, u64>, b: &BTreeMap<K, u64>) -> BTreeMap<K, u64> {
-    a.iter()
-        .map(|(k, v)| (k.clone(), v.saturating_sub(b.get(k).copied().unwrap_or(0))))
-        .filter(|(_, v)| *v > 0)
-        .collect()
-}
-
 fn results_json(r: &BTreeMap<(u8, u32), u64>) -> Vec<serde_json::Value> {
     r.iter()
         .map(|((op, code), n)| {
@@ -117,8 +105,8 @@ impl Diagnostics for LdapDiag {
         let Some(o) = other.as_any().downcast_ref::<LdapDiag>() else {
             return;
         };
-        add(&mut self.operations, &o.operations);
-        add(&mut self.results, &o.results);
+        add_counts(&mut self.operations, &o.operations);
+        add_counts(&mut self.results, &o.results);
         self.sasl_wrapped += o.sasl_wrapped;
         self.tls_flows += o.tls_flows;
         for (k, p) in &o.problems {
@@ -133,26 +121,16 @@ impl Diagnostics for LdapDiag {
             .downcast_ref::<LdapDiag>()
             .cloned()
             .unwrap_or_default();
-        let problems = self
-            .problems
-            .iter()
-            .filter_map(|(k, p)| {
-                let old = e.problems.get(k).map_or(0, |o| o.count);
-                (p.count > old).then(|| {
-                    (
-                        k.clone(),
-                        Problem {
-                            count: p.count - old,
-                            ..p.clone()
-                        },
-                    )
-                })
-            })
-            .collect();
+        let problems = problems_since(
+            &self.problems,
+            &e.problems,
+            |p| p.count,
+            |p, count| Problem { count, ..p.clone() },
+        );
         Box::new(LdapDiag {
             cap: self.cap,
-            operations: sub(&self.operations, &e.operations),
-            results: sub(&self.results, &e.results),
+            operations: sub_counts(&self.operations, &e.operations),
+            results: sub_counts(&self.results, &e.results),
             sasl_wrapped: self.sasl_wrapped.saturating_sub(e.sasl_wrapped),
             tls_flows: self.tls_flows.saturating_sub(e.tls_flows),
             problems,

@@ -1,6 +1,7 @@
 //! SMTP's run-wide findings: sessions by verdict, replies by code, commands by verb, advertised
 //! extensions by sessions, and one problem record per session that did not deliver.
 
+use super::diagnostics::{add_counts, sub_counts};
 use std::collections::BTreeMap;
 
 use super::diagnostics::Diagnostics;
@@ -82,19 +83,6 @@ impl SmtpDiag {
     }
 }
 
-fn add<K: Ord + Clone>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
-    for (k, v) in b {
-        *a.entry(k.clone()).or_insert(0) += v;
-    }
-}
-
-fn sub<K: Ord + Clone>(a: &BTreeMap<K, u64>, b: &BTreeMap<K, u64>) -> BTreeMap<K, u64> {
-    a.iter()
-        .map(|(k, v)| (k.clone(), v.saturating_sub(b.get(k).copied().unwrap_or(0))))
-        .filter(|(_, v)| *v > 0)
-        .collect()
-}
-
 /// Seconds since the epoch, rounded to microseconds.
 pub(super) fn secs(ts: Nanos) -> f64 {
     (ts / 1000) as f64 / 1e6
@@ -110,9 +98,9 @@ impl Diagnostics for SmtpDiag {
             return;
         };
         self.sessions += o.sessions;
-        add(&mut self.verdicts, &o.verdicts);
-        add(&mut self.replies, &o.replies);
-        add(&mut self.commands, &o.commands);
+        add_counts(&mut self.verdicts, &o.verdicts);
+        add_counts(&mut self.replies, &o.replies);
+        add_counts(&mut self.commands, &o.commands);
         for (k, v) in &o.extensions {
             if let Some(n) = self.extensions.get_mut(k) {
                 *n += v;
@@ -138,10 +126,10 @@ impl Diagnostics for SmtpDiag {
         Box::new(SmtpDiag {
             cap: self.cap,
             sessions: self.sessions.saturating_sub(e.sessions),
-            verdicts: sub(&self.verdicts, &e.verdicts),
-            replies: sub(&self.replies, &e.replies),
-            commands: sub(&self.commands, &e.commands),
-            extensions: sub(&self.extensions, &e.extensions),
+            verdicts: sub_counts(&self.verdicts, &e.verdicts),
+            replies: sub_counts(&self.replies, &e.replies),
+            commands: sub_counts(&self.commands, &e.commands),
+            extensions: sub_counts(&self.extensions, &e.extensions),
             extensions_not_listed: self
                 .extensions_not_listed
                 .saturating_sub(e.extensions_not_listed),
