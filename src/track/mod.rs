@@ -373,6 +373,9 @@ pub struct Trackers {
     /// Catalogue `track` lines naming no known tracker.
     pub unknown: Vec<String>,
     unclassified: Option<ServiceId>,
+    /// Per service index: an RPC interface service, whose endpoints live as long as the server
+    /// runs (only those may classify a flow that predates their announcement).
+    long_lived: Vec<bool>,
 }
 
 impl Trackers {
@@ -433,6 +436,11 @@ impl Trackers {
             free: Vec::new(),
             unknown,
             unclassified: catalogue.find("unclassified"),
+            long_lived: catalogue
+                .services()
+                .iter()
+                .map(|s| s.kind == crate::classify::ServiceKind::Interface)
+                .collect(),
         }
     }
 
@@ -493,7 +501,11 @@ impl Trackers {
         let ends = [flow.server, flow.client];
         if let Some(id) = expect.find_during(flow.proto, ends, flow.first_ts, flow.last_ts) {
             if let Some(e) = expect.list.get(&id) {
-                flow.class.service = e.service;
+                // A media or callback port is chosen per call: an earlier flow to the same port
+                // is not that call's. An RPC endpoint is the server's for as long as it runs.
+                if self.long_lived.get(usize::from(e.service.0)) == Some(&true) {
+                    flow.class.service = e.service;
+                }
             }
         }
     }
