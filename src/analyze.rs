@@ -43,14 +43,18 @@ impl Default for Config {
 }
 
 /// Receives the run's events as they happen in capture time (`--events`): each flow as it leaves
-/// the table, each follow-up when announced and when the run concludes it.
+/// the table (with its trackers' findings), each follow-up when announced and when the run
+/// concludes it or retires it from the table.
 pub trait EventSink: Send {
     /// The catalogue the run names services from; called once, before any event.
     fn start(&mut self, catalogue: Arc<Catalogue>);
-    /// A flow left the table at capture time `now`; `record` is its `--flows` record.
+    /// A flow left the table at capture time `now`; `record` is its `--flows` record, its
+    /// `findings` those of its trackers (an SMTP session, DNS transactions, LDAP results).
     fn flow(&mut self, now: Nanos, flow: &Flow, record: &FlowRecord);
-    /// A follow-up was announced (`concluded` false) or has its final outcome.
-    fn followup(&mut self, now: Nanos, e: &Expectation, concluded: bool);
+    /// A follow-up was announced (`concluded` false) or has its final outcome. `on_dc`: its host
+    /// announced a domain controller's interface (which registry pin applies to NSPI), judged
+    /// as the report does.
+    fn followup(&mut self, now: Nanos, e: &Expectation, concluded: bool, on_dc: bool);
     /// Live mode's counters at the end of an interval (wall-clock time `now`).
     fn stats(&mut self, _now: Nanos, _stats: &serde_json::Value) {}
 }
@@ -242,8 +246,9 @@ impl Analyzer {
             .flush(&mut |f, why| flow_ended(trackers, summary, events, now, f, why));
         if let Some(ev) = self.events.as_deref_mut() {
             announce(ev, &mut self.trackers);
-            for e in self.trackers.shared.expect.list.values() {
-                ev.followup(now, e, true);
+            let expect = &self.trackers.shared.expect;
+            for e in expect.list.values() {
+                ev.followup(now, e, true, expect.is_dc(e.addr.ip));
             }
         }
         let summary = std::mem::take(&mut self.summary);
@@ -295,7 +300,13 @@ impl Analyzer {
     /// it when no packet arrives to drive the table's own sweeps.
     pub fn sweep_idle(&mut self, now: Nanos) {
         self.trackers.expire(now);
-        self.trackers.shared.expect.retire(now);
+        let events = &mut self.events;
+        // A retired expectation's outcome is final: its concluding event goes out as it leaves.
+        self.trackers.shared.expect.retire(now, |e, on_dc| {
+            if let Some(ev) = events.as_deref_mut() {
+                ev.followup(now, e, true, on_dc);
+            }
+        });
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
         let events = &mut self.events;
@@ -343,7 +354,7 @@ fn announce(ev: &mut dyn EventSink, trackers: &mut Trackers) {
     let ids = std::mem::take(ids);
     for id in &ids {
         if let Some(e) = expect.list.get(id) {
-            ev.followup(e.announced_ts, e, false);
+            ev.followup(e.announced_ts, e, false, expect.is_dc(e.addr.ip));
         }
     }
     if let Some(v) = expect.announced.as_mut() {

@@ -153,6 +153,11 @@ pub struct ExpectTable {
     pub repeated: u64,
     /// Ids added since the event stream last looked (`None`: no events, nothing kept).
     pub announced: Option<Vec<u32>>,
+    /// Services only a domain controller announces ([`super::DC_SERVICES`], set from the
+    /// catalogue by the trackers).
+    pub dc_services: Vec<ServiceId>,
+    /// Per host, how many expectations in the table are of a domain controller's service.
+    dc_hosts: HashMap<IpAddr, u32, RandomState>,
 }
 
 impl ExpectTable {
@@ -166,7 +171,15 @@ impl ExpectTable {
             dropped_at_cap: 0,
             repeated: 0,
             announced: None,
+            dc_services: Vec::new(),
+            dc_hosts: HashMap::with_hasher(RandomState::new()),
         }
+    }
+
+    /// Whether `host` announced a domain controller's interface (an expectation in the table):
+    /// the report's rule for which NSPI registry pin applies (a Global Catalog answers NSPI).
+    pub fn is_dc(&self, host: IpAddr) -> bool {
+        self.dc_hosts.contains_key(&host)
     }
 
     /// Adds an expectation; an address already expected for the same service is refreshed
@@ -193,6 +206,9 @@ impl ExpectTable {
         self.next_id = self.next_id.wrapping_add(1);
         if e.basis == Basis::Signalled {
             self.by_addr.insert(key, id);
+        }
+        if self.dc_services.contains(&e.service) {
+            *self.dc_hosts.entry(e.addr.ip).or_insert(0) += 1;
         }
         self.list.insert(id, Expectation { id, ..e });
         if let Some(v) = self.announced.as_mut() {
@@ -286,19 +302,34 @@ impl ExpectTable {
     /// Takes out of the table the expectations that expired more than [`RETIRE_AFTER`] before
     /// `now`, keeping their outcomes in [`retired`](Self::retired): memory stays bounded over a
     /// run of days. A flow still open on a retired expectation counts only in its service.
-    pub fn retire(&mut self, now: Nanos) {
+    /// `concluded` sees each one (and whether its host is a domain controller, judged before any
+    /// of them leaves) before it goes.
+    pub fn retire(&mut self, now: Nanos, mut concluded: impl FnMut(&Expectation, bool)) {
         let old: Vec<u32> = self
             .list
             .values()
             .filter(|e| now.saturating_sub(e.expires) > RETIRE_AFTER)
             .map(|e| e.id)
             .collect();
+        for id in &old {
+            if let Some(e) = self.list.get(id) {
+                concluded(e, self.is_dc(e.addr.ip));
+            }
+        }
         for id in old {
             if let Some(e) = self.list.remove(&id) {
                 *self.retired.entry((e.service, e.outcome)).or_insert(0) += 1;
                 let key = (e.proto, e.addr);
                 if self.by_addr.get(&key) == Some(&id) {
                     self.by_addr.remove(&key);
+                }
+                if self.dc_services.contains(&e.service) {
+                    if let Some(n) = self.dc_hosts.get_mut(&e.addr.ip) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            self.dc_hosts.remove(&e.addr.ip);
+                        }
+                    }
                 }
             }
         }
@@ -359,13 +390,20 @@ mod tests {
         let ep = |port| Endpoint::new("10.0.0.1".parse().unwrap(), port);
         assert_eq!(t.find(Proto::Udp, ep(9), ep(5000), 150), Some(a));
         assert_eq!(t.find(Proto::Udp, ep(9), ep(5000), 250), None, "expired");
-        t.retire(150 + RETIRE_AFTER);
+        let mut seen = Vec::new();
+        t.retire(150 + RETIRE_AFTER, |e, _| seen.push(e.id));
+        assert_eq!(
+            seen,
+            [b],
+            "each retired expectation is seen once, before it goes"
+        );
         assert_eq!(
             t.list.len(),
             1,
             "only the one that expired at 100 is retired"
         );
-        t.retire(250 + RETIRE_AFTER);
+        t.retire(250 + RETIRE_AFTER, |e, _| seen.push(e.id));
+        assert_eq!(seen, [b, a]);
         assert!(t.list.is_empty());
         assert_eq!(t.retired[&(ServiceId(1), None)], 2);
         assert_eq!(t.find(Proto::Udp, ep(9), ep(5000), 0), None);
@@ -375,5 +413,33 @@ mod tests {
                 .is_some_and(|id| id > b),
             "ids are never reused"
         );
+    }
+
+    #[test]
+    fn a_host_is_a_dc_while_a_dc_service_of_it_is_in_the_table() {
+        let mut t = ExpectTable::new(ExpectConfig::default());
+        t.dc_services = vec![ServiceId(7)];
+        let host: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut parent = 0;
+        t.add(expectation(5000, 100), &mut parent).unwrap();
+        assert!(!t.is_dc(host), "an NSPI-like service alone says nothing");
+        let dc = Expectation {
+            service: ServiceId(7),
+            ..expectation(5002, 200)
+        };
+        t.add(dc, &mut parent).unwrap();
+        assert!(t.is_dc(host));
+        assert!(!t.is_dc("10.0.0.2".parse().unwrap()));
+        let mut judged = Vec::new();
+        t.retire(150 + RETIRE_AFTER, |e, dc| judged.push((e.addr.port, dc)));
+        assert_eq!(
+            judged,
+            [(5000, true)],
+            "judged while the DC's entry is there"
+        );
+        assert!(t.is_dc(host));
+        t.retire(250 + RETIRE_AFTER, |e, dc| judged.push((e.addr.port, dc)));
+        assert_eq!(judged[1], (5002, true));
+        assert!(!t.is_dc(host), "forgotten with its last DC expectation");
     }
 }

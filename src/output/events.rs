@@ -1,5 +1,6 @@
-//! `--events`: one NDJSON event per flow and per follow-up, with the field names Suricata's EVE
-//! and Zeek write (`timestamp`, `flow_id`, `community_id`, `src_ip`, ...), for log pipelines.
+//! `--events`: one NDJSON event per flow, per follow-up and per finding (an SMTP session, a DNS
+//! transaction, an LDAP result), with the field names Suricata's EVE and Zeek write
+//! (`timestamp`, `flow_id`, `community_id`, `src_ip`, ...), for log pipelines.
 //!
 //! The analyzer hands finished flows and announced or concluded follow-ups to an
 //! [`EventStream`] (through [`crate::analyze::EventSink`]), which renders each as one line and
@@ -208,7 +209,7 @@ fn write_loop(
 }
 
 /// The five-tuple fields every event starts with.
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct Head<'a> {
     timestamp: String,
     event_type: &'static str,
@@ -237,6 +238,26 @@ struct FlowEvent<'a> {
     head: Head<'a>,
     flow: &'a FlowView,
 }
+
+/// An `smtp`, `dns` or `ldap` event: one finding of a flow's tracker, under the tracker's name.
+#[derive(Serialize)]
+struct FindingEvent<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    #[serde(flatten)]
+    finding: std::collections::BTreeMap<&'static str, &'a serde_json::Value>,
+}
+
+/// Trackers whose findings are events of their own, and which list in their record holds one
+/// event's worth each (`None`: the whole record is one event).
+const FINDING_EVENTS: &[(&str, Option<&str>)] = &[
+    // One per session: a flow is one SMTP session.
+    ("smtp", None),
+    // One per transaction (query and its answer).
+    ("dns", Some("transactions")),
+    // One per distinct (operation, result code) of the flow, with its count.
+    ("ldap", Some("results")),
+];
 
 #[derive(Serialize)]
 struct FollowupEvent<'a> {
@@ -268,6 +289,32 @@ impl EventStream {
         self.catalogue.as_deref().map_or("", |c| c.id(id))
     }
 
+    /// The `smtp`, `dns` or `ldap` events of one tracker's finding on a flow whose event head is
+    /// `head`; other trackers' findings stay in the flow event only.
+    fn findings(&self, head: &Head<'_>, name: &'static str, v: &serde_json::Value) {
+        let Some(&(event_type, list)) = FINDING_EVENTS.iter().find(|(n, _)| *n == name) else {
+            return;
+        };
+        let mut one = |item: &serde_json::Value| {
+            let head = Head {
+                event_type,
+                ..head.clone()
+            };
+            let finding = std::iter::once((name, item)).collect();
+            self.emit(&FindingEvent { head, finding });
+        };
+        match list {
+            // The tracker's per-flow cap (`--diagnostics-per-flow`) bounds the list.
+            Some(key) => v
+                .get(key)
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .for_each(&mut one),
+            None => one(v),
+        }
+    }
+
     fn emit(&self, value: &impl Serialize) {
         if let Ok(line) = serde_json::to_string(value) {
             self.writer.send(line);
@@ -295,24 +342,26 @@ impl EventSink for EventStream {
         let service = self.service(r.service);
         let view = flow_view(service, r);
         let cid = community_id::of_flow(self.seed, f);
-        let ev = FlowEvent {
-            head: Head {
-                timestamp: time::rfc3339(now),
-                event_type: "flow",
-                flow_id: Some(flow_id(&cid, r.first_ts)),
-                community_id: Some(cid),
-                src_ip: Some(r.client.ip.to_string()),
-                src_port: Some(r.client.port),
-                dest_ip: r.server.ip.to_string(),
-                dest_port: r.server.port,
-                proto: proto_name(f),
-                app_proto: service,
-                icmp_type: f.icmp_first.map(|i| i.0),
-                icmp_code: f.icmp_first.map(|i| i.1),
-            },
-            flow: &view,
+        let head = Head {
+            timestamp: time::rfc3339(now),
+            event_type: "flow",
+            flow_id: Some(flow_id(&cid, r.first_ts)),
+            community_id: Some(cid),
+            src_ip: Some(r.client.ip.to_string()),
+            src_port: Some(r.client.port),
+            dest_ip: r.server.ip.to_string(),
+            dest_port: r.server.port,
+            proto: proto_name(f),
+            app_proto: service,
+            icmp_type: f.icmp_first.map(|i| i.0),
+            icmp_code: f.icmp_first.map(|i| i.1),
         };
-        self.emit(&ev);
+        // A flow's findings come before it, at the same time: Suricata logs a session's
+        // application records before its flow record too.
+        for (name, v) in &r.findings {
+            self.findings(&head, name, v);
+        }
+        self.emit(&FlowEvent { head, flow: &view });
     }
 
     fn stats(&mut self, now: Nanos, stats: &serde_json::Value) {
@@ -329,11 +378,11 @@ impl EventSink for EventStream {
         });
     }
 
-    fn followup(&mut self, now: Nanos, e: &Expectation, concluded: bool) {
+    fn followup(&mut self, now: Nanos, e: &Expectation, concluded: bool, on_dc: bool) {
         let Some(cat) = self.catalogue.clone() else {
             return;
         };
-        let mut view = followup_view(&cat, e, false);
+        let mut view = followup_view(&cat, e, on_dc);
         if !concluded {
             view.outcome = "pending".into();
         }

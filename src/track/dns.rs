@@ -227,8 +227,10 @@ impl Dns {
             .map(|s| {
                 serde_json::json!({
                     "id": s.id,
+                    "first_ts": super::smtp_diag::secs(s.first_ts),
                     "name": String::from_utf8_lossy(s.name()),
                     "qtype": dns::type_name(s.qtype),
+                    "answered": s.answer.is_some(),
                     "rcode": s.answer.map(|a| dns::rcode_name(a.rcode)),
                     "answers": s.answer.map_or(0, |a| a.answers),
                     "rtt_ms": s.answer.map(|a| (a.rtt / 1000) as f64 / 1000.0),

@@ -101,6 +101,11 @@ fn queries_match_responses_and_retransmissions_are_one_transaction() {
     assert_eq!(tx[0]["rcode"], "NXDOMAIN");
     assert_eq!(tx[0]["rtt_ms"], 1020.0, "from the first query");
     assert_eq!(tx[1]["rcode"], serde_json::Value::Null);
+    assert_eq!(
+        (tx[0]["answered"].as_bool(), tx[1]["answered"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert!(tx[0]["first_ts"].as_f64().is_some(), "{tx}");
     assert_eq!(tx[2]["answers"], 1);
 }
 

@@ -419,12 +419,17 @@ impl Trackers {
                 }
             }
         }
+        let mut expect = ExpectTable::new(config);
+        expect.dc_services = crate::classify::DC_SERVICES
+            .iter()
+            .filter_map(|s| catalogue.find(s))
+            .collect();
         let signatures = (0..kinds.len() as u16)
             .filter(|&k| kinds[usize::from(k)].has_signature())
             .collect();
         Trackers {
             shared: Shared {
-                expect: ExpectTable::new(config),
+                expect,
                 budget: Budget::new(budget),
                 sessions: Sessions::default(),
             },

@@ -64,8 +64,27 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// `{"code", "text"}`, with `"enhanced"` when the text starts with an RFC 3463 status code.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({ "code": self.code, "text": self.text })
+        match self.enhanced() {
+            Some(e) => serde_json::json!({ "code": self.code, "text": self.text, "enhanced": e }),
+            None => serde_json::json!({ "code": self.code, "text": self.text }),
+        }
+    }
+
+    /// The RFC 3463 enhanced status code the text starts with (`5.7.1`), when its class agrees
+    /// with the reply code's first digit.
+    pub fn enhanced(&self) -> Option<&str> {
+        let word = self.text.split(' ').next()?;
+        let mut parts = word.split('.');
+        let (class, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
+        let num = |s: &str| (1..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+        let ok = parts.next().is_none()
+            && matches!(class, "2" | "4" | "5")
+            && class.parse::<u16>().ok() == Some(self.code / 100)
+            && num(subject)
+            && num(detail);
+        ok.then_some(word)
     }
 
     /// `550 5.7.1 Unable to relay`.
@@ -177,6 +196,8 @@ pub(super) struct Smtp {
     first_5xx: Option<Reply>,
     first_4xx: Option<Reply>,
     auth_failed: Option<Reply>,
+    /// The final reply to the last AUTH / X-EXPS exchange.
+    auth_reply: Option<Reply>,
     quit_replied: bool,
     bytes: [u64; 2],
     undecodable: u32,
@@ -212,6 +233,7 @@ impl Smtp {
             first_5xx: None,
             first_4xx: None,
             auth_failed: None,
+            auth_reply: None,
             quit_replied: false,
             bytes: [0; 2],
             undecodable: 0,
@@ -470,9 +492,15 @@ impl Smtp {
             }
             Verb::Auth | Verb::XExps => match code {
                 334 => self.set_client(Client::AuthLine),
-                200..=299 => self.auth_failed = None,
-                500.. => self.auth_failed = Some(r),
-                _ => {}
+                200..=299 => {
+                    self.auth_failed = None;
+                    self.auth_reply = Some(r);
+                }
+                500.. => {
+                    self.auth_failed = Some(r.clone());
+                    self.auth_reply = Some(r);
+                }
+                _ => self.auth_reply = Some(r),
             },
             Verb::Quit => self.quit_replied = true,
             _ => {}
@@ -589,6 +617,8 @@ impl Smtp {
             "transactions_not_listed": self.transactions_dropped,
             "last_command": self.last_command.map(Verb::name),
             "last_reply": self.last_reply.as_ref().map(Reply::json),
+            "reply": self.deciding(v).map(Reply::json),
+            "auth_reply": self.auth_reply.as_ref().map(Reply::json),
         })
     }
 

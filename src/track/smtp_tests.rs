@@ -126,6 +126,9 @@ fn exchange_to_exchange_delivery_skips_bodies_and_blobs() {
     assert_eq!(s["extensions"][1], "X-EXPS GSSAPI NTLM");
     assert_eq!(s["starttls"]["offered"], true);
     assert_eq!(s["last_command"], "QUIT");
+    assert_eq!(s["auth_reply"]["code"], 235);
+    assert_eq!(s["auth_reply"]["enhanced"], "2.7.0");
+    assert_eq!(s["reply"]["code"], 221, "delivered: the last reply");
     assert_eq!(d.sessions, 1);
     assert!(d.problems.is_empty());
     assert_eq!(d.extensions.get("XEXCH50"), Some(&1));
@@ -149,6 +152,9 @@ fn pipelined_commands_match_replies_in_order() {
         (Some(250), Some(550))
     );
     assert_eq!(rcpt[1]["to"], "c@z.example");
+    assert_eq!(s["reply"]["code"], 550, "the reply that decided: {s}");
+    assert_eq!(s["reply"]["enhanced"], "5.7.1");
+    assert_eq!(s["auth_reply"], serde_json::Value::Null);
     let p = &d.problems[0];
     assert_eq!(
         p.reply.as_ref().map(|r| r.line()),
@@ -176,6 +182,8 @@ fn a_reply_split_over_segments_is_one_reply() {
         serde_json::json!({"220": 1, "250": 1, "221": 1})
     );
     assert_eq!(s["extensions"], serde_json::json!(["PIPELINING", "OK"]));
+    // "221 bye" has no enhanced status code.
+    assert!(s["last_reply"].get("enhanced").is_none(), "{s}");
     assert_eq!(s["verdict"], "no_mail");
 }
 
@@ -216,6 +224,8 @@ fn each_verdict_from_its_rule() {
     ];
     let (s, _) = session(&with(auth), End::Fin);
     assert_eq!(s["verdict"], "auth_failed");
+    assert_eq!(s["auth_reply"]["code"], 535);
+    assert_eq!(s["reply"]["enhanced"], "5.7.3");
     assert_eq!(
         s["commands"],
         serde_json::json!({"EHLO": 1, "AUTH": 1, "QUIT": 1}),
@@ -291,4 +301,21 @@ fn garbage_and_endless_lines_are_counted_not_kept() {
     assert_eq!(s["verdict"], "no_mail");
     assert_eq!(s["commands"]["QUIT"], 1, "{s}");
     assert_eq!(s["replies"], serde_json::json!({"220": 1, "221": 1}));
+}
+
+#[test]
+fn enhanced_status_codes_are_read_only_where_rfc_3463_puts_them() {
+    let r = |code, text: &str| super::smtp::Reply {
+        code,
+        text: text.into(),
+    };
+    assert_eq!(r(550, "5.7.1 Unable to relay").enhanced(), Some("5.7.1"));
+    assert_eq!(r(250, "2.1.5 ok").enhanced(), Some("2.1.5"));
+    // The class must be the reply's.
+    assert_eq!(r(250, "5.7.1 odd").enhanced(), None);
+    assert_eq!(r(550, "5.7 short").enhanced(), None);
+    assert_eq!(r(550, "5.7.1.2 long").enhanced(), None);
+    assert_eq!(r(550, "5.7.1234 wide").enhanced(), None);
+    assert_eq!(r(550, "").enhanced(), None);
+    assert_eq!(r(221, "mail.example closing").enhanced(), None);
 }
