@@ -146,6 +146,94 @@ fn check_flow_events(file: &str, events: &[Value], report: &Report) {
     assert_eq!(n, flows.len(), "{file}: flow events vs --flows records");
 }
 
+/// Every `smtp`, `dns` and `ldap` event is its flow's finding (the whole `smtp` object, one of
+/// `dns.transactions`, one of `ldap.results`), right before that flow's event with the same
+/// time and five-tuple fields; and every finding of a flow event has its events.
+fn check_finding_events(file: &str, events: &[Value]) -> usize {
+    let mut pending: Vec<&Value> = Vec::new();
+    let mut n = 0;
+    for e in events {
+        match e["event_type"].as_str().unwrap() {
+            "smtp" | "dns" | "ldap" => pending.push(e),
+            "flow" => {
+                let mut want: Vec<(String, Value)> = Vec::new();
+                let flow = &e["flow"];
+                if !flow["smtp"].is_null() {
+                    want.push(("smtp".into(), flow["smtp"].clone()));
+                }
+                for (kind, list) in [("dns", "transactions"), ("ldap", "results")] {
+                    for item in flow[kind][list].as_array().into_iter().flatten() {
+                        want.push((kind.into(), item.clone()));
+                    }
+                }
+                let got: Vec<(String, Value)> = pending
+                    .iter()
+                    .map(|p| {
+                        let kind = p["event_type"].as_str().unwrap().to_string();
+                        (kind.clone(), p[&kind].clone())
+                    })
+                    .collect();
+                assert_eq!(got, want, "{file}: findings before {e}");
+                for p in pending.drain(..) {
+                    for k in [
+                        "timestamp",
+                        "flow_id",
+                        "community_id",
+                        "src_ip",
+                        "src_port",
+                        "dest_ip",
+                        "dest_port",
+                        "proto",
+                        "app_proto",
+                    ] {
+                        assert_eq!(p[k], e[k], "{file}: {k} of {p}");
+                    }
+                    n += 1;
+                }
+            }
+            _ => assert!(pending.is_empty(), "{file}: findings not before their flow"),
+        }
+    }
+    assert!(pending.is_empty(), "{file}: findings after the last flow");
+    n
+}
+
+/// Each follow-up of the report is announced once (outcome `pending`) and concluded once, the
+/// concluded object equal to the report's (the RPC interface's registry pin included: the
+/// domain-controller rule is the report's).
+fn check_followup_events(file: &str, events: &[Value], report: &Report) -> usize {
+    let of = |state: &str| -> BTreeMap<u64, Value> {
+        let list: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["event_type"] == "followup" && e["state"] == state)
+            .collect();
+        let map: BTreeMap<u64, Value> = list
+            .iter()
+            .map(|e| (e["followup"]["id"].as_u64().unwrap(), e["followup"].clone()))
+            .collect();
+        assert_eq!(
+            map.len(),
+            list.len(),
+            "{file}: one {state} event per follow-up"
+        );
+        map
+    };
+    let (announced, concluded) = (of("announced"), of("concluded"));
+    assert_eq!(concluded.len(), report.followups.len(), "{file}");
+    assert_eq!(announced.len(), report.followups.len(), "{file}");
+    for f in &report.followups {
+        let want = serde_json::to_value(f).unwrap();
+        assert_eq!(concluded.get(&u64::from(f.id)), Some(&want), "{file}");
+        let a = &announced[&u64::from(f.id)];
+        assert_eq!(a["outcome"], "pending", "{file}");
+        assert_eq!(
+            a["interface"], want["interface"],
+            "{file}: pin as the report's"
+        );
+    }
+    report.followups.len()
+}
+
 /// Timestamps never go back (capture-time order) and are RFC 3339 UTC with microseconds.
 fn check_order(file: &str, events: &[Value]) {
     let mut last = String::new();
@@ -168,6 +256,13 @@ fn sample_events_in_order_and_equal_to_the_flow_records() {
     let (events, report) = events_of(&file, 0);
     check_order(&file, &events);
     check_flow_events(&file, &events, &report);
+    assert!(check_finding_events(&file, &events) > 0);
+    for kind in ["smtp", "dns", "ldap"] {
+        assert!(
+            events.iter().any(|e| e["event_type"] == kind),
+            "no {kind} event"
+        );
+    }
     let first = events.iter().find(|e| e["event_type"] == "flow").unwrap();
     let keys: Vec<&str> = first
         .as_object()
@@ -250,12 +345,15 @@ fn tuple(seed: u16, e: &Value) -> String {
 fn corpus_flow_events_match_records_and_the_reference_community_id() {
     let mut tuples = String::new();
     let mut ours = Vec::new();
+    let (mut findings, mut followups) = (0, 0);
     for file in corpus_files() {
         for seed in [0, 7] {
             let (events, report) = events_of(&file, seed);
             if seed == 0 {
                 check_order(&file, &events);
                 check_flow_events(&file, &events, &report);
+                findings += check_finding_events(&file, &events);
+                followups += check_followup_events(&file, &events, &report);
             }
             for e in events.iter().filter(|e| e["event_type"] == "flow") {
                 tuples.push_str(&tuple(seed, e));
@@ -264,6 +362,9 @@ fn corpus_flow_events_match_records_and_the_reference_community_id() {
         }
     }
     assert!(ours.len() > 1000, "{} flows", ours.len());
+    eprintln!("corpus: {findings} smtp/dns/ldap events, {followups} follow-ups");
+    assert!(findings >= 50, "{findings} smtp/dns/ldap events");
+    assert!(followups >= 60, "{followups} follow-ups");
     let child = Command::new("python3")
         .arg(format!("{ROOT}/tests/data/communityid_reference.py"))
         .stdin(Stdio::piped())

@@ -8,7 +8,8 @@
 
 use std::net::SocketAddr;
 
-use exflow::analyze::{analyze_files, Completeness, Config};
+use exflow::analyze::{analyze_files_with, Completeness, Config};
+use exflow::output::events::{Dest, EventStream, EventWriter, QUEUE_LINES};
 use exflow::output::{write_table, FlowView, FollowupView, Report, TableOptions};
 use exflow::synth::{Dir, Scenario, TsPrecision};
 
@@ -203,12 +204,16 @@ fn analyse(name: &str, sc: &mut Scenario) -> Report {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
-    let (a, done) = analyze_files(
+    let events = path.with_extension("ndjson");
+    let _ = std::fs::remove_file(&events);
+    let writer = EventWriter::open(&Dest::File(events.clone()), QUEUE_LINES, false).unwrap();
+    let (a, done) = analyze_files_with(
         &[path.to_string_lossy().into_owned()],
         Config {
             keep_flows: true,
             ..Config::default()
         },
+        Some(Box::new(EventStream::new(writer, 0))),
         |_, _, _, _| {},
     );
     assert_eq!(done, Completeness::Complete);
@@ -217,7 +222,32 @@ fn analyse(name: &str, sc: &mut Scenario) -> Report {
     let json = serde_json::to_string(&r).unwrap();
     let back: Report = serde_json::from_str(&json).unwrap();
     assert_eq!(back.followups, r.followups);
+    check_followup_events(&events, &r);
     r
+}
+
+/// Each follow-up's `followup` events (`--events`) describe it as the report does, the registry
+/// pin of its interface included (a domain controller's NSPI is pinned with NTDS's setting): the
+/// concluded one whole, the announced one (one endpoint-mapper answer here) in its interface.
+fn check_followup_events(events: &std::path::Path, r: &Report) {
+    let text = std::fs::read_to_string(events).unwrap();
+    let followups: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event_type"] == "followup")
+        .collect();
+    assert_eq!(followups.len(), 2 * r.followups.len());
+    for f in &r.followups {
+        let want = serde_json::to_value(f).unwrap();
+        let of = |state: &str| {
+            followups
+                .iter()
+                .find(|e| e["state"] == state && e["followup"]["id"] == want["id"])
+                .unwrap_or_else(|| panic!("no {state} event for {want}"))
+        };
+        assert_eq!(of("concluded")["followup"], want);
+        assert_eq!(of("announced")["followup"]["interface"], want["interface"]);
+    }
 }
 
 fn table(r: &Report) -> String {
