@@ -403,6 +403,82 @@ mod live {
         assert_eq!(dropped, 0);
     }
 
+    /// `--events unix:PATH` to a reader that does not read, and a flood of flows (each evicted
+    /// at once by `--max-flows 64`, so each makes an event): capture goes on, the events that
+    /// find the queue full are dropped and counted in `/metrics` as `exflow_events_dropped_total`
+    /// and in the `stats` events that get through once the reader drains.
+    #[test]
+    fn live_events_dropped_under_a_slow_reader_are_counted() {
+        use std::io::BufRead as _;
+        let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_root() {
+            return skip("capturing on lo needs root");
+        }
+        let dir = std::env::temp_dir().join(format!("exflow-live-slow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("slow.sock");
+        let _ = std::fs::remove_file(&sock);
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let metrics = free_port();
+        let dest = format!("unix:{}", sock.to_str().unwrap());
+        let filter = "udp and dst portrange 30000-49999";
+        let mut child = exflow_live(
+            &["--filter", filter, "--max-flows", "64", "--events", &dest],
+            metrics,
+        );
+        wait_ready(metrics, &mut child);
+        let (conn, _) = listener.accept().unwrap();
+        let udp = UdpSocket::bind((LOCAL, 0)).unwrap();
+        let sent = Instant::now();
+        for port in 30000..50000u16 {
+            let _ = udp.send_to(b"flood", (LOCAL, port));
+        }
+        assert!(sent.elapsed() < Duration::from_secs(20));
+        // Two intervals for the counters to reach the metrics.
+        thread::sleep(Duration::from_millis(2500));
+        let text = scrape(metrics);
+        let dropped: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("exflow_events_dropped_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no exflow_events_dropped_total: {text}"));
+        assert!(dropped > 0, "nothing dropped: {text}");
+        let reader = thread::spawn(move || {
+            std::io::BufReader::new(conn)
+                .lines()
+                .map(|l| l.unwrap())
+                .collect::<Vec<String>>()
+        });
+        thread::sleep(Duration::from_millis(1500));
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let _ = finish(child);
+        let lines = reader.join().unwrap();
+        let events: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let flows = events.iter().filter(|e| e["event_type"] == "flow").count();
+        assert!(flows > 0 && flows < 20_000, "{flows} flow events");
+        let last_stats = events
+            .iter()
+            .rev()
+            .find(|e| e["event_type"] == "stats")
+            .expect("a stats event once the reader drained");
+        let counted = last_stats["stats"]["events"]["dropped"].as_u64().unwrap();
+        eprintln!(
+            "slow reader: /metrics {dropped} dropped, last stats event {counted}, \
+             {flows} flow events of 20000 flows received"
+        );
+        assert!(
+            counted >= dropped,
+            "stats says {counted} dropped, /metrics said {dropped} earlier"
+        );
+    }
+
     #[test]
     fn live_without_permission_says_how_to_grant_it() {
         let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
