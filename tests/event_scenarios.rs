@@ -3,7 +3,7 @@
 //! run, the concluding event of an expectation retired from the table.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use exflow::analyze::{analyze_files_with, Analyzer, Completeness, Config};
 use exflow::classify::RETIRE_AFTER;
@@ -27,7 +27,7 @@ fn tmp(name: &str) -> PathBuf {
     p
 }
 
-fn read(path: &PathBuf) -> Vec<Value> {
+fn read(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -35,8 +35,8 @@ fn read(path: &PathBuf) -> Vec<Value> {
         .collect()
 }
 
-fn stream(path: &PathBuf, lossy: bool) -> Box<EventStream> {
-    let writer = EventWriter::open(&Dest::File(path.clone()), QUEUE_LINES, lossy).unwrap();
+fn stream(path: &Path, lossy: bool) -> Box<EventStream> {
+    let writer = EventWriter::open(&Dest::File(path.to_path_buf()), QUEUE_LINES, lossy).unwrap();
     Box::new(EventStream::new(writer, 0))
 }
 
