@@ -281,3 +281,42 @@ fn a_retired_followup_is_concluded_as_it_leaves() {
     assert_eq!(c["dest_port"], 3002);
     assert_eq!(c["followup"]["id"], followups[0]["followup"]["id"]);
 }
+
+/// A flow cannot make events without bound: 100 questions on one DNS flow give as many `dns`
+/// events as `--diagnostics-per-flow` keeps transactions (32), the rest counted on the flow.
+#[test]
+fn dns_events_of_one_flow_stay_within_the_per_flow_cap() {
+    let mut sc = Scenario::with_seed(15);
+    for i in 0..100u16 {
+        let name = format!("host{i}.example.com");
+        let q = app::dns_query(i, &name, app::DNS_A);
+        let r = app::dns_response(i, &name, app::DNS_A, app::DNS_NXDOMAIN, &[], 60);
+        sc.udp_exchange(
+            ep("10.0.1.1:1053"),
+            ep("10.0.0.53:53"),
+            T0 + i64::from(i) * 10_000_000,
+            &q,
+            &r,
+        );
+    }
+    let pcap = tmp("dns-cap.pcap");
+    std::fs::write(&pcap, sc.to_pcap(TsPrecision::Micro)).unwrap();
+    let out = tmp("dns-cap.ndjson");
+    let cap = exflow::track::Limits::default().per_flow;
+    let (_, done) = analyze_files_with(
+        &[pcap.to_string_lossy().into_owned()],
+        Config::default(),
+        Some(stream(&out, false)),
+        |_, _, _, _| {},
+    );
+    assert_eq!(done, Completeness::Complete);
+    let ev = read(&out);
+    let dns: Vec<&Value> = ev.iter().filter(|e| e["event_type"] == "dns").collect();
+    assert_eq!(dns.len(), cap, "{} dns events", dns.len());
+    let flow = ev.iter().find(|e| e["event_type"] == "flow").unwrap();
+    assert_eq!(
+        flow["flow"]["dns"]["transactions_not_listed"].as_u64(),
+        Some(100 - cap as u64)
+    );
+    assert!(dns.iter().all(|e| e["dns"]["rcode"] == "NXDOMAIN"));
+}
