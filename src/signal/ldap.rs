@@ -27,6 +27,8 @@ pub struct Message<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LdapResult<'a> {
     pub code: u32,
+    /// `matchedDN`: for a name error, the deepest entry of the name that exists.
+    pub matched_dn: &'a [u8],
     pub diagnostic: &'a [u8],
 }
 
@@ -89,10 +91,15 @@ pub fn parse(msg: &[u8]) -> Result<Message<'_>, Error> {
             (0x0a, Some(c)) => c,
             _ => return Err(Error::Operation),
         };
-        let diagnostic = tlv(rest)
-            .and_then(|(_, _, rest)| tlv(rest))
-            .map_or(&[][..], |(_, d, _)| d);
-        Some(LdapResult { code, diagnostic })
+        let (matched_dn, diagnostic) = match tlv(rest) {
+            Ok((_, dn, rest)) => (dn, tlv(rest).map_or(&[][..], |(_, d, _)| d)),
+            Err(_) => (&[][..], &[][..]),
+        };
+        Some(LdapResult {
+            code,
+            matched_dn,
+            diagnostic,
+        })
     } else {
         None
     };
@@ -208,6 +215,23 @@ mod tests {
         let r = p.result.unwrap();
         assert_eq!((r.code, &*result_name(r.code)), (49, "invalidCredentials"));
         assert_eq!(r.diagnostic, b"80090308: LdapErr: DSID-0C09030B");
+        assert_eq!(r.matched_dn, b"");
+        // searchResDone noSuchObject (32): matchedDN, then the diagnostic.
+        let dn = b"DC=corp,DC=example";
+        let msg = b"0000208D: NameErr";
+        let mut op = vec![0x0a, 1, 32, 0x04, dn.len() as u8];
+        op.extend(dn);
+        op.extend([0x04, msg.len() as u8]);
+        op.extend(msg);
+        let mut body = vec![0x02, 1, 3, 0x65, op.len() as u8];
+        body.extend(op);
+        let mut m = vec![0x30, body.len() as u8];
+        m.extend(body);
+        let r = parse(&m).unwrap().result.unwrap();
+        assert_eq!(
+            (r.code, r.matched_dn, r.diagnostic),
+            (32, &dn[..], &msg[..])
+        );
         // unbindRequest: APPLICATION 2, primitive, empty.
         let p = parse(&[0x30, 5, 0x02, 1, 9, 0x42, 0]).unwrap();
         assert_eq!((p.id, op_name(p.op), p.result), (9, "unbindRequest", None));

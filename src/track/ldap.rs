@@ -65,6 +65,8 @@ struct ResultCount {
     code: u32,
     count: u32,
     message: String,
+    /// The first one's `matchedDN`.
+    matched_dn: String,
 }
 
 pub(super) struct LdapKind(pub Limits);
@@ -137,15 +139,12 @@ impl Ldap {
         {
             e.count = e.count.saturating_add(1);
         } else if self.results.len() < self.max_results {
-            let msg = r.diagnostic.get(..MAX_TEXT).unwrap_or(r.diagnostic);
             self.results.push(ResultCount {
                 op: m.op,
                 code: r.code,
                 count: 1,
-                message: String::from_utf8_lossy(msg)
-                    .chars()
-                    .map(|c| if c.is_control() { '.' } else { c })
-                    .collect(),
+                message: text(r.diagnostic),
+                matched_dn: text(r.matched_dn),
             });
         } else {
             cx.error("results_cap");
@@ -188,6 +187,15 @@ impl Ldap {
     }
 }
 
+/// Lossy text of at most [`MAX_TEXT`] bytes, control characters shown as `.`.
+fn text(b: &[u8]) -> String {
+    let b = b.get(..MAX_TEXT).unwrap_or(b);
+    String::from_utf8_lossy(b)
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect()
+}
+
 impl Tracker for Ldap {
     fn stream(&mut self, dir: Dir, bytes: &[u8], cx: &mut Cx<'_>) -> usize {
         if !self.tls && matches!(bytes, [0x16, 3, ..]) {
@@ -228,6 +236,7 @@ impl Tracker for Ldap {
                     "name": ldap::result_name(r.code),
                     "count": r.count,
                     "message": r.message,
+                    "matched_dn": r.matched_dn,
                 })).collect::<Vec<_>>(),
                 "sasl_wrapped": self.sasl,
                 "tls": self.tls,

@@ -113,3 +113,19 @@ fn lengths_beyond_the_buffer_and_garbage_are_counted() {
     assert_eq!(t.errors.get("undecodable"), 1);
     assert!(f["operations"].as_object().is_some_and(|o| o.is_empty()));
 }
+
+#[test]
+fn a_name_error_keeps_its_matched_dn() {
+    let search = msg(2, 3, &[0x04, 0]);
+    let dn = b"DC=corp,DC=example";
+    let mut body = vec![0x0a, 1, 32, 0x04, dn.len() as u8];
+    body.extend(dn);
+    body.extend([0x04, 8]);
+    body.extend(b"0000208D");
+    let done = msg(2, 5, &body);
+    let (f, _, _) = run(&[(true, search), (false, done)]);
+    let r = &f["results"][0];
+    assert_eq!(r["name"], "noSuchObject", "{f}");
+    assert_eq!(r["matched_dn"], "DC=corp,DC=example");
+    assert_eq!(r["message"], "0000208D");
+}
