@@ -300,18 +300,24 @@ impl Analyzer {
     /// it when no packet arrives to drive the table's own sweeps.
     pub fn sweep_idle(&mut self, now: Nanos) {
         self.trackers.expire(now);
-        let events = &mut self.events;
-        // A retired expectation's outcome is final: its concluding event goes out as it leaves.
-        self.trackers.shared.expect.retire(now, |e, on_dc| {
-            if let Some(ev) = events.as_deref_mut() {
-                ev.followup(now, e, true, on_dc);
-            }
-        });
+        self.retire_followups(now);
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
         let events = &mut self.events;
         self.flows.sweep(now, &mut |f, why| {
             flow_ended(trackers, summary, events, now, f, why)
+        });
+    }
+
+    /// Takes out of the expectation table what expired long before capture time `now` (live
+    /// mode, each interval: bounded memory over days), keeping their outcomes counted. A retired
+    /// expectation's outcome is final: its concluding event goes out as it leaves.
+    pub fn retire_followups(&mut self, now: Nanos) {
+        let events = &mut self.events;
+        self.trackers.shared.expect.retire(now, |e, on_dc| {
+            if let Some(ev) = events.as_deref_mut() {
+                ev.followup(now, e, true, on_dc);
+            }
         });
     }
 

@@ -199,7 +199,8 @@ fn spawn_waker(waker: pcap::BreakLoop, on: Arc<AtomicBool>) -> io::Result<()> {
 const WAKE_EVERY: Duration = Duration::from_millis(100);
 
 /// Moves capture time on a quiet interface by the wall-clock time since its last packet, and
-/// expires what is idle at that time. With packets arriving the table sweeps itself.
+/// expires what is idle at that time. With packets arriving the table sweeps itself; old
+/// expectations are retired either way.
 fn advance_clock(
     a: &mut Analyzer,
     clock: Option<(Nanos, Instant)>,
@@ -207,6 +208,7 @@ fn advance_clock(
     now: Instant,
 ) -> Option<(Nanos, Instant)> {
     if let Some(last) = window.last_ts {
+        a.retire_followups(last);
         return Some((last, now));
     }
     let (ts, seen) = clock?;
@@ -303,4 +305,50 @@ fn wall_secs() -> f64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     (d.as_micros() as f64) / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::RETIRE_AFTER;
+    use crate::packet::RawPacket;
+    use crate::synth::{app, Dir, Scenario};
+
+    /// On a busy interface (packets every interval) expectations are retired too, not only when
+    /// the interface goes quiet.
+    #[test]
+    fn a_busy_interval_retires_old_expectations() {
+        const S: Nanos = 1_000_000_000;
+        let mut sc = Scenario::with_seed(3);
+        let callback: SocketAddr = "10.0.1.6:3002".parse().unwrap();
+        let subscribe =
+            app::rvp_subscribe("im", "/instmsg/aliases/bob", "http://im/a", callback, 60);
+        let ok = app::rvp_subscribe_ok(7, 60);
+        let t0 = 1_000_000_000 * S;
+        sc.tcp_session(
+            "10.0.1.6:1100".parse().unwrap(),
+            "10.0.0.10:80".parse().unwrap(),
+            t0,
+            &[(Dir::ToServer, &subscribe), (Dir::ToClient, &ok)],
+        );
+        let mut a = Analyzer::new(Config::default());
+        for f in sc.into_frames() {
+            a.packet(&RawPacket {
+                ts: f.ts,
+                link_type: 1,
+                data: &f.data,
+                wire_len: f.data.len() as u32,
+            });
+        }
+        let mut window = Window::default();
+        window.note(t0 + 60 * S + RETIRE_AFTER / 2);
+        advance_clock(&mut a, None, window, Instant::now());
+        assert_eq!(a.snapshot().followups.len(), 1, "not old enough yet");
+        let mut window = Window::default();
+        window.note(t0 + 61 * S + RETIRE_AFTER);
+        advance_clock(&mut a, None, window, Instant::now());
+        let s = a.snapshot();
+        assert!(s.followups.is_empty(), "{:?}", s.followups);
+        assert_eq!(s.followups_retired.values().sum::<u64>(), 1);
+    }
 }
