@@ -153,6 +153,7 @@ impl AnalysisOpts {
                 problems: self.diagnostics_problems,
                 per_flow: self.diagnostics_per_flow,
             },
+            firewall: None,
         })
     }
 
@@ -202,9 +203,8 @@ struct FirewallArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "table")]
     format: FirewallFormat,
-    /// Group addresses into IPv4 prefixes of this length (`/24`; IPv6 into /64s).
-    #[arg(long, value_name = "/LEN", value_parser = prefix_len)]
-    aggregate: Option<u8>,
+    #[command(flatten)]
+    rules: RuleOpts,
     /// nft and netsh: also emit the rules for traffic that got through.
     #[arg(long)]
     include_allowed: bool,
@@ -213,6 +213,31 @@ struct FirewallArgs {
     /// No progress display on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+}
+
+/// How firewall rules are grouped (`firewall`, `live --firewall`).
+#[derive(clap::Args, Debug)]
+struct RuleOpts {
+    /// Group addresses into IPv4 prefixes of this length (`/24`; IPv6 into /64s).
+    #[arg(long, value_name = "/LEN", value_parser = prefix_len)]
+    aggregate: Option<u8>,
+    /// Most firewall rule groups (proto, source, destination, service) held; flows that would
+    /// make more are counted in `flows_over_rule_budget`.
+    #[arg(long, default_value_t = exflow::firewall::DEFAULT_MAX_RULE_GROUPS, value_name = "N")]
+    max_rule_groups: usize,
+}
+
+impl RuleOpts {
+    fn options(&self) -> Result<exflow::firewall::FirewallOptions> {
+        anyhow::ensure!(
+            self.max_rule_groups > 0,
+            "--max-rule-groups must be at least 1"
+        );
+        Ok(exflow::firewall::FirewallOptions {
+            aggregate: self.aggregate,
+            max_groups: self.max_rule_groups,
+        })
+    }
 }
 
 /// `--aggregate`: `/24` or `24`, 0 to 32.
@@ -287,6 +312,12 @@ struct LiveArgs {
     /// `localhost:9467` or `127.0.0.1:9467` one).
     #[arg(long, value_name = "[HOST]:PORT", value_parser = metrics_addr)]
     metrics: Option<std::net::SocketAddr>,
+    /// Add the firewall report (docs/firewall.md) to every interval and to the final report:
+    /// after the tables, or as a `firewall` object in each NDJSON line and its `totals`.
+    #[arg(long)]
+    firewall: bool,
+    #[command(flatten)]
+    rules: RuleOpts,
     #[command(flatten)]
     opts: AnalysisOpts,
     /// Capture filter as trailing words, as tcpdump takes it (`exflow live -i eth0 tcp port 25`).
@@ -410,7 +441,10 @@ fn live(args: LiveArgs) -> Result<u8> {
             buffer_size: args.buffer_size.map(|k| k.saturating_mul(1024)),
             immediate: args.immediate_mode,
         },
-        analysis: args.opts.config(false)?,
+        analysis: Config {
+            firewall: args.firewall.then(|| args.rules.options()).transpose()?,
+            ..args.opts.config(false)?
+        },
         events: args
             .opts
             .events
@@ -510,19 +544,18 @@ fn exit_status(completeness: Completeness) -> u8 {
 }
 
 fn firewall(args: FirewallArgs) -> Result<u8> {
-    use exflow::firewall::{render, FirewallOptions, FirewallReport};
-    // Rules need every flow: the flow records are kept (bounded by --max-flow-records).
-    let config = args.opts.config(true)?;
+    use exflow::firewall::{render, FirewallReport};
+    // Rules are gathered as flows end: no flow record is kept for them.
+    let rules = args.rules.options()?;
+    let config = Config {
+        firewall: Some(rules),
+        ..args.opts.config(false)?
+    };
     let (analysis, completeness) = match run_analysis(&args.files, config, None, args.quiet) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let fw = FirewallReport::new(
-        &analysis,
-        FirewallOptions {
-            aggregate: args.aggregate,
-        },
-    );
+    let fw = FirewallReport::new(&analysis, rules);
     drop(analysis);
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());

@@ -162,17 +162,24 @@ fn scenario() -> Scenario {
 }
 
 fn firewall(opt: FirewallOptions) -> FirewallReport {
+    firewall_of(&mut scenario(), opt, false)
+}
+
+/// The report of a built capture: rules gathered as flows end (as `exflow firewall` does), or
+/// with `from_records` from the kept flow records.
+fn firewall_of(sc: &mut Scenario, opt: FirewallOptions, from_records: bool) -> FirewallReport {
     let dir = std::env::temp_dir().join(format!("exflow-firewall-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // Tests run in parallel: each writes its own file.
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = dir.join(format!("firewall-{n}.pcap"));
-    std::fs::write(&path, scenario().to_pcap(TsPrecision::Micro)).unwrap();
+    std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let (a, done) = analyze_files(
         &[path.to_string_lossy().into_owned()],
         Config {
-            keep_flows: true,
+            keep_flows: from_records,
+            firewall: (!from_records).then_some(opt),
             ..Config::default()
         },
         |_, _, _, _| {},
@@ -326,6 +333,7 @@ fn audio_media_going_one_way_is_blocked() {
 fn aggregated_rules_merge_hosts() {
     let fw = firewall(FirewallOptions {
         aggregate: Some(24),
+        ..FirewallOptions::default()
     });
     assert_eq!(fw.aggregate.as_deref(), Some("/24"));
     let r = rule(&fw, "rvp_callback", "10.0.1.0/24");
@@ -478,4 +486,44 @@ fn netsh_args(s: &str) -> Vec<(String, String)> {
         rest = next.trim_start();
     }
     out
+}
+
+#[test]
+fn rules_gathered_as_flows_end_equal_those_from_flow_records() {
+    let mut sc = scenario();
+    for aggregate in [None, Some(24)] {
+        let opt = FirewallOptions {
+            aggregate,
+            ..FirewallOptions::default()
+        };
+        let ended = firewall_of(&mut sc, opt, false);
+        let records = firewall_of(&mut sc, opt, true);
+        assert!(ended.rules.len() >= 8, "{:#?}", ended.rules);
+        assert_eq!(ended, records);
+    }
+}
+
+#[test]
+fn rule_budget_counts_what_it_leaves_out() {
+    let opt = FirewallOptions {
+        max_groups: 3,
+        ..FirewallOptions::default()
+    };
+    let all = firewall(FirewallOptions::default());
+    let fw = firewall_of(&mut scenario(), opt, false);
+    assert_eq!(fw.rules.len(), 3);
+    // Every flow (and untried follow-up) of a catalogued service is in a rule or counted.
+    let flows = |r: &FirewallReport| r.rules.iter().map(|r| r.evidence.flows.max(1)).sum::<u64>();
+    assert_eq!(flows(&fw) + fw.flows_over_rule_budget, flows(&all));
+    assert!(fw.flows_over_rule_budget > 0);
+    let mut out = Vec::new();
+    render::write_table(&mut out, &fw).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains(&format!(
+            "{} flows past --max-rule-groups made no rule",
+            fw.flows_over_rule_budget
+        )),
+        "{text}"
+    );
 }

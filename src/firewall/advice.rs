@@ -2,11 +2,13 @@
 //! careful administrator does about it), from the catalogue and the announcing follow-up.
 
 use super::{Rule, Status};
-use crate::classify::{Catalogue, ServiceKind};
+use crate::classify::{port_pin, Catalogue, Host, PortPin, ServiceKind};
 use crate::output::FollowupView;
 
 /// Distinct dynamic ports from which the advice says the clients seem to use a range.
 const RANGE_HINT: usize = 3;
+/// Ports a rule counts one by one; past it, "more than" that.
+use super::collect::PORTS_KEPT as PORTS_COUNTED;
 
 /// What the port is for, in plain words.
 pub(super) fn why(r: &Rule, fu: Option<&FollowupView>, cat: &Catalogue) -> String {
@@ -59,36 +61,35 @@ pub(super) fn why(r: &Rule, fu: Option<&FollowupView>, cat: &Catalogue) -> Strin
     }
 }
 
-/// The registry value that pins an RPC service's port, for the services Exchange 2000 lets pin.
-fn pinned_port(service: &str) -> Option<&'static str> {
-    Some(match service {
-        "mapi" | "exchange_store_admin" => {
-            "pin the store's RPC port with the registry value HKLM\\SYSTEM\\CurrentControlSet\\\
-             Services\\MSExchangeIS\\ParametersSystem\\TCP/IP Port (REG_DWORD) on the server, \
-             restart the store, and open that one port (with tcp/135) instead of a range"
-        }
-        "nspi" | "rfr" => {
-            "pin the address-book port: on an Exchange server (DSProxy) the registry value \
-             HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeSA\\Parameters\\TCP/IP NSPI \
-             Port, on a Global Catalog NTDS\\Parameters\\TCP/IP Port (KB 298369); restart the \
-             service and open that one port (with tcp/135) instead of a range"
-        }
-        "exchange_mta" => {
-            "pin the MTA's RPC port as KB 161931 describes and open that one port (with tcp/135) \
-             instead of a range"
-        }
-        "exchange_sa" | "msrpc_dynamic" | "drsuapi" | "netlogon" => {
-            "pin the service's RPC port or narrow the RPC range (HKLM\\SOFTWARE\\Microsoft\\Rpc\\\
-             Internet, Ports) and open only that (with tcp/135)"
-        }
-        _ => return None,
-    })
+/// How to pin an RPC service's port, from the pin table (`classify::port_pin`), the one source of
+/// the registry settings; `None` for services no setting pins.
+fn pinned_port(service: &str) -> Option<String> {
+    let setting = |p: &PortPin| match p.value {
+        Some(_) => format!("the registry value {} (REG_DWORD, {})", p.path(), p.kb),
+        // No source at hand names the value: say where, and which article tells the rest.
+        None => format!("a value under {} as {} describes", p.key, p.kb),
+    };
+    let exchange = port_pin(service, Host::Exchange);
+    let dc = port_pin(service, Host::DomainController);
+    let where_ = match (exchange, dc) {
+        (Some(x), Some(d)) if x != d => format!(
+            "on an Exchange server {}, on a Global Catalog {}",
+            setting(x),
+            setting(d)
+        ),
+        (Some(p), _) | (None, Some(p)) => setting(p),
+        (None, None) => return None,
+    };
+    Some(format!(
+        "pin the port with {where_} on the server, restart the service, and open that one port \
+         (with tcp/135) instead of a range"
+    ))
 }
 
 /// What to do about the rule.
 pub(super) fn advice(
     r: &Rule,
-    ports: &[u16],
+    ports_seen: usize,
     fu: Option<&FollowupView>,
     cat: &Catalogue,
 ) -> String {
@@ -137,8 +138,12 @@ pub(super) fn advice(
         ),
     };
     if dynamic && !matches!(r.status(), Status::Allowed | Status::Refused) {
+        let rpc = matches!(kind, Some(ServiceKind::Interface));
         if let Some(pin) = pinned_port(&r.service) {
             out += &format!("; better: {pin}");
+        } else if rpc {
+            out += "; better: pin the service's RPC port or narrow the RPC range \
+                     (HKLM\\SOFTWARE\\Microsoft\\Rpc\\Internet, Ports) and open only that (with tcp/135)";
         } else if matches!(
             r.service.as_str(),
             "rvp_callback" | "h323_h245" | "h323_media" | "audio_media"
@@ -152,10 +157,14 @@ pub(super) fn advice(
             };
             out += &format!("; better: {what}");
         }
-        if ports.len() >= RANGE_HINT {
+        if ports_seen >= RANGE_HINT {
             out += &format!(
                 "; the {} ports seen ({}) suggest a range in use",
-                ports.len(),
+                if ports_seen > PORTS_COUNTED {
+                    format!("more than {PORTS_COUNTED}")
+                } else {
+                    ports_seen.to_string()
+                },
                 r.dst_ports
             );
         }

@@ -46,6 +46,19 @@ fn footer(fw: &FirewallReport) -> Vec<String> {
             fw.flow_records_dropped
         ));
     }
+    if fw.flows_over_rule_budget > 0 {
+        v.push(format!(
+            "{} flows past --max-rule-groups made no rule: raise it, or group with --aggregate",
+            fw.flows_over_rule_budget
+        ));
+    }
+    if fw.flows_pending > 0 {
+        v.push(format!(
+            "{} open flows are not counted yet (no answer so far, younger than {} s)",
+            fw.flows_pending,
+            super::PENDING_GRACE / 1_000_000_000
+        ));
+    }
     v
 }
 
