@@ -193,8 +193,9 @@ struct AnalyzeArgs {
 #[command(
     after_help = "Statuses: blocked (every attempt unanswered or ICMP-prohibited: a \
 filter), partly_blocked (some attempts worked), refused (a reset: reachable, nothing listens), \
-not_seen (a follow-up announced and never tried), allowed. nft and netsh output allow the blocked \
-and partly blocked rules only, unless --include-allowed."
+not_seen (a follow-up announced and never tried: nothing is known to need it yet), allowed. nft \
+and netsh output allow the blocked and partly blocked rules only, unless --include-allowed or \
+--include-not-seen."
 )]
 struct FirewallArgs {
     /// Capture files; `-` reads a capture stream from stdin.
@@ -205,9 +206,12 @@ struct FirewallArgs {
     format: FirewallFormat,
     #[command(flatten)]
     rules: RuleOpts,
-    /// nft and netsh: also emit the rules for traffic that got through.
+    /// nft and netsh: also emit the rules for traffic that got through (or was refused).
     #[arg(long)]
     include_allowed: bool,
+    /// nft and netsh: also emit the rules for follow-ups announced and never tried (`not_seen`).
+    #[arg(long)]
+    include_not_seen: bool,
     #[command(flatten)]
     opts: AnalysisOpts,
     /// No progress display on stderr.
@@ -556,6 +560,10 @@ fn firewall(args: FirewallArgs) -> Result<u8> {
         Err(code) => return Ok(code),
     };
     let fw = FirewallReport::new(&analysis, rules);
+    let emit = render::Emit {
+        allowed: args.include_allowed,
+        not_seen: args.include_not_seen,
+    };
     drop(analysis);
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -565,8 +573,8 @@ fn firewall(args: FirewallArgs) -> Result<u8> {
             serde_json::to_writer_pretty(&mut out, &fw)?;
             writeln!(out)?;
         }
-        FirewallFormat::Nft => render::write_nft(&mut out, &fw, args.include_allowed)?,
-        FirewallFormat::Netsh => render::write_netsh(&mut out, &fw, args.include_allowed)?,
+        FirewallFormat::Nft => render::write_nft(&mut out, &fw, emit)?,
+        FirewallFormat::Netsh => render::write_netsh(&mut out, &fw, emit)?,
     }
     out.flush()?;
     Ok(exit_status(completeness))

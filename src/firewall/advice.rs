@@ -41,13 +41,11 @@ pub(super) fn why(r: &Rule, fu: Option<&FollowupView>, cat: &Catalogue) -> Strin
         ),
         "h245Address" => format!("H.245 address in the H.225 {}", e.announced_by),
         "mediaChannel" | "mediaControlChannel" => format!(
-            "H.323 media: {} in the H.245 {}",
-            if e.kind == "mediaChannel" {
-                "RTP channel"
-            } else {
-                "RTCP channel"
-            },
-            e.announced_by
+            "H.323 media (RTP/RTCP) on ports announced in the H.245 {} of the call between {} \
+             and {}",
+            e.announced_by,
+            host(&e.parent.client),
+            host(&e.parent.server)
         ),
         "session" => match e.service.as_str() {
             "audio_media" => format!(

@@ -14,9 +14,21 @@ const WIDTH: usize = 100;
 /// nftables refuses comments longer than 128 bytes.
 const NFT_COMMENT: usize = 120;
 
-/// Which rules a ruleset allows: the blocked and partly blocked ones, or all of them.
-fn wanted(r: &Rule, include_allowed: bool) -> bool {
-    include_allowed || matches!(r.status(), Status::Blocked | Status::PartlyBlocked)
+/// Which rules a ruleset allows beside the blocked and partly blocked ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Emit {
+    /// `--include-allowed`: the rules for traffic that got through (and was refused).
+    pub allowed: bool,
+    /// `--include-not-seen`: follow-ups announced and never tried (nothing is known to need them).
+    pub not_seen: bool,
+}
+
+fn wanted(r: &Rule, emit: Emit) -> bool {
+    match r.status() {
+        Status::Blocked | Status::PartlyBlocked => true,
+        Status::Allowed | Status::Refused => emit.allowed,
+        Status::NotSeen => emit.not_seen,
+    }
 }
 
 /// Keeps letters, digits, spaces and `.,:;/_-+=()@`; anything else (quotes, backslashes, control
@@ -214,11 +226,7 @@ fn chain(service: &str) -> String {
 
 /// The nftables ruleset: table `inet exflow`, a base chain on the forward hook that jumps to one
 /// named chain per service.
-pub fn write_nft(
-    out: &mut dyn Write,
-    fw: &FirewallReport,
-    include_allowed: bool,
-) -> io::Result<()> {
+pub fn write_nft(out: &mut dyn Write, fw: &FirewallReport, emit: Emit) -> io::Result<()> {
     writeln!(out, "#!/usr/sbin/nft -f")?;
     writeln!(out, "# {} firewall rules ({}).", fw.generator, fw.schema)?;
     writeln!(
@@ -233,7 +241,7 @@ pub fn write_nft(
         writeln!(out, "# {}", sanitize(&l, 200))?;
     }
     let mut by_chain: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for r in fw.rules.iter().filter(|r| wanted(r, include_allowed)) {
+    for r in fw.rules.iter().filter(|r| wanted(r, emit)) {
         let (Some(src), Some(dst), Some(ports)) = (
             clean_addr(&r.src),
             clean_addr(&r.dst),
@@ -278,11 +286,7 @@ pub fn write_nft(
 
 /// Windows firewall lines: an inbound allow rule on the destination (an Exchange server's own
 /// firewall), one per rule.
-pub fn write_netsh(
-    out: &mut dyn Write,
-    fw: &FirewallReport,
-    include_allowed: bool,
-) -> io::Result<()> {
+pub fn write_netsh(out: &mut dyn Write, fw: &FirewallReport, emit: Emit) -> io::Result<()> {
     writeln!(out, "@rem {} firewall rules ({}).", fw.generator, fw.schema)?;
     writeln!(
         out,
@@ -291,7 +295,7 @@ pub fn write_netsh(
     for l in footer(fw) {
         writeln!(out, "@rem {}", sanitize(&l, 200))?;
     }
-    for r in fw.rules.iter().filter(|r| wanted(r, include_allowed)) {
+    for r in fw.rules.iter().filter(|r| wanted(r, emit)) {
         let (Some(src), Some(dst), Some(ports)) = (
             clean_addr(&r.src),
             clean_addr(&r.dst),
