@@ -443,6 +443,10 @@ fn netsh_lines_follow_the_documented_syntax() {
         let rest = l
             .strip_prefix("netsh advfirewall firewall add rule ")
             .unwrap_or_else(|| panic!("{l}"));
+        assert!(
+            !rest.contains("10.0.3.") && !rest.contains("31337"),
+            "unclassified traffic has no rule: {l}"
+        );
         let args = netsh_args(rest);
         let keys: Vec<&str> = args.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
@@ -700,4 +704,67 @@ fn h323_call_with_blocked_media() {
         "allowed signalling is not emitted: {text}"
     );
     nft_check(&text);
+}
+
+/// What a user catalogue says reaches comments and descriptions: quotes, backslashes, braces and
+/// control characters in it must not break out of them.
+#[test]
+fn hostile_descriptions_are_sanitised_in_nft_and_netsh() {
+    let mut cat = exflow::classify::Catalogue::builtin();
+    cat.apply(
+        "hostile.txt",
+        "evil tcp/31337 Evil\" } ; flush ruleset ; comment \"x\\ é\u{7}",
+        exflow::classify::Origin::User,
+    )
+    .unwrap();
+    let mut sc = Scenario::with_seed(31337);
+    sc.tcp_unanswered(ep("10.0.3.1:4001"), ep("10.0.3.3:31337"), T0, 1);
+    let dir = std::env::temp_dir().join(format!("exflow-firewall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hostile.pcap");
+    std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
+    let (a, _) = analyze_files(
+        &[path.to_string_lossy().into_owned()],
+        Config {
+            catalogue: cat,
+            firewall: Some(FirewallOptions::default()),
+            ..Config::default()
+        },
+        |_, _, _, _| {},
+    );
+    let fw = FirewallReport::new(&a, FirewallOptions::default());
+    let r = rule(&fw, "evil", "10.0.3.3");
+    assert_eq!(r.status, "blocked");
+    assert!(
+        r.why.contains('"'),
+        "the raw words keep the quote: {}",
+        r.why
+    );
+
+    let mut out = Vec::new();
+    render::write_nft(&mut out, &fw, render::Emit::default()).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let accept: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" accept comment "))
+        .collect();
+    assert_eq!(accept.len(), 1, "{text}");
+    assert_eq!(accept[0].matches('"').count(), 2, "{text}");
+    assert!(!text.contains('\\') && !text.contains('\u{7}'), "{text}");
+    nft_check(&text);
+
+    let mut out = Vec::new();
+    render::write_netsh(&mut out, &fw, render::Emit::default()).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let line = text.lines().find(|l| l.starts_with("netsh ")).unwrap();
+    let args = netsh_args(
+        line.strip_prefix("netsh advfirewall firewall add rule ")
+            .unwrap(),
+    );
+    let description = &args.iter().find(|(k, _)| k == "description").unwrap().1;
+    assert!(
+        description.contains("Evil_ _ ; flush ruleset ; comment _x_ __"),
+        "{line}"
+    );
+    assert!(text.is_ascii() && !text.contains('\\'), "{text}");
 }
