@@ -169,3 +169,39 @@ pub(super) fn advice(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_come_from_the_pin_table() {
+        let path = |s: &str, h: Host| port_pin(s, h).unwrap().path();
+        let mapi = pinned_port("mapi").unwrap();
+        assert!(mapi.contains(&path("mapi", Host::Exchange)), "{mapi}");
+        let nspi = pinned_port("nspi").unwrap();
+        assert!(
+            nspi.contains(&format!(
+                "on an Exchange server the registry value {} (REG_DWORD, KB 270836), on a Global \
+                 Catalog the registry value {} (REG_DWORD, KB 298369)",
+                path("nspi", Host::Exchange),
+                path("nspi", Host::DomainController)
+            )),
+            "{nspi}"
+        );
+        let mta = pinned_port("exchange_mta").unwrap();
+        let key = port_pin("exchange_mta", Host::Exchange).unwrap().key;
+        assert!(
+            mta.contains(&format!("a value under {key} as KB 161931 describes")),
+            "{mta}"
+        );
+        assert!(pinned_port("msrpc_dynamic").is_none());
+        assert!(pinned_port("smtp").is_none());
+        // No registry path is spelled out here: the pin table is the one source.
+        let code = include_str!("advice.rs")
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap();
+        assert!(!code.contains("CurrentControlSet") && !code.contains("MSExchange"));
+    }
+}
