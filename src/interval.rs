@@ -161,12 +161,12 @@ impl Intervals {
         let peak = totals.peak_flows;
         totals.peak_flows = self.peak.max(peak);
         let input = totals.input.clone();
-        let firewall = totals.firewall.take().map(|ended| {
+        let firewall = totals.firewall.take();
+        if let Some(ended) = &firewall {
             let total = self.firewall.get_or_insert_with(|| ended.fresh());
-            total.merge(&ended);
+            total.merge(ended);
             totals.firewall = Some(total.clone());
-            ended
-        });
+        }
         let mut interval = self.step(
             &totals.summary,
             None,
