@@ -433,6 +433,12 @@ fn live(args: LiveArgs) -> Result<u8> {
         },
     };
     anyhow::ensure!(
+        args.firewall
+            || (args.rules.aggregate.is_none()
+                && args.rules.max_rule_groups == exflow::firewall::DEFAULT_MAX_RULE_GROUPS),
+        "--aggregate and --max-rule-groups shape the firewall report: add --firewall"
+    );
+    anyhow::ensure!(
         args.opts.events.as_deref() != Some("-"),
         "--events -: live mode writes its reports on stdout; give a file or unix:PATH"
     );
