@@ -310,6 +310,7 @@ impl Collector {
             flow_records_dropped: 0,
             flows_over_rule_budget: self.over_budget,
             flows_pending: self.pending,
+            followups_dropped: 0,
         }
     }
 

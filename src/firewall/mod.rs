@@ -71,6 +71,10 @@ pub struct FirewallReport {
     /// [`PENDING_GRACE`]), left for a later report.
     #[serde(default)]
     pub flows_pending: u64,
+    /// Follow-up announcements dropped at the expectation cap (`limits.expectations_dropped` of
+    /// the report): their ports are unknown, so their rules may be missing.
+    #[serde(default)]
+    pub followups_dropped: u64,
 }
 
 /// One rule: a connection the traffic needed, and how it fared.
@@ -181,6 +185,7 @@ impl FirewallReport {
         if a.firewall.is_none() {
             report.flow_records_dropped = a.summary.flow_records_dropped;
         }
+        report.followups_dropped = a.expectations_dropped_at_cap;
         report
     }
 
@@ -191,7 +196,9 @@ impl FirewallReport {
         for e in &a.followups {
             c.add_announced(e);
         }
-        Some(c.report())
+        let mut report = c.report();
+        report.followups_dropped = a.expectations_dropped_at_cap;
+        Some(report)
     }
 }
 

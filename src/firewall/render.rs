@@ -64,6 +64,13 @@ fn footer(fw: &FirewallReport) -> Vec<String> {
             fw.flows_over_rule_budget
         ));
     }
+    if fw.followups_dropped > 0 {
+        v.push(format!(
+            "{} follow-up announcements were dropped at the expectation cap: their rules may be \
+             missing",
+            fw.followups_dropped
+        ));
+    }
     if fw.flows_pending > 0 {
         v.push(format!(
             "{} open flows are not counted yet (no answer so far, younger than {} s)",
