@@ -209,7 +209,62 @@ fn capture_line(w: &mut dyn Write, c: &CaptureView) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::fit_screen;
+    use super::*;
+
+    /// `--firewall` with the table format: the interval's firewall table follows its report,
+    /// the final report ends with the run's; without it there is none.
+    #[test]
+    fn firewall_tables_follow_the_reports() {
+        use crate::analyze::{Analyzer, Config};
+        let render = |firewall: bool, last: bool| {
+            let a = Analyzer::new(Config {
+                firewall: firewall.then(crate::firewall::FirewallOptions::default),
+                ..Config::default()
+            })
+            .finish();
+            let bounds = IntervalView {
+                seq: 1,
+                run_start: 0.0,
+                start: 0.0,
+                end: 1.0,
+                last,
+            };
+            let r = LiveReport::new(
+                &a,
+                &a,
+                bounds,
+                CaptureView::default(),
+                CaptureView::default(),
+            );
+            assert_eq!(r.firewall.is_some(), firewall);
+            assert_eq!(r.totals.firewall.is_some(), firewall);
+            let mut out = Vec::new();
+            let opt = TableOptions {
+                color: false,
+                failures_per_service: 10,
+            };
+            write(
+                &mut out,
+                &r,
+                Render::Table {
+                    opt,
+                    refresh: false,
+                },
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        for last in [false, true] {
+            let text = render(true, last);
+            let at = text.find("exflow firewall report").expect(&text);
+            let report = if last { "FINAL REPORT" } else { "INTERVAL 1" };
+            assert!(text.find(report).unwrap() < at, "{text}");
+            if !last {
+                assert!(at < text.find("TOTALS").unwrap(), "{text}");
+            }
+            assert!(!render(false, last).contains("exflow firewall report"));
+        }
+    }
 
     #[test]
     fn refresh_fits_the_screen() {
