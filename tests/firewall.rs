@@ -768,3 +768,43 @@ fn hostile_descriptions_are_sanitised_in_nft_and_netsh() {
     );
     assert!(text.is_ascii() && !text.contains('\\'), "{text}");
 }
+
+/// Announcements past the expectation cap (256 per signalling flow) make no rule: the report
+/// counts them in `followups_dropped` and its footer says their rules may be missing.
+#[test]
+fn followups_dropped_at_the_cap_are_counted() {
+    let mut sc = Scenario::with_seed(256);
+    let bodies: Vec<Vec<u8>> = (0..300u16)
+        .map(|i| {
+            app::rvp_subscribe(
+                "im.example.com",
+                "/instmsg/aliases/bob",
+                "http://im/alice",
+                ep(&format!("10.0.1.5:{}", 3000 + i)),
+                600,
+            )
+        })
+        .collect();
+    let ok = app::rvp_subscribe_ok(7, 600);
+    let mut messages: Vec<(Dir, &[u8])> = Vec::new();
+    for b in &bodies {
+        messages.push((Dir::ToServer, b));
+        messages.push((Dir::ToClient, &ok));
+    }
+    sc.tcp_session(ep("10.0.1.5:1100"), ep(RVP), T0, &messages);
+    let fw = firewall_of(&mut sc, FirewallOptions::default(), false);
+    assert_eq!(fw.followups_dropped, 300 - 256, "{:#?}", fw.rules);
+    let r = rule(&fw, "rvp_callback", "10.0.1.5");
+    assert_eq!(r.status, "not_seen");
+    assert_eq!(r.dst_ports, "3000-3255");
+    let mut out = Vec::new();
+    render::write_table(&mut out, &fw).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains(
+            "44 follow-up announcements were dropped at the expectation cap: their rules may be \
+             missing"
+        ),
+        "{text}"
+    );
+}
