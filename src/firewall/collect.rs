@@ -257,7 +257,7 @@ impl Collector {
             group_ip(e.addr.ip, self.opt),
             e.service,
         );
-        let view = followup_view(&self.cat, e, false);
+        let cat = Arc::clone(&self.cat);
         let Some(g) = self.group(key) else { return };
         if e.addr.port == 0 {
             g.any_port = true;
@@ -265,7 +265,7 @@ impl Collector {
             g.port(e.addr.port);
         }
         if g.followup.is_none() {
-            g.followup = Some(Box::new(view));
+            g.followup = Some(Box::new(followup_view(&cat, e, false)));
         }
     }
 
