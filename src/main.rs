@@ -555,6 +555,10 @@ fn exit_status(completeness: Completeness) -> u8 {
 
 fn firewall(args: FirewallArgs) -> Result<u8> {
     use exflow::firewall::{render, FirewallReport};
+    anyhow::ensure!(
+        args.opts.events.is_none(),
+        "--events: exflow firewall writes no events; run exflow analyze --events for them"
+    );
     // Rules are gathered as flows end: no flow record is kept for them.
     let rules = args.rules.options()?;
     let config = Config {

@@ -739,4 +739,8 @@ fn firewall_is_not_cut_by_max_flow_records_and_counts_its_own_budget() {
     let o = exflow(&["firewall", "--max-rule-groups", "0", SAMPLE]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--max-rule-groups must be at least 1"));
+    // An option firewall would ignore is refused, not ignored.
+    let o = exflow(&["firewall", "--events", "/dev/null", SAMPLE]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("exflow firewall writes no events"));
 }
