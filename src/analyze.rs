@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, FlowTable};
 use crate::decode::{self, FragmentTracker, SkipReason};
+use crate::firewall::Collector;
 use crate::flow::{CaptureClock, EndReason, FlowConfig, Touch};
 use crate::packet::{Nanos, RawPacket};
 use crate::summary::{FileStats, FlowRecord, InputStats, Summary};
@@ -26,6 +27,8 @@ pub struct Config {
     pub read: crate::source::ReadLimits,
     /// Caps of the mail-flow trackers' lists.
     pub limits: crate::track::Limits,
+    /// Gather firewall rules as flows end (`exflow firewall`, `live --firewall`).
+    pub firewall: Option<crate::firewall::FirewallOptions>,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             max_flow_records: crate::summary::DEFAULT_MAX_FLOW_RECORDS,
             read: crate::source::ReadLimits::default(),
             limits: crate::track::Limits::default(),
+            firewall: None,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Analyzer {
     pub(crate) skipped: HashMap<SkipReason, u64>,
     pub(crate) clock: CaptureClock,
     events: Option<Box<dyn EventSink>>,
+    /// Rules of the flows ended since it was last taken ([`Analyzer::take_firewall`]).
+    pub(crate) firewall: Option<Collector>,
 }
 
 /// The result of a run: what `output` renders.
@@ -93,6 +99,9 @@ pub struct Analysis {
     /// Expectations retired from the table (live mode), by service and outcome.
     pub followups_retired:
         std::collections::BTreeMap<(crate::classify::ServiceId, Option<crate::flow::Outcome>), u64>,
+    /// With `Config::firewall`: the rules of the flows that ended (a snapshot's are `None`; live
+    /// intervals fill in their own).
+    pub firewall: Option<Collector>,
 }
 
 impl Analyzer {
@@ -113,11 +122,16 @@ impl Analyzer {
                 .iter()
                 .map(|u| format!("catalogue: {u} (ignored)")),
         );
+        let classifier = Classifier::new(config.catalogue);
+        let firewall = config
+            .firewall
+            .map(|opt| Collector::new(classifier.shared_catalogue(), opt));
         Analyzer {
+            firewall,
             frag: FragmentTracker::new(FRAGMENT_SLOTS),
             flows: FlowTable::new(config.flow),
             trackers,
-            classifier: Classifier::new(config.catalogue),
+            classifier,
             summary,
             input,
             skipped: HashMap::new(),
@@ -202,9 +216,10 @@ impl Analyzer {
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
         let events = &mut self.events;
+        let firewall = &mut self.firewall;
         let now = raw.ts;
         let mut ended =
-            |f: Flow, why: EndReason| flow_ended(trackers, summary, events, now, f, why);
+            |f: Flow, why: EndReason| flow_ended(trackers, summary, events, firewall, now, f, why);
         let classifier = &self.classifier;
         // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
         if p.unreachable.is_some_and(|u| u.is_fragmentation_needed()) {
@@ -241,9 +256,10 @@ impl Analyzer {
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
         let events = &mut self.events;
+        let firewall = &mut self.firewall;
         let now = self.input.last_ts.unwrap_or(0);
         self.flows
-            .flush(&mut |f, why| flow_ended(trackers, summary, events, now, f, why));
+            .flush(&mut |f, why| flow_ended(trackers, summary, events, firewall, now, f, why));
         if let Some(ev) = self.events.as_deref_mut() {
             announce(ev, &mut self.trackers);
             let expect = &self.trackers.shared.expect;
@@ -255,7 +271,22 @@ impl Analyzer {
         let followups = std::mem::take(&mut self.trackers.shared.expect.list)
             .into_values()
             .collect();
-        self.analysis(summary, followups)
+        let mut a = self.analysis(summary, followups);
+        a.firewall = self.firewall.take();
+        a
+    }
+
+    /// The rules gathered since the last call (flows that ended meanwhile), leaving an empty
+    /// collector; `None` without `Config::firewall`.
+    pub fn take_firewall(&mut self) -> Option<Collector> {
+        let c = self.firewall.as_mut()?;
+        let fresh = c.fresh();
+        Some(std::mem::replace(c, fresh))
+    }
+
+    /// The flows still open and the expectations they may answer (live firewall reports).
+    pub(crate) fn open_flows(&self) -> (&FlowTable, &std::collections::BTreeMap<u32, Expectation>) {
+        (&self.flows, &self.trackers.shared.expect.list)
     }
 
     /// An [`Analysis`] of the run's counters with the given summary and expectations.
@@ -271,6 +302,7 @@ impl Analyzer {
             signalling: self.trackers.signalling(),
             expectations_dropped_at_cap: self.trackers.shared.expect.dropped_at_cap,
             followups_retired: self.trackers.shared.expect.retired.clone(),
+            firewall: None,
         }
     }
 
@@ -304,8 +336,9 @@ impl Analyzer {
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
         let events = &mut self.events;
+        let firewall = &mut self.firewall;
         self.flows.sweep(now, &mut |f, why| {
-            flow_ended(trackers, summary, events, now, f, why)
+            flow_ended(trackers, summary, events, firewall, now, f, why)
         });
     }
 
@@ -336,11 +369,16 @@ fn flow_ended(
     trackers: &mut Trackers,
     summary: &mut Summary,
     events: &mut Option<Box<dyn EventSink>>,
+    firewall: &mut Option<Collector>,
     now: Nanos,
     mut f: Flow,
     why: EndReason,
 ) {
     trackers.classify_late(&mut f);
+    if let Some(fw) = firewall.as_mut() {
+        let list = &trackers.shared.expect.list;
+        fw.add_flow(&f, why, |id| list.get(&id));
+    }
     let want_record = events.is_some() || summary.wants_record(&f);
     let findings = trackers.flow_ended(&f, why, &mut summary.diagnostics, want_record);
     if let Some(ev) = events.as_deref_mut() {

@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 
 use crate::analyze::{Analysis, Analyzer};
 use crate::classify::{Catalogue, Expectation, Flow, FlowTable};
+use crate::firewall::Collector;
 use crate::flow::EndReason;
 use crate::packet::{Endpoint, Nanos, Proto};
 use crate::summary::{handshake_done, FileStats, FlowRecord, InputStats, ServiceStats, Summary};
@@ -71,6 +72,11 @@ pub struct Intervals {
     dropped_at_cap: u64,
     /// Capture time up to which announced follow-ups were reported.
     announced_until: Option<Nanos>,
+    /// The rules of every flow that ended so far (with `Config::firewall`).
+    firewall: Option<Collector>,
+    /// Capture time of the previous interval's last packet: open flows quiet since then are
+    /// not in this interval's rules.
+    firewall_cut: Option<Nanos>,
 }
 
 impl Intervals {
@@ -85,6 +91,7 @@ impl Intervals {
 
     /// Ends an interval of a running analyzer: returns the interval's own report and the totals.
     pub fn tick(&mut self, a: &mut Analyzer, window: Window) -> (Analysis, Analysis) {
+        let ended = a.take_firewall();
         let peak = a.take_peak();
         self.peak = self.peak.max(peak);
         let mut totals = a.snapshot();
@@ -109,7 +116,39 @@ impl Intervals {
         // Flows ending from now on report their RTT only if their handshake is newer.
         self.rtt_cut = cut;
         a.summary.live_rtt_cut = Some(cut.unwrap_or(Nanos::MIN));
+        let (mut interval, mut totals) = (interval, totals);
+        if let Some(ended) = ended {
+            let now = totals.input.last_ts.unwrap_or(Nanos::MIN);
+            let (iv, all) = self.firewall_tick(ended, a, now, window);
+            interval.firewall = Some(iv);
+            totals.firewall = Some(all);
+        }
         (interval, totals)
+    }
+
+    /// The interval's rules (flows that ended in it, and open flows that carried packets in it)
+    /// and the run's (every ended flow, and every open flow), open flows as of capture time `now`.
+    fn firewall_tick(
+        &mut self,
+        ended: Collector,
+        a: &Analyzer,
+        now: Nanos,
+        window: Window,
+    ) -> (Collector, Collector) {
+        let total = self.firewall.get_or_insert_with(|| ended.fresh());
+        total.merge(&ended);
+        let mut all = total.clone();
+        let mut iv = ended;
+        let (table, list) = a.open_flows();
+        let after = self.firewall_cut;
+        for f in table.iter() {
+            all.add_open(f, now, |id| list.get(&id));
+            if after.is_none_or(|c| f.last_ts > c) {
+                iv.add_open(f, now, |id| list.get(&id));
+            }
+        }
+        self.firewall_cut = window.last_ts.or(after);
+        (iv, all)
     }
 
     /// Durations of the flows that ended in the last interval, indexed by service.
@@ -122,7 +161,13 @@ impl Intervals {
         let peak = totals.peak_flows;
         totals.peak_flows = self.peak.max(peak);
         let input = totals.input.clone();
-        self.step(
+        let firewall = totals.firewall.take();
+        if let Some(ended) = &firewall {
+            let total = self.firewall.get_or_insert_with(|| ended.fresh());
+            total.merge(ended);
+            totals.firewall = Some(total.clone());
+        }
+        let mut interval = self.step(
             &totals.summary,
             None,
             Cumulative {
@@ -136,7 +181,9 @@ impl Intervals {
                 dropped_at_cap: totals.expectations_dropped_at_cap,
             },
             window,
-        )
+        );
+        interval.firewall = firewall;
+        interval
     }
 
     fn step(
@@ -218,6 +265,7 @@ impl Intervals {
             expectations_dropped_at_cap: now.dropped_at_cap.saturating_sub(self.dropped_at_cap),
             // Retired expectations appear in the totals only.
             followups_retired: Default::default(),
+            firewall: None,
         };
         self.signalling = now.signalling;
         self.diagnostics = finished.diagnostics.clone();

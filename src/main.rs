@@ -153,6 +153,7 @@ impl AnalysisOpts {
                 problems: self.diagnostics_problems,
                 per_flow: self.diagnostics_per_flow,
             },
+            firewall: None,
         })
     }
 
@@ -192,8 +193,9 @@ struct AnalyzeArgs {
 #[command(
     after_help = "Statuses: blocked (every attempt unanswered or ICMP-prohibited: a \
 filter), partly_blocked (some attempts worked), refused (a reset: reachable, nothing listens), \
-not_seen (a follow-up announced and never tried), allowed. nft and netsh output allow the blocked \
-and partly blocked rules only, unless --include-allowed."
+not_seen (a follow-up announced and never tried: nothing is known to need it yet), allowed. nft \
+and netsh output allow the blocked and partly blocked rules only, unless --include-allowed or \
+--include-not-seen."
 )]
 struct FirewallArgs {
     /// Capture files; `-` reads a capture stream from stdin.
@@ -202,17 +204,44 @@ struct FirewallArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "table")]
     format: FirewallFormat,
-    /// Group addresses into IPv4 prefixes of this length (`/24`; IPv6 into /64s).
-    #[arg(long, value_name = "/LEN", value_parser = prefix_len)]
-    aggregate: Option<u8>,
-    /// nft and netsh: also emit the rules for traffic that got through.
+    #[command(flatten)]
+    rules: RuleOpts,
+    /// nft and netsh: also emit the rules for traffic that got through (or was refused).
     #[arg(long)]
     include_allowed: bool,
+    /// nft and netsh: also emit the rules for follow-ups announced and never tried (`not_seen`).
+    #[arg(long)]
+    include_not_seen: bool,
     #[command(flatten)]
     opts: AnalysisOpts,
     /// No progress display on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+}
+
+/// How firewall rules are grouped (`firewall`, `live --firewall`).
+#[derive(clap::Args, Debug)]
+struct RuleOpts {
+    /// Group addresses into IPv4 prefixes of this length (`/24`; IPv6 into /64s).
+    #[arg(long, value_name = "/LEN", value_parser = prefix_len)]
+    aggregate: Option<u8>,
+    /// Most firewall rule groups (proto, source, destination, service) held; flows that would
+    /// make more are counted in `flows_over_rule_budget`.
+    #[arg(long, default_value_t = exflow::firewall::DEFAULT_MAX_RULE_GROUPS, value_name = "N")]
+    max_rule_groups: usize,
+}
+
+impl RuleOpts {
+    fn options(&self) -> Result<exflow::firewall::FirewallOptions> {
+        anyhow::ensure!(
+            self.max_rule_groups > 0,
+            "--max-rule-groups must be at least 1"
+        );
+        Ok(exflow::firewall::FirewallOptions {
+            aggregate: self.aggregate,
+            max_groups: self.max_rule_groups,
+        })
+    }
 }
 
 /// `--aggregate`: `/24` or `24`, 0 to 32.
@@ -287,6 +316,12 @@ struct LiveArgs {
     /// `localhost:9467` or `127.0.0.1:9467` one).
     #[arg(long, value_name = "[HOST]:PORT", value_parser = metrics_addr)]
     metrics: Option<std::net::SocketAddr>,
+    /// Add the firewall report (docs/firewall.md) to every interval and to the final report:
+    /// after the tables, or as a `firewall` object in each NDJSON line and its `totals`.
+    #[arg(long)]
+    firewall: bool,
+    #[command(flatten)]
+    rules: RuleOpts,
     #[command(flatten)]
     opts: AnalysisOpts,
     /// Capture filter as trailing words, as tcpdump takes it (`exflow live -i eth0 tcp port 25`).
@@ -398,6 +433,12 @@ fn live(args: LiveArgs) -> Result<u8> {
         },
     };
     anyhow::ensure!(
+        args.firewall
+            || (args.rules.aggregate.is_none()
+                && args.rules.max_rule_groups == exflow::firewall::DEFAULT_MAX_RULE_GROUPS),
+        "--aggregate and --max-rule-groups shape the firewall report: add --firewall"
+    );
+    anyhow::ensure!(
         args.opts.events.as_deref() != Some("-"),
         "--events -: live mode writes its reports on stdout; give a file or unix:PATH"
     );
@@ -410,7 +451,10 @@ fn live(args: LiveArgs) -> Result<u8> {
             buffer_size: args.buffer_size.map(|k| k.saturating_mul(1024)),
             immediate: args.immediate_mode,
         },
-        analysis: args.opts.config(false)?,
+        analysis: Config {
+            firewall: args.firewall.then(|| args.rules.options()).transpose()?,
+            ..args.opts.config(false)?
+        },
         events: args
             .opts
             .events
@@ -510,19 +554,26 @@ fn exit_status(completeness: Completeness) -> u8 {
 }
 
 fn firewall(args: FirewallArgs) -> Result<u8> {
-    use exflow::firewall::{render, FirewallOptions, FirewallReport};
-    // Rules need every flow: the flow records are kept (bounded by --max-flow-records).
-    let config = args.opts.config(true)?;
+    use exflow::firewall::{render, FirewallReport};
+    anyhow::ensure!(
+        args.opts.events.is_none(),
+        "--events: exflow firewall writes no events; run exflow analyze --events for them"
+    );
+    // Rules are gathered as flows end: no flow record is kept for them.
+    let rules = args.rules.options()?;
+    let config = Config {
+        firewall: Some(rules),
+        ..args.opts.config(false)?
+    };
     let (analysis, completeness) = match run_analysis(&args.files, config, None, args.quiet) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let fw = FirewallReport::new(
-        &analysis,
-        FirewallOptions {
-            aggregate: args.aggregate,
-        },
-    );
+    let fw = FirewallReport::new(&analysis, rules);
+    let emit = render::Emit {
+        allowed: args.include_allowed,
+        not_seen: args.include_not_seen,
+    };
     drop(analysis);
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -532,8 +583,8 @@ fn firewall(args: FirewallArgs) -> Result<u8> {
             serde_json::to_writer_pretty(&mut out, &fw)?;
             writeln!(out)?;
         }
-        FirewallFormat::Nft => render::write_nft(&mut out, &fw, args.include_allowed)?,
-        FirewallFormat::Netsh => render::write_netsh(&mut out, &fw, args.include_allowed)?,
+        FirewallFormat::Nft => render::write_nft(&mut out, &fw, emit)?,
+        FirewallFormat::Netsh => render::write_netsh(&mut out, &fw, emit)?,
     }
     out.flush()?;
     Ok(exit_status(completeness))

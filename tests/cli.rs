@@ -396,7 +396,11 @@ fn with_closed(args: &[&str], close_stdout: bool) -> Output {
 #[test]
 fn closed_pipe_is_not_an_error() {
     let catalogue_json = ["catalogue", "--format", "json"];
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 10] = [
+        &["firewall", SAMPLE],
+        &["firewall", "--format", "json", SAMPLE],
+        &["firewall", "--format", "nft", "--include-allowed", SAMPLE],
+        &["firewall", "--format", "netsh", "--include-allowed", SAMPLE],
         &["analyze", "--flows", SAMPLE],
         &["analyze", "--format", "json", "--flows", SAMPLE],
         &["analyze", "--format", "json", SAMPLE],
@@ -712,4 +716,31 @@ fn firewall_on_the_sample() {
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(!o.stdout.is_empty());
     }
+}
+
+#[test]
+fn firewall_is_not_cut_by_max_flow_records_and_counts_its_own_budget() {
+    let json = |extra: &[&str]| -> exflow::firewall::FirewallReport {
+        let mut args = vec!["firewall", "--format", "json", SAMPLE];
+        args.extend_from_slice(extra);
+        let o = exflow(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let all = json(&[]);
+    assert!(all.rules.len() > 10, "{:#?}", all.rules);
+    // Rules are gathered as flows end: the flow-record limit does not touch them.
+    let few_records = json(&["--max-flow-records", "1"]);
+    assert_eq!(few_records, all);
+    assert_eq!(few_records.flow_records_dropped, 0);
+    let few_groups = json(&["--max-rule-groups", "2"]);
+    assert_eq!(few_groups.rules.len(), 2);
+    assert!(few_groups.flows_over_rule_budget > 0);
+    let o = exflow(&["firewall", "--max-rule-groups", "0", SAMPLE]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--max-rule-groups must be at least 1"));
+    // An option firewall would ignore is refused, not ignored.
+    let o = exflow(&["firewall", "--events", "/dev/null", SAMPLE]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("exflow firewall writes no events"));
 }

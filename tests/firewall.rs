@@ -162,17 +162,24 @@ fn scenario() -> Scenario {
 }
 
 fn firewall(opt: FirewallOptions) -> FirewallReport {
+    firewall_of(&mut scenario(), opt, false)
+}
+
+/// The report of a built capture: rules gathered as flows end (as `exflow firewall` does), or
+/// with `from_records` from the kept flow records.
+fn firewall_of(sc: &mut Scenario, opt: FirewallOptions, from_records: bool) -> FirewallReport {
     let dir = std::env::temp_dir().join(format!("exflow-firewall-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // Tests run in parallel: each writes its own file.
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = dir.join(format!("firewall-{n}.pcap"));
-    std::fs::write(&path, scenario().to_pcap(TsPrecision::Micro)).unwrap();
+    std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let (a, done) = analyze_files(
         &[path.to_string_lossy().into_owned()],
         Config {
-            keep_flows: true,
+            keep_flows: from_records,
+            firewall: (!from_records).then_some(opt),
             ..Config::default()
         },
         |_, _, _, _| {},
@@ -326,6 +333,7 @@ fn audio_media_going_one_way_is_blocked() {
 fn aggregated_rules_merge_hosts() {
     let fw = firewall(FirewallOptions {
         aggregate: Some(24),
+        ..FirewallOptions::default()
     });
     assert_eq!(fw.aggregate.as_deref(), Some("/24"));
     let r = rule(&fw, "rvp_callback", "10.0.1.0/24");
@@ -355,7 +363,11 @@ fn nft_ruleset_passes_nft_check() {
     let fw = firewall(FirewallOptions::default());
     for include_allowed in [false, true] {
         let mut out = Vec::new();
-        render::write_nft(&mut out, &fw, include_allowed).unwrap();
+        let emit = render::Emit {
+            allowed: include_allowed,
+            not_seen: false,
+        };
+        render::write_nft(&mut out, &fw, emit).unwrap();
         let text = String::from_utf8(out).unwrap();
         let accepts = text
             .lines()
@@ -365,7 +377,8 @@ fn nft_ruleset_passes_nft_check() {
             .rules
             .iter()
             .filter(|r| {
-                include_allowed || matches!(r.status.as_str(), "blocked" | "partly_blocked")
+                matches!(r.status.as_str(), "blocked" | "partly_blocked")
+                    || (include_allowed && matches!(r.status.as_str(), "allowed" | "refused"))
             })
             .count();
         assert_eq!(accepts, wanted, "{text}");
@@ -383,7 +396,10 @@ fn nft_ruleset_passes_nft_check() {
 /// Runs `nft -c -f` on the ruleset when nft is installed (and must be with EXFLOW_REQUIRE_NFT=1).
 fn nft_check(text: &str) {
     let required = std::env::var_os("EXFLOW_REQUIRE_NFT").is_some_and(|v| v == "1");
-    let path = std::env::temp_dir().join(format!("exflow-firewall-{}.nft", std::process::id()));
+    // Tests run in parallel: each check has its own file.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("exflow-firewall-{}-{n}.nft", std::process::id()));
     std::fs::write(&path, text).unwrap();
     match std::process::Command::new("nft")
         .arg("-c")
@@ -413,7 +429,7 @@ fn nft_check(text: &str) {
 fn netsh_lines_follow_the_documented_syntax() {
     let fw = firewall(FirewallOptions::default());
     let mut out = Vec::new();
-    render::write_netsh(&mut out, &fw, false).unwrap();
+    render::write_netsh(&mut out, &fw, render::Emit::default()).unwrap();
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("@rem ")).collect();
     assert_eq!(
@@ -427,6 +443,10 @@ fn netsh_lines_follow_the_documented_syntax() {
         let rest = l
             .strip_prefix("netsh advfirewall firewall add rule ")
             .unwrap_or_else(|| panic!("{l}"));
+        assert!(
+            !rest.contains("10.0.3.") && !rest.contains("31337"),
+            "unclassified traffic has no rule: {l}"
+        );
         let args = netsh_args(rest);
         let keys: Vec<&str> = args.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
@@ -478,4 +498,313 @@ fn netsh_args(s: &str) -> Vec<(String, String)> {
         rest = next.trim_start();
     }
     out
+}
+
+#[test]
+fn rules_gathered_as_flows_end_equal_those_from_flow_records() {
+    let mut sc = scenario();
+    for aggregate in [None, Some(24)] {
+        let opt = FirewallOptions {
+            aggregate,
+            ..FirewallOptions::default()
+        };
+        let ended = firewall_of(&mut sc, opt, false);
+        let records = firewall_of(&mut sc, opt, true);
+        assert!(ended.rules.len() >= 8, "{:#?}", ended.rules);
+        assert_eq!(ended, records);
+    }
+}
+
+#[test]
+fn rule_budget_counts_what_it_leaves_out() {
+    let opt = FirewallOptions {
+        max_groups: 3,
+        ..FirewallOptions::default()
+    };
+    let all = firewall(FirewallOptions::default());
+    let fw = firewall_of(&mut scenario(), opt, false);
+    assert_eq!(fw.rules.len(), 3);
+    // Every flow (and untried follow-up) of a catalogued service is in a rule or counted.
+    let flows = |r: &FirewallReport| r.rules.iter().map(|r| r.evidence.flows.max(1)).sum::<u64>();
+    assert_eq!(flows(&fw) + fw.flows_over_rule_budget, flows(&all));
+    assert!(fw.flows_over_rule_budget > 0);
+    let mut out = Vec::new();
+    render::write_table(&mut out, &fw).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains(&format!(
+            "{} flows past --max-rule-groups made no rule",
+            fw.flows_over_rule_budget
+        )),
+        "{text}"
+    );
+}
+
+/// The NetMeeting call of rtp_example.raw.gz (src/signal/h225_tests.rs, h245_tests.rs; TPKT
+/// headers removed): the Connect announces H.245 at 10.1.6.18:1232, the OLCAcks the media ports.
+const H225_SETUP: &str = "080277f40504038090a528086d2e6a656d6563007e00850520a8060008914a0004014006006d002e006a0065006d0065006322c00900003d1443616c6c67656e33323320706f67616373616d00000a302e39616c706861340000000a01061206b800f8fdf93ecd9ed6119ab2000476222017005d0d8007000a01038f80231100c0fef93ecd9ed6119ab2000476222017010001000100010002800100";
+const H225_CONNECT: &str = "0802f7f40728074d2e4a454d45437e004c0522c0060008914a0003000a01061204d022c0000000000333313069005200f8fdf93ecd9ed6119ab2000476222017170c001100c0fef93ecd9ed6119ab20004762220170100010008800100";
+const H245_OLC_CALLER: &str = "030000640c201d800b0d0001000a01038f138980";
+const H245_OLC_CALLEE: &str = "0300003c0c201d800a040001000a01061207d7";
+/// From the caller: its RTP 10.1.3.143:5000, RTCP :5001.
+const H245_ACK_CALLER: &str = "22c0003c0280135c00000a01038f1388000a01038f1389010100";
+/// From the callee: its RTP 10.1.6.18:2006, RTCP :2007.
+const H245_ACK_CALLEE: &str = "22c000640480145c00000a01061207d6000a01061207d703000180";
+
+/// An H.323 call whose signalling works and whose media to the callee is blocked: RTP answered
+/// by ICMP admin-prohibited from the callee's router, RTCP unanswered.
+fn h323_scenario() -> Scenario {
+    let mut sc = Scenario::with_seed(323);
+    let (caller, callee) = ("10.1.3.143", "10.1.6.18");
+    let t = |p: &str| app::tpkt(&hex(p));
+    sc.tcp_session(
+        ep(&format!("{caller}:32803")),
+        ep(&format!("{callee}:1720")),
+        T0,
+        &[
+            (Dir::ToServer, &t(H225_SETUP)),
+            (Dir::ToClient, &t(H225_CONNECT)),
+        ],
+    );
+    sc.tcp_session(
+        ep(&format!("{caller}:32804")),
+        ep(&format!("{callee}:1232")),
+        T0 + S,
+        &[
+            (Dir::ToServer, &t(H245_OLC_CALLER)),
+            (Dir::ToClient, &t(H245_OLC_CALLEE)),
+            (Dir::ToClient, &t(H245_ACK_CALLEE)),
+            (Dir::ToServer, &t(H245_ACK_CALLER)),
+        ],
+    );
+    let rtp = app::rtp(1, 160, 0x323, 0, false, &[0xff; 160]);
+    let data = exflow::synth::frame::udp_frame(
+        &sc.opts(),
+        7,
+        ep(&format!("{caller}:5000")),
+        ep(&format!("{callee}:2006")),
+        &rtp,
+    );
+    sc.push(exflow::synth::Frame {
+        ts: T0 + 3 * S,
+        data: data.clone(),
+    });
+    assert!(sc.icmp_unreachable(
+        "10.1.6.1".parse().unwrap(),
+        &data,
+        exflow::synth::Unreachable::AdminProhibited,
+        T0 + 3 * S + 1_000_000,
+    ));
+    sc.udp_one_way(
+        ep(&format!("{caller}:5001")),
+        ep(&format!("{callee}:2007")),
+        T0 + 4 * S,
+        &[
+            b"\x81\xc8\x00\x06rtcp-sender-report-",
+            b"\x81\xc8\x00\x06rtcp-sender-report-",
+        ],
+        S,
+    );
+    sc
+}
+
+#[test]
+fn h323_call_with_blocked_media() {
+    let fw = firewall_of(&mut h323_scenario(), FirewallOptions::default(), false);
+    let v = json(&fw);
+    assert_eq!(v["unclassified_flows"], 0, "{v:#}");
+
+    let r = json_rule(&v, "h323_media", "10.1.6.18");
+    assert_eq!(r["proto"], "udp");
+    assert_eq!(r["src"], "10.1.3.143");
+    assert_eq!(r["dst_ports"], "2006,2007");
+    assert_eq!(r["status"], "blocked");
+    let ev = &r["evidence"];
+    assert_eq!(ev["flows"], 2);
+    assert_eq!(ev["established"], 0);
+    assert_eq!(ev["unanswered"], 0);
+    assert_eq!(ev["refused"], 0);
+    assert_eq!(ev["icmp_unreachable"], 1);
+    assert_eq!(ev["one_way"], 1);
+    assert_eq!(
+        ev["icmp_from"],
+        serde_json::json!([{"addr": "10.1.6.1", "code": 13, "admin_prohibited": true}])
+    );
+    assert_eq!(ev["first_ts"], 1_000_000_003.0);
+    assert_eq!(ev["last_ts"], 1_000_000_005.0);
+    assert_eq!(
+        r["why"],
+        "H.323 media (RTP/RTCP) on ports announced in the H.245 OLCAck of the call between \
+         10.1.3.143 and 10.1.6.18"
+    );
+    let advice = r["advice"].as_str().unwrap();
+    assert!(
+        advice.starts_with(
+            "allow udp/2006,2007 from 10.1.3.143 to 10.1.6.18 (10.1.6.1 answered administratively \
+             prohibited)"
+        ),
+        "{advice}"
+    );
+    assert!(advice.contains("H.323-aware gateway"), "{advice}");
+    assert!(
+        advice.contains("restrict the endpoints' port range"),
+        "{advice}"
+    );
+
+    // The signalling worked; the H.245 rule says where its port came from.
+    assert_eq!(json_rule(&v, "h323", "10.1.6.18")["status"], "allowed");
+    let h245 = json_rule(&v, "h323_h245", "10.1.6.18");
+    assert_eq!(h245["status"], "allowed");
+    assert_eq!(h245["dst_ports"], "1232");
+    assert_eq!(h245["why"], "H.245 address in the H.225 connect");
+
+    // The caller's own media ports were announced and nothing tried them: not_seen.
+    let r = json_rule(&v, "h323_media", "10.1.3.143");
+    assert_eq!(r["status"], "not_seen");
+    assert_eq!(
+        (r["src"].as_str(), r["dst_ports"].as_str()),
+        (Some("10.1.6.18"), Some("5000,5001"))
+    );
+    assert_eq!(r["evidence"]["flows"], 0);
+    assert_eq!(r["evidence"]["first_ts"], Value::Null);
+    assert!(r["advice"]
+        .as_str()
+        .unwrap()
+        .starts_with("announced but never tried in this capture"));
+
+    let nft = |emit| {
+        let mut out = Vec::new();
+        render::write_nft(&mut out, &fw, emit).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let with_not_seen = nft(render::Emit {
+        allowed: false,
+        not_seen: true,
+    });
+    assert!(
+        with_not_seen.contains("ip saddr 10.1.6.18 ip daddr 10.1.3.143 udp dport { 5000, 5001 }"),
+        "{with_not_seen}"
+    );
+    nft_check(&with_not_seen);
+    let text = nft(render::Emit::default());
+    assert!(
+        !text.contains("5000"),
+        "not_seen is not emitted unless asked: {text}"
+    );
+    assert!(
+        text.contains(
+            "ip saddr 10.1.3.143 ip daddr 10.1.6.18 udp dport { 2006, 2007 } accept comment \
+             \"h323_media blocked: 2 flow(s), 1 ICMP unreachable, 1 one way, ICMP code 13 from \
+             10.1.6.1\""
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("dport 1720"),
+        "allowed signalling is not emitted: {text}"
+    );
+    nft_check(&text);
+}
+
+/// What a user catalogue says reaches comments and descriptions: quotes, backslashes, braces and
+/// control characters in it must not break out of them.
+#[test]
+fn hostile_descriptions_are_sanitised_in_nft_and_netsh() {
+    let mut cat = exflow::classify::Catalogue::builtin();
+    cat.apply(
+        "hostile.txt",
+        "evil tcp/31337 Evil\" } ; flush ruleset ; comment \"x\\ é\u{7}",
+        exflow::classify::Origin::User,
+    )
+    .unwrap();
+    let mut sc = Scenario::with_seed(31337);
+    sc.tcp_unanswered(ep("10.0.3.1:4001"), ep("10.0.3.3:31337"), T0, 1);
+    let dir = std::env::temp_dir().join(format!("exflow-firewall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hostile.pcap");
+    std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
+    let (a, _) = analyze_files(
+        &[path.to_string_lossy().into_owned()],
+        Config {
+            catalogue: cat,
+            firewall: Some(FirewallOptions::default()),
+            ..Config::default()
+        },
+        |_, _, _, _| {},
+    );
+    let fw = FirewallReport::new(&a, FirewallOptions::default());
+    let r = rule(&fw, "evil", "10.0.3.3");
+    assert_eq!(r.status, "blocked");
+    assert!(
+        r.why.contains('"'),
+        "the raw words keep the quote: {}",
+        r.why
+    );
+
+    let mut out = Vec::new();
+    render::write_nft(&mut out, &fw, render::Emit::default()).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let accept: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" accept comment "))
+        .collect();
+    assert_eq!(accept.len(), 1, "{text}");
+    assert_eq!(accept[0].matches('"').count(), 2, "{text}");
+    assert!(!text.contains('\\') && !text.contains('\u{7}'), "{text}");
+    nft_check(&text);
+
+    let mut out = Vec::new();
+    render::write_netsh(&mut out, &fw, render::Emit::default()).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let line = text.lines().find(|l| l.starts_with("netsh ")).unwrap();
+    let args = netsh_args(
+        line.strip_prefix("netsh advfirewall firewall add rule ")
+            .unwrap(),
+    );
+    let description = &args.iter().find(|(k, _)| k == "description").unwrap().1;
+    assert!(
+        description.contains("Evil_ _ ; flush ruleset ; comment _x_ __"),
+        "{line}"
+    );
+    assert!(text.is_ascii() && !text.contains('\\'), "{text}");
+}
+
+/// Announcements past the expectation cap (256 per signalling flow) make no rule: the report
+/// counts them in `followups_dropped` and its footer says their rules may be missing.
+#[test]
+fn followups_dropped_at_the_cap_are_counted() {
+    let mut sc = Scenario::with_seed(256);
+    let bodies: Vec<Vec<u8>> = (0..300u16)
+        .map(|i| {
+            app::rvp_subscribe(
+                "im.example.com",
+                "/instmsg/aliases/bob",
+                "http://im/alice",
+                ep(&format!("10.0.1.5:{}", 3000 + i)),
+                600,
+            )
+        })
+        .collect();
+    let ok = app::rvp_subscribe_ok(7, 600);
+    let mut messages: Vec<(Dir, &[u8])> = Vec::new();
+    for b in &bodies {
+        messages.push((Dir::ToServer, b));
+        messages.push((Dir::ToClient, &ok));
+    }
+    sc.tcp_session(ep("10.0.1.5:1100"), ep(RVP), T0, &messages);
+    let fw = firewall_of(&mut sc, FirewallOptions::default(), false);
+    assert_eq!(fw.followups_dropped, 300 - 256, "{:#?}", fw.rules);
+    let r = rule(&fw, "rvp_callback", "10.0.1.5");
+    assert_eq!(r.status, "not_seen");
+    assert_eq!(r.dst_ports, "3000-3255");
+    let mut out = Vec::new();
+    render::write_table(&mut out, &fw).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains(
+            "44 follow-up announcements were dropped at the expectation cap: their rules may be \
+             missing"
+        ),
+        "{text}"
+    );
 }

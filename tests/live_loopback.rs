@@ -695,4 +695,51 @@ mod live {
             started.elapsed()
         );
     }
+    /// `live --firewall`: each NDJSON line carries the interval's firewall report and the
+    /// totals'; the final one holds a working LDAP session and a refused POP3 connection.
+    #[test]
+    fn live_loopback_firewall_report() {
+        let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_root() {
+            return skip("capturing on lo and listening on ports < 1024 need root");
+        }
+        let metrics = free_port();
+        let server = listener(389, 1, 100);
+        let filter = "host 127.0.0.1 and (port 389 or port 110)";
+        let mut child = exflow_live(&["--duration", "4", "--firewall", filter], metrics);
+        wait_ready(metrics, &mut child);
+        client(389, 300, 100);
+        assert!(
+            TcpStream::connect((LOCAL, 110)).is_err(),
+            "something listens on 127.0.0.1:110; the refused connection needs a closed port"
+        );
+        assert_eq!(server.join().unwrap(), vec![300]);
+        let (_, lines) = finish(child);
+        assert!(lines.iter().all(|l| l.firewall.is_some()));
+        let last = lines.last().unwrap();
+        assert!(last.interval.last);
+        let fw = last.totals.firewall.as_ref().expect("totals.firewall");
+        assert_eq!(fw.schema, "exflow.firewall.v1");
+        let rule = |service: &str| {
+            fw.rules
+                .iter()
+                .find(|r| r.service == service)
+                .unwrap_or_else(|| panic!("no {service} rule: {:#?}", fw.rules))
+        };
+        let ldap = rule("ldap");
+        assert_eq!(
+            (
+                ldap.status.as_str(),
+                ldap.dst_ports.as_str(),
+                ldap.evidence.flows
+            ),
+            ("allowed", "389", 1)
+        );
+        let pop3 = rule("pop3");
+        assert_eq!(
+            (pop3.status.as_str(), pop3.evidence.refused),
+            ("refused", 1)
+        );
+        assert_eq!(fw.flows_pending, 0);
+    }
 }

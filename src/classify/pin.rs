@@ -1,7 +1,7 @@
 //! The registry settings that pin an RPC service's port, next to the interface table of
 //! `catalogue.txt`: the advice the follow-up report gives when an endpoint-mapper port was blocked
-//! (a firewall can then open one fixed port instead of the dynamic range), and data a firewall
-//! report can reuse.
+//! (a firewall can then open one fixed port instead of the dynamic range), and the one source of
+//! the firewall report's pinning advice (`firewall::advice`).
 //!
 //! Sources:
 //! - KB 270836 "Exchange static port mappings" (it consolidates KB 155831, 148732, 298369, ...):

@@ -2,11 +2,13 @@
 //! careful administrator does about it), from the catalogue and the announcing follow-up.
 
 use super::{Rule, Status};
-use crate::classify::{Catalogue, ServiceKind};
+use crate::classify::{port_pin, Catalogue, Host, PortPin, ServiceKind};
 use crate::output::FollowupView;
 
 /// Distinct dynamic ports from which the advice says the clients seem to use a range.
 const RANGE_HINT: usize = 3;
+/// Ports a rule counts one by one; past it, "more than" that.
+use super::collect::PORTS_KEPT as PORTS_COUNTED;
 
 /// What the port is for, in plain words.
 pub(super) fn why(r: &Rule, fu: Option<&FollowupView>, cat: &Catalogue) -> String {
@@ -39,13 +41,11 @@ pub(super) fn why(r: &Rule, fu: Option<&FollowupView>, cat: &Catalogue) -> Strin
         ),
         "h245Address" => format!("H.245 address in the H.225 {}", e.announced_by),
         "mediaChannel" | "mediaControlChannel" => format!(
-            "H.323 media: {} in the H.245 {}",
-            if e.kind == "mediaChannel" {
-                "RTP channel"
-            } else {
-                "RTCP channel"
-            },
-            e.announced_by
+            "H.323 media (RTP/RTCP) on ports announced in the H.245 {} of the call between {} \
+             and {}",
+            e.announced_by,
+            host(&e.parent.client),
+            host(&e.parent.server)
         ),
         "session" => match e.service.as_str() {
             "audio_media" => format!(
@@ -59,36 +59,35 @@ pub(super) fn why(r: &Rule, fu: Option<&FollowupView>, cat: &Catalogue) -> Strin
     }
 }
 
-/// The registry value that pins an RPC service's port, for the services Exchange 2000 lets pin.
-fn pinned_port(service: &str) -> Option<&'static str> {
-    Some(match service {
-        "mapi" | "exchange_store_admin" => {
-            "pin the store's RPC port with the registry value HKLM\\SYSTEM\\CurrentControlSet\\\
-             Services\\MSExchangeIS\\ParametersSystem\\TCP/IP Port (REG_DWORD) on the server, \
-             restart the store, and open that one port (with tcp/135) instead of a range"
-        }
-        "nspi" | "rfr" => {
-            "pin the address-book port: on an Exchange server (DSProxy) the registry value \
-             HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeSA\\Parameters\\TCP/IP NSPI \
-             Port, on a Global Catalog NTDS\\Parameters\\TCP/IP Port (KB 298369); restart the \
-             service and open that one port (with tcp/135) instead of a range"
-        }
-        "exchange_mta" => {
-            "pin the MTA's RPC port as KB 161931 describes and open that one port (with tcp/135) \
-             instead of a range"
-        }
-        "exchange_sa" | "msrpc_dynamic" | "drsuapi" | "netlogon" => {
-            "pin the service's RPC port or narrow the RPC range (HKLM\\SOFTWARE\\Microsoft\\Rpc\\\
-             Internet, Ports) and open only that (with tcp/135)"
-        }
-        _ => return None,
-    })
+/// How to pin an RPC service's port, from the pin table (`classify::port_pin`), the one source of
+/// the registry settings; `None` for services no setting pins.
+fn pinned_port(service: &str) -> Option<String> {
+    let setting = |p: &PortPin| match p.value {
+        Some(_) => format!("the registry value {} (REG_DWORD, {})", p.path(), p.kb),
+        // No source at hand names the value: say where, and which article tells the rest.
+        None => format!("a value under {} as {} describes", p.key, p.kb),
+    };
+    let exchange = port_pin(service, Host::Exchange);
+    let dc = port_pin(service, Host::DomainController);
+    let where_ = match (exchange, dc) {
+        (Some(x), Some(d)) if x != d => format!(
+            "on an Exchange server {}, on a Global Catalog {}",
+            setting(x),
+            setting(d)
+        ),
+        (Some(p), _) | (None, Some(p)) => setting(p),
+        (None, None) => return None,
+    };
+    Some(format!(
+        "pin the port with {where_} on the server, restart the service, and open that one port \
+         (with tcp/135) instead of a range"
+    ))
 }
 
 /// What to do about the rule.
 pub(super) fn advice(
     r: &Rule,
-    ports: &[u16],
+    ports_seen: usize,
     fu: Option<&FollowupView>,
     cat: &Catalogue,
 ) -> String {
@@ -137,8 +136,12 @@ pub(super) fn advice(
         ),
     };
     if dynamic && !matches!(r.status(), Status::Allowed | Status::Refused) {
+        let rpc = matches!(kind, Some(ServiceKind::Interface));
         if let Some(pin) = pinned_port(&r.service) {
             out += &format!("; better: {pin}");
+        } else if rpc {
+            out += "; better: pin the service's RPC port or narrow the RPC range \
+                     (HKLM\\SOFTWARE\\Microsoft\\Rpc\\Internet, Ports) and open only that (with tcp/135)";
         } else if matches!(
             r.service.as_str(),
             "rvp_callback" | "h323_h245" | "h323_media" | "audio_media"
@@ -152,13 +155,53 @@ pub(super) fn advice(
             };
             out += &format!("; better: {what}");
         }
-        if ports.len() >= RANGE_HINT {
+        if ports_seen >= RANGE_HINT {
             out += &format!(
                 "; the {} ports seen ({}) suggest a range in use",
-                ports.len(),
+                if ports_seen > PORTS_COUNTED {
+                    format!("more than {PORTS_COUNTED}")
+                } else {
+                    ports_seen.to_string()
+                },
                 r.dst_ports
             );
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_come_from_the_pin_table() {
+        let path = |s: &str, h: Host| port_pin(s, h).unwrap().path();
+        let mapi = pinned_port("mapi").unwrap();
+        assert!(mapi.contains(&path("mapi", Host::Exchange)), "{mapi}");
+        let nspi = pinned_port("nspi").unwrap();
+        assert!(
+            nspi.contains(&format!(
+                "on an Exchange server the registry value {} (REG_DWORD, KB 270836), on a Global \
+                 Catalog the registry value {} (REG_DWORD, KB 298369)",
+                path("nspi", Host::Exchange),
+                path("nspi", Host::DomainController)
+            )),
+            "{nspi}"
+        );
+        let mta = pinned_port("exchange_mta").unwrap();
+        let key = port_pin("exchange_mta", Host::Exchange).unwrap().key;
+        assert!(
+            mta.contains(&format!("a value under {key} as KB 161931 describes")),
+            "{mta}"
+        );
+        assert!(pinned_port("msrpc_dynamic").is_none());
+        assert!(pinned_port("smtp").is_none());
+        // No registry path is spelled out here: the pin table is the one source.
+        let code = include_str!("advice.rs")
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap();
+        assert!(!code.contains("CurrentControlSet") && !code.contains("MSExchange"));
+    }
 }

@@ -14,9 +14,21 @@ const WIDTH: usize = 100;
 /// nftables refuses comments longer than 128 bytes.
 const NFT_COMMENT: usize = 120;
 
-/// Which rules a ruleset allows: the blocked and partly blocked ones, or all of them.
-fn wanted(r: &Rule, include_allowed: bool) -> bool {
-    include_allowed || matches!(r.status(), Status::Blocked | Status::PartlyBlocked)
+/// Which rules a ruleset allows beside the blocked and partly blocked ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Emit {
+    /// `--include-allowed`: the rules for traffic that got through (and was refused).
+    pub allowed: bool,
+    /// `--include-not-seen`: follow-ups announced and never tried (nothing is known to need them).
+    pub not_seen: bool,
+}
+
+fn wanted(r: &Rule, emit: Emit) -> bool {
+    match r.status() {
+        Status::Blocked | Status::PartlyBlocked => true,
+        Status::Allowed | Status::Refused => emit.allowed,
+        Status::NotSeen => emit.not_seen,
+    }
 }
 
 /// Keeps letters, digits, spaces and `.,:;/_-+=()@`; anything else (quotes, backslashes, control
@@ -44,6 +56,26 @@ fn footer(fw: &FirewallReport) -> Vec<String> {
         v.push(format!(
             "{} flows past --max-flow-records were not kept: their rules may be missing",
             fw.flow_records_dropped
+        ));
+    }
+    if fw.flows_over_rule_budget > 0 {
+        v.push(format!(
+            "{} flows past --max-rule-groups made no rule: raise it, or group with --aggregate",
+            fw.flows_over_rule_budget
+        ));
+    }
+    if fw.followups_dropped > 0 {
+        v.push(format!(
+            "{} follow-up announcements were dropped at the expectation cap: their rules may be \
+             missing",
+            fw.followups_dropped
+        ));
+    }
+    if fw.flows_pending > 0 {
+        v.push(format!(
+            "{} open flows are not counted yet (no answer so far, younger than {} s)",
+            fw.flows_pending,
+            super::PENDING_GRACE / 1_000_000_000
         ));
     }
     v
@@ -201,11 +233,7 @@ fn chain(service: &str) -> String {
 
 /// The nftables ruleset: table `inet exflow`, a base chain on the forward hook that jumps to one
 /// named chain per service.
-pub fn write_nft(
-    out: &mut dyn Write,
-    fw: &FirewallReport,
-    include_allowed: bool,
-) -> io::Result<()> {
+pub fn write_nft(out: &mut dyn Write, fw: &FirewallReport, emit: Emit) -> io::Result<()> {
     writeln!(out, "#!/usr/sbin/nft -f")?;
     writeln!(out, "# {} firewall rules ({}).", fw.generator, fw.schema)?;
     writeln!(
@@ -220,7 +248,7 @@ pub fn write_nft(
         writeln!(out, "# {}", sanitize(&l, 200))?;
     }
     let mut by_chain: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for r in fw.rules.iter().filter(|r| wanted(r, include_allowed)) {
+    for r in fw.rules.iter().filter(|r| wanted(r, emit)) {
         let (Some(src), Some(dst), Some(ports)) = (
             clean_addr(&r.src),
             clean_addr(&r.dst),
@@ -265,11 +293,7 @@ pub fn write_nft(
 
 /// Windows firewall lines: an inbound allow rule on the destination (an Exchange server's own
 /// firewall), one per rule.
-pub fn write_netsh(
-    out: &mut dyn Write,
-    fw: &FirewallReport,
-    include_allowed: bool,
-) -> io::Result<()> {
+pub fn write_netsh(out: &mut dyn Write, fw: &FirewallReport, emit: Emit) -> io::Result<()> {
     writeln!(out, "@rem {} firewall rules ({}).", fw.generator, fw.schema)?;
     writeln!(
         out,
@@ -278,7 +302,7 @@ pub fn write_netsh(
     for l in footer(fw) {
         writeln!(out, "@rem {}", sanitize(&l, 200))?;
     }
-    for r in fw.rules.iter().filter(|r| wanted(r, include_allowed)) {
+    for r in fw.rules.iter().filter(|r| wanted(r, emit)) {
         let (Some(src), Some(dst), Some(ports)) = (
             clean_addr(&r.src),
             clean_addr(&r.dst),

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::Analysis;
+use crate::firewall::FirewallReport;
 use crate::output::time::{datetime, time_of_day};
 use crate::output::{write_table, Report, TableOptions};
 
@@ -41,6 +42,9 @@ pub struct TotalsView {
     #[serde(flatten)]
     pub report: Report,
     pub capture: CaptureView,
+    /// `--firewall`: the run's rules so far (`exflow.firewall.v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallReport>,
 }
 
 /// One NDJSON line: the interval's own report (a complete `exflow.report.v1`), then the extras.
@@ -50,6 +54,10 @@ pub struct LiveReport {
     pub report: Report,
     pub interval: IntervalView,
     pub capture: CaptureView,
+    /// `--firewall`: the interval's rules (`exflow.firewall.v1`): flows that ended in it and
+    /// open flows that carried packets in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallReport>,
     pub totals: TotalsView,
 }
 
@@ -65,9 +73,11 @@ impl LiveReport {
             report: Report::new(interval),
             interval: bounds,
             capture,
+            firewall: FirewallReport::of(interval),
             totals: TotalsView {
                 report: Report::new(totals),
                 capture: capture_totals,
+                firewall: FirewallReport::of(totals),
             },
         }
     }
@@ -117,7 +127,8 @@ fn tables(w: &mut dyn Write, r: &LiveReport, opt: TableOptions) -> io::Result<()
             datetime(i.run_start)
         )?;
         capture_line(w, &r.totals.capture)?;
-        return write_table(w, &r.totals.report, opt);
+        write_table(w, &r.totals.report, opt)?;
+        return firewall_table(w, r.totals.firewall.as_ref());
     }
     writeln!(
         w,
@@ -128,9 +139,17 @@ fn tables(w: &mut dyn Write, r: &LiveReport, opt: TableOptions) -> io::Result<()
     )?;
     capture_line(w, &r.capture)?;
     write_table(w, &r.report, opt)?;
+    firewall_table(w, r.firewall.as_ref())?;
     writeln!(w, "TOTALS")?;
     capture_line(w, &r.totals.capture)?;
     write_table(w, &r.totals.report, opt)
+}
+
+/// The firewall report's table after a report's, with `--firewall`.
+fn firewall_table(w: &mut dyn Write, fw: Option<&FirewallReport>) -> io::Result<()> {
+    let Some(fw) = fw else { return Ok(()) };
+    writeln!(w)?;
+    crate::firewall::render::write_table(w, fw)
 }
 
 /// At most `rows` lines of `text`: the first `rows - 1`, then how many were left out.
@@ -190,7 +209,62 @@ fn capture_line(w: &mut dyn Write, c: &CaptureView) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::fit_screen;
+    use super::*;
+
+    /// `--firewall` with the table format: the interval's firewall table follows its report,
+    /// the final report ends with the run's; without it there is none.
+    #[test]
+    fn firewall_tables_follow_the_reports() {
+        use crate::analyze::{Analyzer, Config};
+        let render = |firewall: bool, last: bool| {
+            let a = Analyzer::new(Config {
+                firewall: firewall.then(crate::firewall::FirewallOptions::default),
+                ..Config::default()
+            })
+            .finish();
+            let bounds = IntervalView {
+                seq: 1,
+                run_start: 0.0,
+                start: 0.0,
+                end: 1.0,
+                last,
+            };
+            let r = LiveReport::new(
+                &a,
+                &a,
+                bounds,
+                CaptureView::default(),
+                CaptureView::default(),
+            );
+            assert_eq!(r.firewall.is_some(), firewall);
+            assert_eq!(r.totals.firewall.is_some(), firewall);
+            let mut out = Vec::new();
+            let opt = TableOptions {
+                color: false,
+                failures_per_service: 10,
+            };
+            write(
+                &mut out,
+                &r,
+                Render::Table {
+                    opt,
+                    refresh: false,
+                },
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        for last in [false, true] {
+            let text = render(true, last);
+            let at = text.find("exflow firewall report").expect(&text);
+            let report = if last { "FINAL REPORT" } else { "INTERVAL 1" };
+            assert!(text.find(report).unwrap() < at, "{text}");
+            if !last {
+                assert!(at < text.find("TOTALS").unwrap(), "{text}");
+            }
+            assert!(!render(false, last).contains("exflow firewall report"));
+        }
+    }
 
     #[test]
     fn refresh_fits_the_screen() {
