@@ -69,6 +69,9 @@ pub struct Analyzer {
     pub(crate) skipped: HashMap<SkipReason, u64>,
     pub(crate) clock: CaptureClock,
     events: Option<Box<dyn EventSink>>,
+    /// A shard of a sharded run: the reader checks time and decides tracker expiry and table
+    /// sweeps for every worker (see `shard`).
+    sharded: bool,
 }
 
 /// The result of a run: what `output` renders.
@@ -119,6 +122,7 @@ impl Analyzer {
             skipped: HashMap::new(),
             clock: CaptureClock::default(),
             events: None,
+            sharded: false,
         }
     }
 
@@ -172,7 +176,36 @@ impl Analyzer {
         ts
     }
 
-    fn packet_at(&mut self, raw: &RawPacket<'_>) {
+    /// Makes this analyzer one shard of a sharded run: its packets come with checked times, and
+    /// tracker expiry and flow sweeps happen when the reader says ([`expire_trackers`],
+    /// [`sweep_flows`]), at the same points of the capture as in a single analyzer.
+    ///
+    /// [`expire_trackers`]: Self::expire_trackers
+    /// [`sweep_flows`]: Self::sweep_flows
+    pub(crate) fn make_shard(&mut self) {
+        self.sharded = true;
+        self.flows.manual_sweeps();
+        self.trackers.shared.expect.announced = Some(Vec::new());
+    }
+
+    /// Expires tracker sessions at capture time `now` (a shard's share of the 65 536-packet
+    /// expiry of [`packet`](Self::packet)).
+    pub(crate) fn expire_trackers(&mut self, now: Nanos) {
+        self.trackers.expire(now);
+    }
+
+    /// Sweeps the flow table at capture time `now`, as the table itself does when not a shard.
+    pub(crate) fn sweep_flows(&mut self, now: Nanos) {
+        let summary = &mut self.summary;
+        let trackers = &mut self.trackers;
+        let events = &mut self.events;
+        self.flows.sweep(now, &mut |f, why| {
+            flow_ended(trackers, summary, events, now, f, why)
+        });
+    }
+
+    /// Feeds a frame whose time the caller checked (a shard's packets).
+    pub(crate) fn packet_at(&mut self, raw: &RawPacket<'_>) {
         let wire = u64::from(raw.wire_len);
         self.input.packets += 1;
         self.input.bytes += wire;
@@ -189,7 +222,7 @@ impl Analyzer {
                 return;
             }
         };
-        if self.input.packets.is_multiple_of(65_536) {
+        if !self.sharded && self.input.packets.is_multiple_of(65_536) {
             self.trackers.expire(raw.ts);
         }
         if p.fragment.is_some() && !self.frag.resolve(&mut p) {
@@ -380,13 +413,72 @@ pub fn analyze_files_with(
     paths: &[String],
     config: Config,
     events: Option<Box<dyn EventSink>>,
-    mut on_progress: impl FnMut(&str, u64, u64, u64),
+    on_progress: impl FnMut(&str, u64, u64, u64),
 ) -> (Analysis, Completeness) {
     let read = config.read;
     let mut a = Analyzer::new(config);
     if let Some(sink) = events {
         a.set_events(sink);
     }
+    let errors = read_files(paths, read, &mut a, on_progress);
+    let analysis = a.finish();
+    let completeness = completeness(&analysis, errors);
+    (analysis, completeness)
+}
+
+/// How complete a run was that had `errors` unreadable inputs.
+pub(crate) fn completeness(analysis: &Analysis, errors: usize) -> Completeness {
+    if analysis.input.packets == 0 {
+        Completeness::Nothing
+    } else if errors > 0 {
+        Completeness::Partial
+    } else {
+        Completeness::Complete
+    }
+}
+
+/// What reads the inputs feeds: one [`Analyzer`], or a sharded run's reader.
+pub(crate) trait Feed {
+    /// Starts counting packets against a new input file.
+    fn begin_file(&mut self, name: &str);
+    /// The input's counters (files, warnings, reader budgets).
+    fn input(&mut self) -> &mut InputStats;
+    /// Records the error that stopped the current file.
+    fn file_error(&mut self, message: String) {
+        let input = self.input();
+        if let Some(f) = input.files.last_mut() {
+            f.error = Some(message.clone());
+        }
+        input.warnings.push(message);
+    }
+    /// One frame; false stops reading (the analysis failed).
+    fn feed(&mut self, raw: &RawPacket<'_>) -> bool;
+}
+
+impl Feed for Analyzer {
+    fn begin_file(&mut self, name: &str) {
+        Analyzer::begin_file(self, name);
+    }
+
+    fn input(&mut self) -> &mut InputStats {
+        &mut self.input
+    }
+
+    #[inline]
+    fn feed(&mut self, raw: &RawPacket<'_>) -> bool {
+        self.packet(raw);
+        true
+    }
+}
+
+/// Reads every capture in `paths` into `a`; returns how many inputs could not be read (wholly
+/// or in part).
+pub(crate) fn read_files(
+    paths: &[String],
+    read: crate::source::ReadLimits,
+    a: &mut impl Feed,
+    mut on_progress: impl FnMut(&str, u64, u64, u64),
+) -> usize {
     let mut errors = 0;
     for path in paths {
         let mut reader = match crate::source::CaptureReader::open_with(path, read) {
@@ -394,7 +486,7 @@ pub fn analyze_files_with(
             Err(e) => {
                 errors += 1;
                 if let crate::source::SourceErrorKind::WindowExceeded { .. } = e.kind {
-                    a.input.files_over_window += 1;
+                    a.input().files_over_window += 1;
                 }
                 a.begin_file(path);
                 a.file_error(e.to_string());
@@ -403,10 +495,14 @@ pub fn analyze_files_with(
         };
         a.begin_file(path);
         let mut n: u64 = 0;
+        let mut stopped = false;
         loop {
             match reader.next_packet() {
                 Ok(Some(raw)) => {
-                    a.packet(&raw);
+                    if !a.feed(&raw) {
+                        stopped = true;
+                        break;
+                    }
                     n += 1;
                     if n.is_multiple_of(65_536) {
                         if let Some((done, total)) = reader.progress() {
@@ -422,21 +518,19 @@ pub fn analyze_files_with(
                 }
             }
         }
-        a.input.read_limits += reader.limit_counts();
+        let input = a.input();
+        input.read_limits += reader.limit_counts();
         for w in reader.warnings() {
-            a.warn(format!("{path}: {w}"));
+            input.warnings.push(format!("{path}: {w}"));
         }
-        if n == 0 && a.input.files.last().is_some_and(|f| f.error.is_none()) {
-            a.warn(format!("{path}: capture holds no packets"));
+        if n == 0 && input.files.last().is_some_and(|f| f.error.is_none()) {
+            input
+                .warnings
+                .push(format!("{path}: capture holds no packets"));
+        }
+        if stopped {
+            break;
         }
     }
-    let analysis = a.finish();
-    let completeness = if analysis.input.packets == 0 {
-        Completeness::Nothing
-    } else if errors > 0 {
-        Completeness::Partial
-    } else {
-        Completeness::Complete
-    };
-    (analysis, completeness)
+    errors
 }

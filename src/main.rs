@@ -14,6 +14,9 @@ use exflow::flow::FlowConfig;
 use exflow::output::events::{Dest as EventDest, EventStream, EventWriter};
 use exflow::output::{self, Report, TableOptions};
 
+/// Most workers `--threads` picks by default (see README, "Threads").
+const DEFAULT_THREADS_CAP: usize = 4;
+
 /// Exit status: every input read, report complete.
 const EXIT_OK: u8 = 0;
 /// Exit status: a report was printed, but some input could not be read (see the warnings).
@@ -127,6 +130,12 @@ struct AnalysisOpts {
     /// Seed of the events' Community ID (v1).
     #[arg(long, default_value_t = 0, value_name = "N")]
     community_id_seed: u16,
+    /// Analysis threads: one reader feeds N workers, packets split by host pair; results equal
+    /// one thread's (README, "Threads"). Default: the cores available, at most 4. 1 is the
+    /// single-threaded analysis; with --events, and in live mode, the analysis runs on one
+    /// thread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: Option<u16>,
 }
 
 impl AnalysisOpts {
@@ -154,6 +163,14 @@ impl AnalysisOpts {
                 per_flow: self.diagnostics_per_flow,
             },
         })
+    }
+
+    /// Workers of the analysis (1: the single-threaded analysis).
+    fn threads(&self) -> usize {
+        self.threads.map_or_else(
+            || exflow::shard::default_threads(DEFAULT_THREADS_CAP),
+            usize::from,
+        )
     }
 
     /// How to draw the table; `tty` tells whether stdout is a terminal.
@@ -398,6 +415,10 @@ fn live(args: LiveArgs) -> Result<u8> {
         },
     };
     anyhow::ensure!(
+        args.opts.threads.is_none_or(|n| n == 1),
+        "--threads: live mode analyses on one thread (the capture has its own); drop --threads"
+    );
+    anyhow::ensure!(
         args.opts.events.as_deref() != Some("-"),
         "--events -: live mode writes its reports on stdout; give a file or unix:PATH"
     );
@@ -466,14 +487,24 @@ fn run_analysis(
     files: &[String],
     config: Config,
     events: Option<Box<dyn exflow::analyze::EventSink>>,
+    threads: usize,
     quiet: bool,
 ) -> Result<(exflow::analyze::Analysis, Completeness), u8> {
     let mut progress = Progress::new(!quiet && io::stderr().is_terminal());
-    let (analysis, completeness) =
-        analyze_files_with(files, config, events, |name, done, total, n| {
-            progress.show(name, done, total, n)
-        });
+    let show = |name: &str, done, total, n| progress.show(name, done, total, n);
+    // Events go out in capture-time order as one analyzer produces them: one thread.
+    let run = match events {
+        Some(_) => Ok(analyze_files_with(files, config, events, show)),
+        None => exflow::shard::analyze_files(files, config, threads, show),
+    };
     progress.clear();
+    let (analysis, completeness) = match run {
+        Ok(x) => x,
+        Err(e) => {
+            say(format_args!("exflow: {e}\n"));
+            return Err(EXIT_NOTHING);
+        }
+    };
     let mut analysis = analysis;
     name_stdin(&mut analysis.input);
     let failed: Vec<&str> = analysis
@@ -513,10 +544,11 @@ fn firewall(args: FirewallArgs) -> Result<u8> {
     use exflow::firewall::{render, FirewallOptions, FirewallReport};
     // Rules need every flow: the flow records are kept (bounded by --max-flow-records).
     let config = args.opts.config(true)?;
-    let (analysis, completeness) = match run_analysis(&args.files, config, None, args.quiet) {
-        Ok(x) => x,
-        Err(code) => return Ok(code),
-    };
+    let (analysis, completeness) =
+        match run_analysis(&args.files, config, None, args.opts.threads(), args.quiet) {
+            Ok(x) => x,
+            Err(code) => return Ok(code),
+        };
     let fw = FirewallReport::new(
         &analysis,
         FirewallOptions {
@@ -555,10 +587,11 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         }
         None => None,
     };
-    let (analysis, completeness) = match run_analysis(&args.files, config, events, args.quiet) {
-        Ok(x) => x,
-        Err(code) => return Ok(code),
-    };
+    let (analysis, completeness) =
+        match run_analysis(&args.files, config, events, args.opts.threads(), args.quiet) {
+            Ok(x) => x,
+            Err(code) => return Ok(code),
+        };
     let report = Report::new(&analysis);
     // With `--events -` stdout carries the events alone; the report goes to stderr.
     let to_stderr = dest == Some(EventDest::Stdout);

@@ -215,6 +215,12 @@ impl<C: Default> FlowTable<C> {
         self.map.len()
     }
 
+    /// Leaves expiry sweeps to the caller ([`sweep`](Self::sweep)): a sharded run's reader
+    /// decides them from every packet, for every worker's table at once.
+    pub fn manual_sweeps(&mut self) {
+        self.next_sweep = Nanos::MAX;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
