@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, FlowTable};
 use crate::decode::{self, FragmentTracker, SkipReason};
 use crate::flow::{CaptureClock, EndReason, FlowConfig, Touch};
-use crate::packet::{Nanos, RawPacket};
+use crate::packet::{Endpoint, Nanos, Proto, RawPacket};
 use crate::summary::{FileStats, FlowRecord, InputStats, Summary};
 use crate::track::{Signalling, Trackers};
 
@@ -72,6 +72,12 @@ pub struct Analyzer {
     /// A shard of a sharded run: the reader checks time and decides tracker expiry and table
     /// sweeps for every worker (see `shard`).
     sharded: bool,
+    /// A shard's flows opened since it last looked that are nobody's follow-up: (proto, client,
+    /// server, first time). Another worker's announcement may yet claim them.
+    pub(crate) opened: Vec<(Proto, Endpoint, Endpoint, Nanos)>,
+    /// A shard's ended flows that are nobody's follow-up, held until another worker's
+    /// announcements of their time have arrived (`None`: not held).
+    pub(crate) deferred: Option<Vec<(Flow, EndReason)>>,
 }
 
 /// The result of a run: what `output` renders.
@@ -123,6 +129,8 @@ impl Analyzer {
             clock: CaptureClock::default(),
             events: None,
             sharded: false,
+            opened: Vec::new(),
+            deferred: None,
         }
     }
 
@@ -186,6 +194,22 @@ impl Analyzer {
         self.sharded = true;
         self.flows.manual_sweeps();
         self.trackers.shared.expect.announced = Some(Vec::new());
+        self.deferred = Some(Vec::new());
+    }
+
+    /// Counts flows a shard held back (see `deferred`), their class now final.
+    pub(crate) fn conclude(&mut self, flows: impl Iterator<Item = (Flow, EndReason)>) {
+        let now = self.input.last_ts.unwrap_or(0);
+        for (f, why) in flows {
+            conclude(
+                &mut self.trackers,
+                &mut self.summary,
+                &mut self.events,
+                now,
+                f,
+                why,
+            );
+        }
     }
 
     /// Expires tracker sessions at capture time `now` (a shard's share of the 65 536-packet
@@ -199,8 +223,9 @@ impl Analyzer {
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
         let events = &mut self.events;
+        let deferred = &mut self.deferred;
         self.flows.sweep(now, &mut |f, why| {
-            flow_ended(trackers, summary, events, now, f, why)
+            flow_ended(trackers, summary, events, deferred, now, f, why)
         });
     }
 
@@ -231,9 +256,10 @@ impl Analyzer {
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
         let events = &mut self.events;
+        let deferred = &mut self.deferred;
         let now = raw.ts;
         let mut ended =
-            |f: Flow, why: EndReason| flow_ended(trackers, summary, events, now, f, why);
+            |f: Flow, why: EndReason| flow_ended(trackers, summary, events, deferred, now, f, why);
         let classifier = &self.classifier;
         // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
         if p.unreachable.is_some_and(|u| u.is_fragmentation_needed()) {
@@ -256,6 +282,10 @@ impl Analyzer {
                 classifier.classify_new(flow);
             }
             self.trackers.attach(flow);
+            if self.sharded && flow.class.followup_of.is_none() {
+                self.opened
+                    .push((flow.proto, flow.client, flow.server, flow.first_ts));
+            }
         }
         if p.unreachable.is_none() {
             self.trackers.packet(flow, &p);
@@ -270,9 +300,10 @@ impl Analyzer {
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
         let events = &mut self.events;
+        let deferred = &mut self.deferred;
         let now = self.input.last_ts.unwrap_or(0);
         self.flows
-            .flush(&mut |f, why| flow_ended(trackers, summary, events, now, f, why));
+            .flush(&mut |f, why| flow_ended(trackers, summary, events, deferred, now, f, why));
         if let Some(ev) = self.events.as_deref_mut() {
             announce(ev, &mut self.trackers);
             for e in self.trackers.shared.expect.list.values() {
@@ -332,8 +363,9 @@ impl Analyzer {
         let summary = &mut self.summary;
         let trackers = &mut self.trackers;
         let events = &mut self.events;
+        let deferred = &mut self.deferred;
         self.flows.sweep(now, &mut |f, why| {
-            flow_ended(trackers, summary, events, now, f, why)
+            flow_ended(trackers, summary, events, deferred, now, f, why)
         });
     }
 
@@ -352,11 +384,28 @@ fn flow_ended(
     trackers: &mut Trackers,
     summary: &mut Summary,
     events: &mut Option<Box<dyn EventSink>>,
+    deferred: &mut Option<Vec<(Flow, EndReason)>>,
     now: Nanos,
     mut f: Flow,
     why: EndReason,
 ) {
     trackers.classify_late(&mut f);
+    if let Some(d) = deferred.as_mut().filter(|_| f.class.followup_of.is_none()) {
+        d.push((f, why));
+        return;
+    }
+    conclude(trackers, summary, events, now, f, why);
+}
+
+/// The rest of [`flow_ended`], for a flow whose class is final.
+fn conclude(
+    trackers: &mut Trackers,
+    summary: &mut Summary,
+    events: &mut Option<Box<dyn EventSink>>,
+    now: Nanos,
+    f: Flow,
+    why: EndReason,
+) {
     let want_record = events.is_some() || summary.wants_record(&f);
     let findings = trackers.flow_ended(&f, why, &mut summary.diagnostics, want_record);
     if let Some(ev) = events.as_deref_mut() {

@@ -15,6 +15,11 @@ pub fn worker_of(p: &Packet<'_>, n: usize) -> usize {
         Some(u) if !u.is_fragmentation_needed() => (u.quoted.src.ip, u.quoted.dst.ip),
         _ => (p.src.ip, p.dst.ip),
     };
+    worker_for(a, b, n)
+}
+
+/// The worker (of `n`) for frames between hosts `a` and `b`.
+pub fn worker_for(a: IpAddr, b: IpAddr, n: usize) -> usize {
     pick(pair_hash(a, b), n)
 }
 
