@@ -77,7 +77,7 @@ pub struct Analyzer {
     pub(crate) opened: Vec<(Proto, Endpoint, Endpoint, Nanos)>,
     /// A shard's ended flows that are nobody's follow-up, held until another worker's
     /// announcements of their time have arrived (`None`: not held).
-    pub(crate) deferred: Option<Vec<(Flow, EndReason)>>,
+    pub(crate) deferred: Option<Vec<(Flow, EndReason, Nanos)>>,
 }
 
 /// The result of a run: what `output` renders.
@@ -198,9 +198,8 @@ impl Analyzer {
     }
 
     /// Counts flows a shard held back (see `deferred`), their class now final.
-    pub(crate) fn conclude(&mut self, flows: impl Iterator<Item = (Flow, EndReason)>) {
-        let now = self.input.last_ts.unwrap_or(0);
-        for (f, why) in flows {
+    pub(crate) fn conclude(&mut self, flows: impl Iterator<Item = (Flow, EndReason, Nanos)>) {
+        for (f, why, now) in flows {
             conclude(
                 &mut self.trackers,
                 &mut self.summary,
@@ -384,14 +383,14 @@ fn flow_ended(
     trackers: &mut Trackers,
     summary: &mut Summary,
     events: &mut Option<Box<dyn EventSink>>,
-    deferred: &mut Option<Vec<(Flow, EndReason)>>,
+    deferred: &mut Option<Vec<(Flow, EndReason, Nanos)>>,
     now: Nanos,
     mut f: Flow,
     why: EndReason,
 ) {
     trackers.classify_late(&mut f);
     if let Some(d) = deferred.as_mut().filter(|_| f.class.followup_of.is_none()) {
-        d.push((f, why));
+        d.push((f, why, now));
         return;
     }
     conclude(trackers, summary, events, now, f, why);

@@ -1,5 +1,5 @@
-//! `--threads N` reports what one thread reports: every capture of the corpus (`$EXFLOW_CORPUS`,
-//! else `tests/data/corpus`) analysed with one analyzer and with three workers (more than this
+//! `--threads N` reports what one thread reports: every capture under `tests/data` (the corpus
+//! copy included) and `$EXFLOW_CORPUS`, analysed with one analyzer and with three workers (more than this
 //! machine's cores, so routing and merging are shaken), JSON reports compared whole, with
 //! `--flows`. The documented differences are left out: `flow_table.peak` and
 //! `signalling.reassembly.peak_bytes` (sums of the workers' peaks), the order of `problems`. And
@@ -16,13 +16,17 @@ use exflow::shard::{analyze_files, route::worker_for, EPOCH};
 use exflow::synth::{Dir, Scenario, TsPrecision};
 use serde_json::Value;
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("EXFLOW_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus"))
-        });
-    dir.join("MANIFEST.tsv").is_file().then_some(dir)
+/// `tests/data` (the corpus copy and the other test captures), and `$EXFLOW_CORPUS` if it is
+/// elsewhere.
+fn capture_dirs() -> Vec<PathBuf> {
+    let data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"));
+    let mut dirs = vec![data.clone()];
+    if let Some(c) = std::env::var_os("EXFLOW_CORPUS").map(PathBuf::from) {
+        if !c.starts_with(&data) {
+            dirs.push(c);
+        }
+    }
+    dirs
 }
 
 fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -34,9 +38,11 @@ fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             captures(&p, out);
-        } else if !p
-            .extension()
-            .is_some_and(|e| ["md", "tsv", "sh", "txt", "py"].iter().any(|x| e == *x))
+        } else if !p.extension().is_some_and(|e| {
+            ["md", "tsv", "sh", "txt", "py", "json"]
+                .iter()
+                .any(|x| e == *x)
+        }) && !p.ends_with("COPYING")
         {
             out.push(p);
         }
@@ -107,12 +113,10 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
 
 #[test]
 fn three_workers_report_what_one_thread_reports_on_every_corpus_capture() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("corpus not found; set EXFLOW_CORPUS to run this test");
-        return;
-    };
     let mut files = Vec::new();
-    captures(&dir, &mut files);
+    for dir in capture_dirs() {
+        captures(&dir, &mut files);
+    }
     assert!(files.len() > 20, "{} captures", files.len());
     let mut diffs = Vec::new();
     for f in &files {
@@ -159,6 +163,11 @@ fn other_client(client: &str) -> String {
 /// later, or (`gap` 0) at once, and the flow ends well before the capture does. Returns the
 /// reports of 1 and 3 workers.
 fn cross_worker(gap: u64) -> (Report, Report) {
+    cross_worker_at(gap, None)
+}
+
+/// [`cross_worker`], the other host's flow starting at `b_at` if given.
+fn cross_worker_at(gap: u64, b_at: Option<i64>) -> (Report, Report) {
     let a = "192.168.0.10";
     let b = other_client(a);
     let ep = |h: &str, p: u16| SocketAddr::new(h.parse().unwrap(), p);
@@ -178,7 +187,7 @@ fn cross_worker(gap: u64) -> (Report, Report) {
     sc.tcp_session(
         ep(&b, 1200),
         ep(SERVER, 4997),
-        later,
+        b_at.unwrap_or(later),
         &[
             (Dir::ToServer, &[5u8; 100][..]),
             (Dir::ToClient, &[6u8; 200]),
@@ -191,7 +200,7 @@ fn cross_worker(gap: u64) -> (Report, Report) {
     }
     let dir = std::env::temp_dir().join(format!("exflow-shard-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("cross-{gap}.pcap"));
+    let path = dir.join(format!("cross-{gap}-{}.pcap", b_at.is_some()));
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let run = |threads| {
         let config = Config {
@@ -239,4 +248,12 @@ fn a_follow_up_that_ended_before_the_announcement_reached_its_worker_is_still_on
     assert_eq!(nspi_flow(&three), nspi_flow(&one));
     assert_eq!(three.followups, one.followups);
     assert_eq!(three.followups[0].flows, 1);
+}
+
+#[test]
+fn a_flow_that_predates_the_answer_takes_its_service_when_it_ends() {
+    let (one, three) = cross_worker_at(0, Some(T0 - S));
+    assert_eq!(nspi_flow(&one), ("nspi".to_string(), None));
+    assert_eq!(nspi_flow(&three), nspi_flow(&one));
+    assert_eq!(three.followups, one.followups);
 }

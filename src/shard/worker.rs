@@ -80,7 +80,7 @@ struct Worker {
     recent: Vec<(Proto, Endpoint, Endpoint, Nanos)>,
     /// Flows that ended in the epoch before the last mark, nobody's follow-up yet (the
     /// analyzer's `deferred` holds those since).
-    held: Vec<(Flow, EndReason)>,
+    held: Vec<(Flow, EndReason, Nanos)>,
     replies: Sender<Reply>,
 }
 
@@ -198,8 +198,10 @@ impl Worker {
             }
         }
         let deferred = self.a.deferred.iter_mut().flatten();
-        for (f, _) in self.held.iter_mut().chain(deferred) {
+        let trackers = &self.a.trackers;
+        for (f, _, ended) in self.held.iter_mut().chain(deferred) {
             claim(f);
+            trackers.classify_late_among(f, new, *ended);
         }
     }
 }
