@@ -257,3 +257,59 @@ fn a_flow_that_predates_the_answer_takes_its_service_when_it_ends() {
     assert_eq!(nspi_flow(&three), nspi_flow(&one));
     assert_eq!(three.followups, one.followups);
 }
+
+/// `exflow analyze --threads N` on the command line: the JSON report of the sample capture with
+/// three workers is one thread's, and a bad count is refused.
+#[test]
+fn the_command_line_takes_threads() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/broken-mail-flow.pcap");
+    let run = |threads: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_exflow"))
+            .args([
+                "analyze",
+                "-q",
+                "--format",
+                "json",
+                "--flows",
+                "--threads",
+                threads,
+            ])
+            .arg(sample)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["flow_table"].as_object_mut().unwrap().remove("peak");
+        v["signalling"]["reassembly"]
+            .as_object_mut()
+            .unwrap()
+            .remove("peak_bytes");
+        for p in [
+            "/problems",
+            "/diagnostics/smtp/problems",
+            "/diagnostics/dns/problems",
+        ] {
+            if let Some(Value::Array(list)) = v.pointer_mut(p) {
+                list.sort_by_key(|x| x.to_string());
+            }
+        }
+        for k in ["flows", "failures", "tcp_broken"] {
+            if let Some(Value::Array(list)) = v.get_mut(k) {
+                list.sort_by_key(|f| f.to_string());
+            }
+        }
+        v
+    };
+    let one = run("1");
+    assert!(one["flows"].as_array().is_some_and(|f| f.len() > 20));
+    assert_eq!(run("3"), one);
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(["analyze", "--threads", "0", sample])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

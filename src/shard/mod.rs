@@ -18,7 +18,7 @@
 //!   worker opens in that window is not taken as its follow-up when it opens, only given its
 //!   service when it ends ([`Trackers::classify_late`](crate::track::Trackers::classify_late),
 //!   RPC endpoints). That is where results can differ from one analyzer.
-//! - **Merge** ([`merge`]): counters add up; expectations are numbered in the order the run
+//! - **Merge**: counters add up; expectations are numbered in the order the run
 //!   announced them, a worker's copy of another's expectation counts its flows on the original,
 //!   and one address announced in two workers within its lifetime is one expectation (as a
 //!   repeat is in one analyzer); flow records are sorted (first time, protocol, client, server,
@@ -55,13 +55,6 @@ pub const MAX_THREADS: usize = 64;
 pub struct WorkerFailed {
     pub worker: usize,
     pub message: String,
-}
-
-/// The default `--threads`: the cores available, at most `cap`.
-pub fn default_threads(cap: usize) -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, cap.max(1))
 }
 
 /// [`analyze_files`](crate::analyze::analyze_files) with `threads` workers (1 is the single
