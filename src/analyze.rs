@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, FlowTable};
 use crate::decode::{self, FragmentTracker, SkipReason};
 use crate::flow::{CaptureClock, EndReason, FlowConfig, Touch};
-use crate::packet::{Endpoint, Nanos, Proto, RawPacket};
+use crate::packet::{Endpoint, Nanos, Packet, Proto, RawPacket};
 use crate::summary::{FileStats, FlowRecord, InputStats, Summary};
 use crate::track::{Signalling, Trackers};
 
@@ -238,7 +238,28 @@ impl Analyzer {
             f.bytes += wire;
         }
         self.input.note_time(raw.ts);
-        let mut p = match decode::decode(raw) {
+        self.decoded(raw.ts, wire, decode::decode(raw));
+    }
+
+    /// A shard's frame, decoded by the reader: counted, then [`decoded`](Self::decoded).
+    pub(crate) fn packet_decoded(
+        &mut self,
+        ts: Nanos,
+        wire: u32,
+        decoded: Result<Packet<'_>, SkipReason>,
+    ) {
+        let wire = u64::from(wire);
+        self.input.packets += 1;
+        self.input.bytes += wire;
+        self.input.note_time(ts);
+        self.decoded(ts, wire, decoded);
+    }
+
+    /// The pipeline after decoding, for a frame of `wire` bytes at checked time `ts`.
+    #[inline]
+    fn decoded(&mut self, ts: Nanos, wire: u64, decoded: Result<Packet<'_>, SkipReason>) {
+        let raw_ts = ts;
+        let mut p = match decoded {
             Ok(p) => p,
             Err(reason) => {
                 *self.skipped.entry(reason).or_insert(0) += 1;
@@ -247,7 +268,7 @@ impl Analyzer {
             }
         };
         if !self.sharded && self.input.packets.is_multiple_of(65_536) {
-            self.trackers.expire(raw.ts);
+            self.trackers.expire(raw_ts);
         }
         if p.fragment.is_some() && !self.frag.resolve(&mut p) {
             self.input.orphan_fragments += 1;
@@ -256,7 +277,7 @@ impl Analyzer {
         let trackers = &mut self.trackers;
         let events = &mut self.events;
         let deferred = &mut self.deferred;
-        let now = raw.ts;
+        let now = raw_ts;
         let mut ended =
             |f: Flow, why: EndReason| flow_ended(trackers, summary, events, deferred, now, f, why);
         let classifier = &self.classifier;

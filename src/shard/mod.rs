@@ -1,8 +1,8 @@
 //! Sharded analysis (`--threads N`): one reader thread, N analysis workers each owning an
 //! [`Analyzer`], results merged into one [`Analysis`] equal to a single analyzer's.
 //!
-//! - **Routing.** The reader checks each frame's time ([`CaptureClock`]), decodes it and sends it
-//!   to the worker its unordered IP address pair hashes to ([`route`]): both directions of a flow,
+//! - **Routing.** The reader checks each frame's time ([`CaptureClock`]), decodes it (once: the
+//!   worker gets the decoded fields and the payload) and sends it to the worker its unordered IP address pair hashes to ([`route`]): both directions of a flow,
 //!   its fragments, the ICMP errors quoting it and the follow-ups announced between the same two
 //!   hosts (H.323, RVP, 1731) meet. Frames that do not decode go to worker 0, which counts them.
 //! - **Time.** The reader runs the flow table's sweep rule and the trackers' 65 536-frame expiry
@@ -262,7 +262,8 @@ impl Feed for Reader {
         }
         self.input.note_time(ts);
         let n = self.links.len();
-        let w = match crate::decode::decode(&raw) {
+        let decoded = crate::decode::decode(&raw);
+        let w = match &decoded {
             Ok(p) => {
                 // The same points as one analyzer: expiry, then the table's sweep, then the frame.
                 if self.seq.is_multiple_of(65_536) {
@@ -271,12 +272,13 @@ impl Feed for Reader {
                 if let Some(at) = self.sweep.tick(ts) {
                     self.broadcast(Mark::Sweep(at, self.seq));
                 }
-                route::worker_of(&p, n)
+                route::worker_of(p, n)
             }
             Err(_) => 0,
         };
         if let Some(link) = self.links.get_mut(w) {
-            link.filling.push(&raw, self.seq);
+            link.filling
+                .push(ts, raw.wire_len, decoded.as_ref().map_err(|r| *r), self.seq);
             if link.filling.is_full() {
                 self.send(w);
             }

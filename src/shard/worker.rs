@@ -50,8 +50,8 @@ pub fn run(
     };
     for mut batch in rx {
         batch.replay(|item| match item {
-            Item::Frame(raw, seq) => {
-                w.a.packet_at(raw);
+            Item::Frame(ts, wire, decoded, seq) => {
+                w.a.packet_decoded(ts, wire, decoded);
                 w.note_announced(seq);
             }
             Item::Mark(m) => w.mark(m),
