@@ -8,7 +8,7 @@ use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, Fl
 use crate::decode::{self, FragmentTracker, SkipReason};
 use crate::firewall::Collector;
 use crate::flow::{CaptureClock, EndReason, FlowConfig, Touch};
-use crate::packet::{Nanos, RawPacket};
+use crate::packet::{Endpoint, Nanos, Packet, Proto, RawPacket};
 use crate::summary::{FileStats, FlowRecord, InputStats, Summary};
 use crate::track::{Signalling, Trackers};
 
@@ -79,6 +79,15 @@ pub struct Analyzer {
     events: Option<Box<dyn EventSink>>,
     /// Rules of the flows ended since it was last taken ([`Analyzer::take_firewall`]).
     pub(crate) firewall: Option<Collector>,
+    /// A shard of a sharded run: the reader checks time and decides tracker expiry and table
+    /// sweeps for every worker (see `shard`).
+    sharded: bool,
+    /// A shard's flows opened since it last looked that are nobody's follow-up: (proto, client,
+    /// server, first time). Another worker's announcement may yet claim them.
+    pub(crate) opened: Vec<(Proto, Endpoint, Endpoint, Nanos)>,
+    /// A shard's ended flows that are nobody's follow-up, held until another worker's
+    /// announcements of their time have arrived (`None`: not held).
+    pub(crate) deferred: Option<Vec<(Flow, EndReason, Nanos)>>,
 }
 
 /// The result of a run: what `output` renders.
@@ -137,6 +146,9 @@ impl Analyzer {
             skipped: HashMap::new(),
             clock: CaptureClock::default(),
             events: None,
+            sharded: false,
+            opened: Vec::new(),
+            deferred: None,
         }
     }
 
@@ -190,7 +202,49 @@ impl Analyzer {
         ts
     }
 
-    fn packet_at(&mut self, raw: &RawPacket<'_>) {
+    /// Makes this analyzer one shard of a sharded run: its packets come with checked times, and
+    /// tracker expiry and flow sweeps happen when the reader says ([`expire_trackers`],
+    /// [`sweep_flows`]), at the same points of the capture as in a single analyzer.
+    ///
+    /// [`expire_trackers`]: Self::expire_trackers
+    /// [`sweep_flows`]: Self::sweep_flows
+    pub(crate) fn make_shard(&mut self) {
+        self.sharded = true;
+        self.flows.manual_sweeps();
+        self.trackers.shared.expect.announced = Some(Vec::new());
+        self.deferred = Some(Vec::new());
+    }
+
+    /// Counts flows a shard held back (see `deferred`), their class now final.
+    pub(crate) fn conclude(&mut self, flows: impl Iterator<Item = (Flow, EndReason, Nanos)>) {
+        for (f, why, now) in flows {
+            conclude(
+                &mut self.trackers,
+                &mut self.summary,
+                &mut self.events,
+                &mut self.firewall,
+                now,
+                f,
+                why,
+            );
+        }
+    }
+
+    /// Expires tracker sessions at capture time `now` (a shard's share of the 65 536-packet
+    /// expiry of [`packet`](Self::packet)).
+    pub(crate) fn expire_trackers(&mut self, now: Nanos) {
+        self.trackers.expire(now);
+    }
+
+    /// Sweeps the flow table at capture time `now`, as the table itself does when not a shard.
+    pub(crate) fn sweep_flows(&mut self, now: Nanos) {
+        let mut ends = ends!(self);
+        self.flows
+            .sweep(now, &mut |f, why| ends.flow_ended(now, f, why));
+    }
+
+    /// Feeds a frame whose time the caller checked (a shard's packets).
+    pub(crate) fn packet_at(&mut self, raw: &RawPacket<'_>) {
         let wire = u64::from(raw.wire_len);
         self.input.packets += 1;
         self.input.bytes += wire;
@@ -199,7 +253,28 @@ impl Analyzer {
             f.bytes += wire;
         }
         self.input.note_time(raw.ts);
-        let mut p = match decode::decode(raw) {
+        self.decoded(raw.ts, wire, decode::decode(raw));
+    }
+
+    /// A shard's frame, decoded by the reader: counted, then [`decoded`](Self::decoded).
+    pub(crate) fn packet_decoded(
+        &mut self,
+        ts: Nanos,
+        wire: u32,
+        decoded: Result<Packet<'_>, SkipReason>,
+    ) {
+        let wire = u64::from(wire);
+        self.input.packets += 1;
+        self.input.bytes += wire;
+        self.input.note_time(ts);
+        self.decoded(ts, wire, decoded);
+    }
+
+    /// The pipeline after decoding, for a frame of `wire` bytes at checked time `ts`.
+    #[inline]
+    fn decoded(&mut self, ts: Nanos, wire: u64, decoded: Result<Packet<'_>, SkipReason>) {
+        let raw_ts = ts;
+        let mut p = match decoded {
             Ok(p) => p,
             Err(reason) => {
                 *self.skipped.entry(reason).or_insert(0) += 1;
@@ -207,19 +282,15 @@ impl Analyzer {
                 return;
             }
         };
-        if self.input.packets.is_multiple_of(65_536) {
-            self.trackers.expire(raw.ts);
+        if !self.sharded && self.input.packets.is_multiple_of(65_536) {
+            self.trackers.expire(raw_ts);
         }
         if p.fragment.is_some() && !self.frag.resolve(&mut p) {
             self.input.orphan_fragments += 1;
         }
-        let summary = &mut self.summary;
-        let trackers = &mut self.trackers;
-        let events = &mut self.events;
-        let firewall = &mut self.firewall;
-        let now = raw.ts;
-        let mut ended =
-            |f: Flow, why: EndReason| flow_ended(trackers, summary, events, firewall, now, f, why);
+        let mut ends = ends!(self);
+        let now = raw_ts;
+        let mut ended = |f: Flow, why: EndReason| ends.flow_ended(now, f, why);
         let classifier = &self.classifier;
         // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
         if p.unreachable.is_some_and(|u| u.is_fragmentation_needed()) {
@@ -242,6 +313,10 @@ impl Analyzer {
                 classifier.classify_new(flow);
             }
             self.trackers.attach(flow);
+            if self.sharded && flow.class.followup_of.is_none() {
+                self.opened
+                    .push((flow.proto, flow.client, flow.server, flow.first_ts));
+            }
         }
         if p.unreachable.is_none() {
             self.trackers.packet(flow, &p);
@@ -253,13 +328,9 @@ impl Analyzer {
 
     /// Ends the run: every flow still open is counted.
     pub fn finish(mut self) -> Analysis {
-        let summary = &mut self.summary;
-        let trackers = &mut self.trackers;
-        let events = &mut self.events;
-        let firewall = &mut self.firewall;
+        let mut ends = ends!(self);
         let now = self.input.last_ts.unwrap_or(0);
-        self.flows
-            .flush(&mut |f, why| flow_ended(trackers, summary, events, firewall, now, f, why));
+        self.flows.flush(&mut |f, why| ends.flow_ended(now, f, why));
         if let Some(ev) = self.events.as_deref_mut() {
             announce(ev, &mut self.trackers);
             let expect = &self.trackers.shared.expect;
@@ -333,13 +404,9 @@ impl Analyzer {
     pub fn sweep_idle(&mut self, now: Nanos) {
         self.trackers.expire(now);
         self.retire_followups(now);
-        let summary = &mut self.summary;
-        let trackers = &mut self.trackers;
-        let events = &mut self.events;
-        let firewall = &mut self.firewall;
-        self.flows.sweep(now, &mut |f, why| {
-            flow_ended(trackers, summary, events, firewall, now, f, why)
-        });
+        let mut ends = ends!(self);
+        self.flows
+            .sweep(now, &mut |f, why| ends.flow_ended(now, f, why));
     }
 
     /// Takes out of the expectation table what expired long before capture time `now` (live
@@ -363,18 +430,64 @@ impl Analyzer {
     }
 }
 
-/// A flow left the table at capture time `now`: its expectation and trackers conclude, its
-/// event goes out, then the summary counts it.
-fn flow_ended(
+/// Where a flow goes when it leaves the table: the analyzer's parts that take it, borrowed apart
+/// from the flow table that hands it over (`ends!(self)`).
+struct Ends<'a> {
+    trackers: &'a mut Trackers,
+    summary: &'a mut Summary,
+    events: &'a mut Option<Box<dyn EventSink>>,
+    firewall: &'a mut Option<Collector>,
+    deferred: &'a mut Option<Vec<(Flow, EndReason, Nanos)>>,
+}
+
+macro_rules! ends {
+    ($a:expr) => {
+        Ends {
+            trackers: &mut $a.trackers,
+            summary: &mut $a.summary,
+            events: &mut $a.events,
+            firewall: &mut $a.firewall,
+            deferred: &mut $a.deferred,
+        }
+    };
+}
+use ends;
+
+impl Ends<'_> {
+    /// A flow left the table at capture time `now`: its expectation and trackers conclude, its
+    /// event goes out, then the summary counts it.
+    fn flow_ended(&mut self, now: Nanos, mut f: Flow, why: EndReason) {
+        self.trackers.classify_late(&mut f);
+        if let Some(d) = self
+            .deferred
+            .as_mut()
+            .filter(|_| f.class.followup_of.is_none())
+        {
+            d.push((f, why, now));
+            return;
+        }
+        conclude(
+            self.trackers,
+            self.summary,
+            self.events,
+            self.firewall,
+            now,
+            f,
+            why,
+        );
+    }
+}
+
+/// The rest of [`Ends::flow_ended`], for a flow whose class is final.
+fn conclude(
     trackers: &mut Trackers,
     summary: &mut Summary,
     events: &mut Option<Box<dyn EventSink>>,
     firewall: &mut Option<Collector>,
     now: Nanos,
-    mut f: Flow,
+    f: Flow,
     why: EndReason,
 ) {
-    trackers.classify_late(&mut f);
     if let Some(fw) = firewall.as_mut() {
         let list = &trackers.shared.expect.list;
         fw.add_flow(&f, why, |id| list.get(&id));
@@ -435,13 +548,72 @@ pub fn analyze_files_with(
     paths: &[String],
     config: Config,
     events: Option<Box<dyn EventSink>>,
-    mut on_progress: impl FnMut(&str, u64, u64, u64),
+    on_progress: impl FnMut(&str, u64, u64, u64),
 ) -> (Analysis, Completeness) {
     let read = config.read;
     let mut a = Analyzer::new(config);
     if let Some(sink) = events {
         a.set_events(sink);
     }
+    let errors = read_files(paths, read, &mut a, on_progress);
+    let analysis = a.finish();
+    let completeness = completeness(&analysis, errors);
+    (analysis, completeness)
+}
+
+/// How complete a run was that had `errors` unreadable inputs.
+pub(crate) fn completeness(analysis: &Analysis, errors: usize) -> Completeness {
+    if analysis.input.packets == 0 {
+        Completeness::Nothing
+    } else if errors > 0 {
+        Completeness::Partial
+    } else {
+        Completeness::Complete
+    }
+}
+
+/// What reads the inputs feeds: one [`Analyzer`], or a sharded run's reader.
+pub(crate) trait Feed {
+    /// Starts counting packets against a new input file.
+    fn begin_file(&mut self, name: &str);
+    /// The input's counters (files, warnings, reader budgets).
+    fn input(&mut self) -> &mut InputStats;
+    /// Records the error that stopped the current file.
+    fn file_error(&mut self, message: String) {
+        let input = self.input();
+        if let Some(f) = input.files.last_mut() {
+            f.error = Some(message.clone());
+        }
+        input.warnings.push(message);
+    }
+    /// One frame; false stops reading (the analysis failed).
+    fn feed(&mut self, raw: &RawPacket<'_>) -> bool;
+}
+
+impl Feed for Analyzer {
+    fn begin_file(&mut self, name: &str) {
+        Analyzer::begin_file(self, name);
+    }
+
+    fn input(&mut self) -> &mut InputStats {
+        &mut self.input
+    }
+
+    #[inline]
+    fn feed(&mut self, raw: &RawPacket<'_>) -> bool {
+        self.packet(raw);
+        true
+    }
+}
+
+/// Reads every capture in `paths` into `a`; returns how many inputs could not be read (wholly
+/// or in part).
+pub(crate) fn read_files(
+    paths: &[String],
+    read: crate::source::ReadLimits,
+    a: &mut impl Feed,
+    mut on_progress: impl FnMut(&str, u64, u64, u64),
+) -> usize {
     let mut errors = 0;
     for path in paths {
         let mut reader = match crate::source::CaptureReader::open_with(path, read) {
@@ -449,7 +621,7 @@ pub fn analyze_files_with(
             Err(e) => {
                 errors += 1;
                 if let crate::source::SourceErrorKind::WindowExceeded { .. } = e.kind {
-                    a.input.files_over_window += 1;
+                    a.input().files_over_window += 1;
                 }
                 a.begin_file(path);
                 a.file_error(e.to_string());
@@ -458,10 +630,14 @@ pub fn analyze_files_with(
         };
         a.begin_file(path);
         let mut n: u64 = 0;
+        let mut stopped = false;
         loop {
             match reader.next_packet() {
                 Ok(Some(raw)) => {
-                    a.packet(&raw);
+                    if !a.feed(&raw) {
+                        stopped = true;
+                        break;
+                    }
                     n += 1;
                     if n.is_multiple_of(65_536) {
                         if let Some((done, total)) = reader.progress() {
@@ -477,21 +653,19 @@ pub fn analyze_files_with(
                 }
             }
         }
-        a.input.read_limits += reader.limit_counts();
+        let input = a.input();
+        input.read_limits += reader.limit_counts();
         for w in reader.warnings() {
-            a.warn(format!("{path}: {w}"));
+            input.warnings.push(format!("{path}: {w}"));
         }
-        if n == 0 && a.input.files.last().is_some_and(|f| f.error.is_none()) {
-            a.warn(format!("{path}: capture holds no packets"));
+        if n == 0 && input.files.last().is_some_and(|f| f.error.is_none()) {
+            input
+                .warnings
+                .push(format!("{path}: capture holds no packets"));
+        }
+        if stopped {
+            break;
         }
     }
-    let analysis = a.finish();
-    let completeness = if analysis.input.packets == 0 {
-        Completeness::Nothing
-    } else if errors > 0 {
-        Completeness::Partial
-    } else {
-        Completeness::Complete
-    };
-    (analysis, completeness)
+    errors
 }

@@ -25,6 +25,7 @@ pub mod interval;
 pub mod live;
 pub mod output;
 pub mod packet;
+pub mod shard;
 #[doc(hidden)]
 pub mod signal;
 pub mod source;

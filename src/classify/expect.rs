@@ -100,7 +100,7 @@ impl Expectation {
     }
 
     /// `established` beats `one_way` beats the failures: one working follow-up is enough.
-    fn merge(&mut self, o: Outcome) {
+    pub(crate) fn merge(&mut self, o: Outcome) {
         let rank = |o: Outcome| match o {
             Outcome::Established => 4,
             Outcome::OneWay => 3,
@@ -214,6 +214,38 @@ impl ExpectTable {
         if let Some(v) = self.announced.as_mut() {
             v.push(id);
         }
+        Some(id)
+    }
+
+    /// Adds a signalled expectation another shard of the run announced (see `shard`): no cap per
+    /// parent, not an announcement of this table (`announced`, `repeated` stay as they are).
+    /// `None` when the address is already expected for the same service (it is refreshed) or
+    /// the table is full.
+    pub fn adopt(&mut self, e: &Expectation) -> Option<u32> {
+        let key = (e.proto, e.addr);
+        if let Some(old) = self.by_addr.get(&key).and_then(|id| self.list.get_mut(id)) {
+            if old.service == e.service && e.announced_ts <= old.expires {
+                old.expires = old.expires.max(e.expires);
+                return None;
+            }
+        }
+        if self.list.len() >= self.config.total {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        self.by_addr.insert(key, id);
+        self.list.insert(
+            id,
+            Expectation {
+                id,
+                outcome: None,
+                flows: 0,
+                packets: 0,
+                bytes: 0,
+                ..e.clone()
+            },
+        );
         Some(id)
     }
 

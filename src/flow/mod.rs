@@ -215,6 +215,17 @@ impl<C: Default> FlowTable<C> {
         self.map.len()
     }
 
+    /// The open flow between `a` and `b`, if any.
+    pub fn get_mut(&mut self, proto: Proto, a: Endpoint, b: Endpoint) -> Option<&mut Flow<C>> {
+        self.map.get_mut(&FlowKey::new(proto, a, b))
+    }
+
+    /// Leaves expiry sweeps to the caller ([`sweep`](Self::sweep)): a sharded run's reader
+    /// decides them from every packet, for every worker's table at once.
+    pub fn manual_sweeps(&mut self) {
+        self.next_sweep = Nanos::MAX;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -515,6 +515,32 @@ impl Trackers {
         }
     }
 
+    /// [`classify_late`](Self::classify_late) of a flow that left the table at `ended`, before
+    /// the expectations `ids` reached it (a sharded run's worker adopts other workers'
+    /// announcements late): only those announced by then count, as in one analyzer.
+    pub fn classify_late_among(&self, flow: &mut Flow, ids: &[u32], ended: Nanos) {
+        if Some(flow.class.service) != self.unclassified || flow.class.followup_of.is_some() {
+            return;
+        }
+        let found = ids
+            .iter()
+            .filter_map(|id| self.shared.expect.list.get(id))
+            .find(|e| {
+                let lifetime = e.expires.saturating_sub(e.announced_ts);
+                let since = e.announced_ts.saturating_sub(lifetime);
+                e.basis == crate::classify::Basis::Signalled
+                    && e.proto == flow.proto
+                    && (e.addr == flow.server || e.addr == flow.client)
+                    && e.announced_ts <= ended
+                    && since <= flow.last_ts
+                    && flow.first_ts <= e.expires
+                    && self.long_lived.get(usize::from(e.service.0)) == Some(&true)
+            });
+        if let Some(e) = found {
+            flow.class.service = e.service;
+        }
+    }
+
     /// Attaches the trackers the catalogue names for the flow's service.
     pub fn attach(&mut self, flow: &mut Flow) {
         if flow.class.by_client_port {

@@ -1,0 +1,200 @@
+//! The unit of work between the reader and a worker: a few hundred frames, decoded by the reader,
+//! their transport payloads in one byte arena, with the reader's instructions placed between them. Batches go back to the reader once done,
+//! so a run in steady state allocates none.
+
+use std::sync::Arc;
+
+use crate::classify::Expectation;
+use crate::decode::SkipReason;
+use crate::packet::{Nanos, Packet};
+
+/// Frames per batch before it is sent.
+pub const BATCH_PACKETS: usize = 256;
+/// Arena bytes per batch before it is sent (a batch of jumbo frames goes out early).
+pub const BATCH_BYTES: usize = 512 * 1024;
+
+/// One frame in a batch: its decoded fields (the payload is in the arena, `start..end`) or why it
+/// did not decode, and its place in the whole run.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// Checked capture time (the reader's [`CaptureClock`](crate::flow::CaptureClock)).
+    ts: Nanos,
+    wire_len: u32,
+    decoded: Result<Packet<'static>, SkipReason>,
+    start: usize,
+    end: usize,
+    /// Position of the frame in the run (1-based), which orders announcements across workers.
+    seq: u64,
+}
+
+/// Signalled expectations one worker announced, as shared with the others: (worker, its id
+/// there, the expectation).
+pub type Shared = Arc<Vec<(usize, u32, Expectation)>>;
+
+/// What the reader tells every worker at one point of the capture.
+#[derive(Clone, Debug)]
+pub enum Mark {
+    /// Expire tracker sessions at this capture time (every 65 536 frames, as one analyzer does).
+    Expire(Nanos),
+    /// Sweep the flow table at this capture time (the table's own sweep rule, run on every
+    /// frame), before frame number `.1` of the run.
+    Sweep(Nanos, u64),
+    /// An epoch ends: report the expectations announced since the last one, then adopt these
+    /// (the others' of the epoch before).
+    Epoch(Shared),
+    /// The input ended: adopt these, the last ones, before the flows are flushed.
+    Final(Shared),
+}
+
+/// Frames and marks for one worker.
+#[derive(Debug, Default)]
+pub struct Batch {
+    arena: Vec<u8>,
+    slots: Vec<Slot>,
+    /// (index of the frame the mark comes before, mark); sorted by index.
+    marks: Vec<(usize, Mark)>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch {
+            arena: Vec::with_capacity(BATCH_BYTES / 4),
+            slots: Vec::with_capacity(BATCH_PACKETS),
+            marks: Vec::new(),
+        }
+    }
+
+    /// Adds a frame at checked time `ts`, as decoded (its payload copied into the arena).
+    pub fn push(
+        &mut self,
+        ts: Nanos,
+        wire_len: u32,
+        decoded: Result<&Packet<'_>, SkipReason>,
+        seq: u64,
+    ) {
+        let start = self.arena.len();
+        let decoded = decoded.map(|p| {
+            self.arena.extend_from_slice(p.payload);
+            detach(p)
+        });
+        self.slots.push(Slot {
+            ts,
+            wire_len,
+            decoded,
+            start,
+            end: self.arena.len(),
+            seq,
+        });
+    }
+
+    /// Places a mark after the frames pushed so far.
+    pub fn mark(&mut self, m: Mark) {
+        self.marks.push((self.slots.len(), m));
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.slots.len() >= BATCH_PACKETS || self.arena.len() >= BATCH_BYTES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty() && self.marks.is_empty()
+    }
+
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.arena.clear();
+        self.slots.clear();
+        self.marks.clear();
+    }
+
+    /// Calls `f` with each frame and each mark, in order.
+    pub fn replay(&self, mut f: impl FnMut(Item<'_>)) {
+        let mut marks = self.marks.iter().peekable();
+        for (i, s) in self.slots.iter().enumerate() {
+            while let Some((_, m)) = marks.next_if(|(at, _)| *at <= i) {
+                f(Item::Mark(m));
+            }
+            let payload = self.arena.get(s.start..s.end).unwrap_or_default();
+            let decoded = s.decoded.map(|p| Packet { payload, ..p });
+            f(Item::Frame(s.ts, s.wire_len, decoded, s.seq));
+        }
+        for (_, m) in marks {
+            f(Item::Mark(m));
+        }
+    }
+}
+
+/// A frame (checked time, wire length, decoded or not, number in the run) or a mark, as
+/// [`Batch::replay`] hands them out.
+pub enum Item<'b> {
+    Frame(Nanos, u32, Result<Packet<'b>, SkipReason>, u64),
+    Mark(&'b Mark),
+}
+
+/// The packet's fields without its payload (which the batch keeps in its arena).
+fn detach(p: &Packet<'_>) -> Packet<'static> {
+    Packet {
+        ts: p.ts,
+        wire_len: p.wire_len,
+        proto: p.proto,
+        src: p.src,
+        dst: p.dst,
+        tcp_flags: p.tcp_flags,
+        seq: p.seq,
+        ack: p.ack,
+        window: p.window,
+        payload: &[],
+        unreachable: p.unreachable,
+        fragment: p.fragment,
+        icmp: p.icmp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replays_frames_and_marks_in_order() {
+        let mut b = Batch::new();
+        // An Ethernet/IPv4/UDP frame with a 3-byte payload.
+        let mut frame = vec![0u8; 12];
+        frame.extend([0x08, 0x00, 0x45, 0, 0, 31, 0, 0, 0, 0, 64, 17, 0, 0]);
+        frame.extend([
+            10, 0, 0, 1, 10, 0, 0, 2, 0x13, 0x88, 0x13, 0x89, 0, 11, 0, 0,
+        ]);
+        frame.extend(b"cde");
+        let raw = crate::packet::RawPacket {
+            ts: 6,
+            link_type: 1,
+            data: &frame,
+            wire_len: 60,
+        };
+        let p = crate::decode::decode(&raw).unwrap();
+        b.mark(Mark::Expire(1));
+        b.push(5, 60, Err(SkipReason::NonIp), 1);
+        b.mark(Mark::Sweep(2, 2));
+        b.push(6, 60, Ok(&p), 2);
+        b.mark(Mark::Sweep(3, 3));
+        let mut seen = Vec::new();
+        b.replay(|item| match item {
+            Item::Frame(ts, _, d, seq) => seen.push(format!(
+                "{seq}:{ts}:{:?}",
+                d.map(|p| (p.src.port, p.payload.to_vec()))
+            )),
+            Item::Mark(m) => seen.push(format!("{m:?}")),
+        });
+        assert_eq!(
+            seen,
+            [
+                "Expire(1)",
+                "1:5:Err(NonIp)",
+                "Sweep(2, 2)",
+                "2:6:Ok((5000, [99, 100, 101]))",
+                "Sweep(3, 3)"
+            ]
+        );
+        b.clear();
+        assert!(b.is_empty());
+    }
+}

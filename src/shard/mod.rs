@@ -1,0 +1,342 @@
+//! Sharded analysis (`--threads N`): one reader thread, N analysis workers each owning an
+//! [`Analyzer`], results merged into one [`Analysis`] equal to a single analyzer's.
+//!
+//! - **Routing.** The reader checks each frame's time ([`CaptureClock`]), decodes it (once: the
+//!   worker gets the decoded fields and the payload) and sends it to the worker its unordered IP address pair hashes to ([`route`]): both directions of a flow,
+//!   its fragments, the ICMP errors quoting it and the follow-ups announced between the same two
+//!   hosts (H.323, RVP, 1731) meet. Frames that do not decode go to worker 0, which counts them.
+//! - **Time.** The reader runs the flow table's sweep rule and the trackers' 65 536-frame expiry
+//!   over every frame and tells every worker when to sweep or expire ([`Mark`]), so a flow expires
+//!   at the same capture time as in one analyzer, whichever worker holds it.
+//! - **Batches.** Frames travel in batches of [`BATCH_PACKETS`](batch::BATCH_PACKETS) (one byte
+//!   arena each) over bounded channels and come back to the reader to be reused.
+//! - **Announcements across workers.** Every [`EPOCH`] frames the reader puts an epoch mark in
+//!   every worker's stream; at it each worker reports the signalled expectations it announced
+//!   since the last mark, and adopts the ones the others reported at the mark before. The last
+//!   ones are adopted before the flows are flushed. An endpoint the mapper handed out (any client)
+//!   thus reaches every worker one to two epochs after it was announced; a flow that another
+//!   worker opens in that window is not taken as its follow-up when it opens, only given its
+//!   service when it ends ([`Trackers::classify_late`](crate::track::Trackers::classify_late),
+//!   RPC endpoints). That is where results can differ from one analyzer.
+//! - **Merge**: counters add up; expectations are numbered in the order the run
+//!   announced them, a worker's copy of another's expectation counts its flows on the original,
+//!   and one address announced in two workers within its lifetime is one expectation (as a
+//!   repeat is in one analyzer); flow records are sorted (first time, protocol, client, server,
+//!   last time) and cut to their caps.
+
+pub mod batch;
+mod merge;
+pub mod route;
+mod worker;
+
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::analyze::{Analysis, Analyzer, Completeness, Config, Feed};
+use crate::flow::CaptureClock;
+use crate::packet::RawPacket;
+use crate::summary::{FileStats, InputStats};
+use batch::{Batch, Mark, Shared};
+use route::SweepClock;
+use worker::{Output, Reply};
+
+/// Frames between two epoch marks (exchanges of announcements between workers).
+pub const EPOCH: u64 = 8192;
+/// Batches queued per worker: enough to ride out a slow batch, few enough that an epoch never
+/// waits for a worker to catch up.
+const QUEUE: usize = 8;
+/// Most workers: beyond it the reader is the bottleneck on any machine measured.
+pub const MAX_THREADS: usize = 64;
+
+/// A sharded run stopped because a worker failed.
+#[derive(Debug, thiserror::Error)]
+#[error("analysis worker {worker} failed: {message}")]
+pub struct WorkerFailed {
+    pub worker: usize,
+    pub message: String,
+}
+
+/// [`analyze_files`](crate::analyze::analyze_files) with `threads` workers (1 is the single
+/// analyzer, with no thread started). The firewall report's rule groups are gathered by one
+/// analyzer as flows end, so a run that collects them uses one thread whatever `threads` says.
+pub fn analyze_files(
+    paths: &[String],
+    config: Config,
+    threads: usize,
+    on_progress: impl FnMut(&str, u64, u64, u64),
+) -> Result<(Analysis, Completeness), WorkerFailed> {
+    if threads <= 1 || config.firewall.is_some() {
+        return Ok(crate::analyze::analyze_files(paths, config, on_progress));
+    }
+    let read = config.read;
+    let mut reader = Reader::start(config, threads.min(MAX_THREADS));
+    let errors = crate::analyze::read_files(paths, read, &mut reader, on_progress);
+    let analysis = reader.finish()?;
+    let completeness = crate::analyze::completeness(&analysis, errors);
+    Ok((analysis, completeness))
+}
+
+/// One worker as the reader sees it.
+struct Link {
+    tx: Option<SyncSender<Batch>>,
+    filling: Batch,
+    thread: Option<JoinHandle<Option<Output>>>,
+}
+
+/// The reader's side of a sharded run: routes frames, places marks, collects announcements.
+pub(crate) struct Reader {
+    links: Vec<Link>,
+    free: Receiver<Batch>,
+    replies: Receiver<Reply>,
+    clock: CaptureClock,
+    sweep: SweepClock,
+    input: InputStats,
+    /// Frames so far.
+    seq: u64,
+    /// Whether the workers owe their announcements of the last epoch mark.
+    owed: bool,
+    failed: Option<WorkerFailed>,
+    config: Config,
+}
+
+impl Reader {
+    fn start(config: Config, n: usize) -> Reader {
+        let (back_tx, free) = mpsc::channel();
+        let (reply_tx, replies) = mpsc::channel();
+        let links = (0..n)
+            .map(|me| spawn(me, shard_config(&config, n), &back_tx, &reply_tx))
+            .collect();
+        Reader {
+            links,
+            free,
+            replies,
+            clock: CaptureClock::default(),
+            sweep: SweepClock::default(),
+            input: InputStats::default(),
+            seq: 0,
+            owed: false,
+            failed: None,
+            config,
+        }
+    }
+
+    /// Puts `m` in every worker's stream at this point of the capture.
+    fn broadcast(&mut self, m: Mark) {
+        for l in &mut self.links {
+            l.filling.mark(m.clone());
+        }
+    }
+
+    /// Sends worker `w`'s batch, taking a recycled one (or a new one) to fill next.
+    fn send(&mut self, w: usize) {
+        let Some(link) = self.links.get_mut(w) else {
+            return;
+        };
+        if link.filling.is_empty() {
+            return;
+        }
+        let next = self.free.try_recv().unwrap_or_else(|_| Batch::new());
+        let full = std::mem::replace(&mut link.filling, next);
+        let sent = link.tx.as_ref().is_some_and(|tx| tx.send(full).is_ok());
+        if !sent {
+            self.fail(w, "stopped".to_string());
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for w in 0..self.links.len() {
+            self.send(w);
+        }
+    }
+
+    fn fail(&mut self, worker: usize, message: String) {
+        if self.failed.is_none() {
+            self.failed = Some(WorkerFailed { worker, message });
+        }
+    }
+
+    /// Waits for every worker's announcements of the last epoch mark.
+    fn collect(&mut self) -> Shared {
+        let mut all = Vec::new();
+        if !std::mem::take(&mut self.owed) {
+            return Arc::new(all);
+        }
+        for _ in 0..self.links.len() {
+            match self.replies.recv() {
+                Ok(Reply::Share(v)) => all.extend(v),
+                Ok(Reply::Failed(w, message)) => {
+                    self.fail(w, message);
+                    break;
+                }
+                Err(_) => {
+                    self.fail(0, "gone".to_string());
+                    break;
+                }
+            }
+        }
+        Arc::new(all)
+    }
+
+    /// An epoch ends here.
+    fn epoch(&mut self) {
+        let shared = self.collect();
+        if self.failed.is_some() {
+            return;
+        }
+        self.broadcast(Mark::Epoch(shared));
+        self.owed = true;
+        self.flush_all();
+    }
+
+    /// Ends the input: the last announcements go to every worker, the workers finish, their
+    /// analyses are merged.
+    fn finish(mut self) -> Result<Analysis, WorkerFailed> {
+        if self.failed.is_none() {
+            self.epoch();
+        }
+        if self.failed.is_none() {
+            let last = self.collect();
+            self.broadcast(Mark::Final(last));
+            self.flush_all();
+        }
+        let mut outputs = Vec::with_capacity(self.links.len());
+        for l in &mut self.links {
+            l.tx = None;
+        }
+        for (w, l) in self.links.iter_mut().enumerate() {
+            match l.thread.take().map(|t| t.join()) {
+                Some(Ok(Some(out))) => outputs.push(out),
+                _ => {
+                    if self.failed.is_none() {
+                        self.failed = Some(WorkerFailed {
+                            worker: w,
+                            message: "panicked".to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        // A panic's own message, when the worker sent it.
+        while let Ok(r) = self.replies.try_recv() {
+            if let Reply::Failed(worker, message) = r {
+                if self.failed.as_ref().is_none_or(|f| f.message == "stopped") {
+                    self.failed = Some(WorkerFailed { worker, message });
+                }
+            }
+        }
+        if let Some(f) = self.failed {
+            return Err(f);
+        }
+        let mut input = self.input;
+        input.bogus_timestamps = self.clock.bogus;
+        Ok(merge::merge(input, outputs, &self.config))
+    }
+}
+
+impl Feed for Reader {
+    fn begin_file(&mut self, name: &str) {
+        self.clock.restart();
+        self.input.files.push(FileStats {
+            name: name.to_string(),
+            ..FileStats::default()
+        });
+    }
+
+    fn input(&mut self) -> &mut InputStats {
+        &mut self.input
+    }
+
+    fn feed(&mut self, raw: &RawPacket<'_>) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        let ts = self.clock.check(raw.ts);
+        let raw = RawPacket { ts, ..*raw };
+        self.seq += 1;
+        let wire = u64::from(raw.wire_len);
+        self.input.packets += 1;
+        self.input.bytes += wire;
+        if let Some(f) = self.input.files.last_mut() {
+            f.packets += 1;
+            f.bytes += wire;
+        }
+        self.input.note_time(ts);
+        let n = self.links.len();
+        let decoded = crate::decode::decode(&raw);
+        let w = match &decoded {
+            Ok(p) => {
+                // The same points as one analyzer: expiry, then the table's sweep, then the frame.
+                if self.seq.is_multiple_of(65_536) {
+                    self.broadcast(Mark::Expire(ts));
+                }
+                if let Some(at) = self.sweep.tick(ts) {
+                    self.broadcast(Mark::Sweep(at, self.seq));
+                }
+                route::worker_of(p, n)
+            }
+            Err(_) => 0,
+        };
+        if let Some(link) = self.links.get_mut(w) {
+            link.filling
+                .push(ts, raw.wire_len, decoded.as_ref().map_err(|r| *r), self.seq);
+            if link.filling.is_full() {
+                self.send(w);
+            }
+        }
+        if self.seq.is_multiple_of(EPOCH) {
+            self.epoch();
+        }
+        self.failed.is_none()
+    }
+}
+
+/// A worker's share of the run's budgets: flows and reassembly bytes are split, so the run as a
+/// whole holds what one analyzer would.
+fn shard_config(c: &Config, n: usize) -> Config {
+    let mut c = c.clone();
+    c.flow.max_flows = c.flow.max_flows.div_ceil(n).max(1);
+    c.reassembly_budget = c.reassembly_budget.div_ceil(n);
+    c
+}
+
+fn spawn(me: usize, config: Config, back: &Sender<Batch>, replies: &Sender<Reply>) -> Link {
+    let (tx, rx) = mpsc::sync_channel(QUEUE);
+    let back = back.clone();
+    let replies = replies.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("exflow-worker-{me}"))
+        .spawn(move || {
+            let tell = replies.clone();
+            // The receiver is moved into the unwinding closure: a panic drops it, so a reader
+            // blocked sending to this worker wakes up with an error instead of hanging.
+            let run = std::panic::AssertUnwindSafe(move || {
+                worker::run(me, Analyzer::new(config), rx, back, replies)
+            });
+            match std::panic::catch_unwind(run) {
+                Ok(out) => Some(out),
+                Err(e) => {
+                    let message = e
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| e.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panicked".to_string());
+                    let _ = tell.send(Reply::Failed(me, message));
+                    None
+                }
+            }
+        });
+    match thread {
+        Ok(t) => Link {
+            tx: Some(tx),
+            filling: Batch::new(),
+            thread: Some(t),
+        },
+        // No thread: sending to it fails at once and the run reports it.
+        Err(_) => Link {
+            tx: None,
+            filling: Batch::new(),
+            thread: None,
+        },
+    }
+}

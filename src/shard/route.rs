@@ -1,0 +1,122 @@
+//! Which worker a frame goes to: a hash of its unordered IP address pair, so both directions of a
+//! flow, its IP fragments, the ICMP errors quoting it, and the follow-ups its signalling announces
+//! between the same two hosts meet in one worker. And the flow table's sweep rule, run by the
+//! reader over every frame so every worker sweeps at the same points of the capture.
+
+use std::net::IpAddr;
+
+use crate::flow::SWEEP_EVERY;
+use crate::packet::{Nanos, Packet};
+
+/// The worker (of `n`) for a decoded frame.
+pub fn worker_of(p: &Packet<'_>, n: usize) -> usize {
+    let (a, b) = match &p.unreachable {
+        // The error belongs to the flow it quotes (path-MTU messages are ordinary ICMP).
+        Some(u) if !u.is_fragmentation_needed() => (u.quoted.src.ip, u.quoted.dst.ip),
+        _ => (p.src.ip, p.dst.ip),
+    };
+    worker_for(a, b, n)
+}
+
+/// The worker (of `n`) for frames between hosts `a` and `b`.
+pub fn worker_for(a: IpAddr, b: IpAddr, n: usize) -> usize {
+    pick(pair_hash(a, b), n)
+}
+
+/// A hash of the two addresses that does not depend on their order, the same on every run.
+pub fn pair_hash(a: IpAddr, b: IpAddr) -> u64 {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    mix(mix(bits(lo)) ^ bits(hi))
+}
+
+fn bits(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let x = u128::from(v6);
+            // Both halves count; the tag keeps v4 and low v6 addresses apart.
+            (x as u64) ^ ((x >> 64) as u64).rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15
+        }
+    }
+}
+
+/// splitmix64's finaliser.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// `h` reduced to `0..n` without a division's bias towards low workers.
+fn pick(h: u64, n: usize) -> usize {
+    ((u128::from(h) * n as u128) >> 64) as usize
+}
+
+/// The flow table's sweep rule ([`FlowTable::maybe_sweep`](crate::flow::FlowTable::maybe_sweep)):
+/// once per [`SWEEP_EVERY`] of capture time, when two frames in a row are past it.
+#[derive(Clone, Copy, Debug)]
+pub struct SweepClock {
+    next: Nanos,
+    armed: Option<Nanos>,
+}
+
+impl Default for SweepClock {
+    fn default() -> Self {
+        SweepClock {
+            next: Nanos::MIN,
+            armed: None,
+        }
+    }
+}
+
+impl SweepClock {
+    /// A decoded frame at `now`: the time to sweep at before it, if one is due.
+    pub fn tick(&mut self, now: Nanos) -> Option<Nanos> {
+        if self.next == Nanos::MIN {
+            self.next = now.saturating_add(SWEEP_EVERY);
+            return None;
+        }
+        if now < self.next {
+            self.armed = None;
+            return None;
+        }
+        let Some(first) = self.armed else {
+            self.armed = Some(now);
+            return None;
+        };
+        let at = now.min(first);
+        self.armed = None;
+        self.next = at.saturating_add(SWEEP_EVERY);
+        Some(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_order_does_not_matter_and_workers_are_in_range() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "2001:db8::7".parse().unwrap();
+        assert_eq!(pair_hash(a, b), pair_hash(b, a));
+        let mut used = [0u32; 3];
+        for i in 0..3000u32 {
+            let x = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            used[pick(pair_hash(x, a), 3)] += 1;
+        }
+        assert!(used.iter().all(|&n| n > 800), "{used:?}");
+    }
+
+    #[test]
+    fn sweeps_when_two_frames_are_past_the_time() {
+        let s = SWEEP_EVERY;
+        let mut c = SweepClock::default();
+        assert_eq!(c.tick(0), None);
+        assert_eq!(c.tick(s + 5), None, "one frame past arms");
+        assert_eq!(c.tick(1), None, "a frame before disarms");
+        assert_eq!(c.tick(s + 7), None);
+        assert_eq!(c.tick(s + 9), Some(s + 7));
+        assert_eq!(c.tick(s + 10), None);
+    }
+}

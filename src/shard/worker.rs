@@ -1,0 +1,207 @@
+//! One analysis worker: an [`Analyzer`] fed the batches the reader routes to it. It notes when
+//! (at which frame of the run) each of its expectations was announced, sends its signalled
+//! expectations to the reader at every epoch mark and adopts the other workers'.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, Sender};
+
+use super::batch::{Batch, Item, Mark, Shared};
+use crate::analyze::{Analysis, Analyzer};
+use crate::classify::{Basis, Expectation, Flow};
+use crate::flow::EndReason;
+use crate::packet::{Endpoint, Nanos, Proto};
+
+/// What a worker tells the reader.
+pub enum Reply {
+    /// Its signalled expectations announced since its last epoch mark.
+    Share(Vec<(usize, u32, Expectation)>),
+    /// It stopped: a panic, with its message.
+    Failed(usize, String),
+}
+
+/// A worker's result: its analysis and what the merge needs to number expectations.
+pub struct Output {
+    pub analysis: Analysis,
+    /// Frame of the run (1-based) that announced each of its own expectations; 0 for those
+    /// announced while the flows were flushed at the end.
+    pub announced_at: HashMap<u32, u64>,
+    /// Its copies of other workers' expectations: its id -> (worker, id there).
+    pub copies: HashMap<u32, (usize, u32)>,
+}
+
+/// Runs worker `me` until the reader closes its channel.
+pub fn run(
+    me: usize,
+    mut a: Analyzer,
+    rx: Receiver<Batch>,
+    back: Sender<Batch>,
+    replies: Sender<Reply>,
+) -> Output {
+    a.make_shard();
+    let mut w = Worker {
+        me,
+        a,
+        announced_at: HashMap::new(),
+        copies: HashMap::new(),
+        pending: Vec::new(),
+        recent: Vec::new(),
+        held: Vec::new(),
+        replies,
+    };
+    for mut batch in rx {
+        batch.replay(|item| match item {
+            Item::Frame(ts, wire, decoded, seq) => {
+                w.a.packet_decoded(ts, wire, decoded);
+                w.note_announced(seq);
+            }
+            Item::Mark(m) => w.mark(m),
+        });
+        batch.clear();
+        // The reader may have gone (it failed); the batch is then simply dropped.
+        let _ = back.send(batch);
+    }
+    let analysis = w.a.finish();
+    Output {
+        analysis,
+        announced_at: w.announced_at,
+        copies: w.copies,
+    }
+}
+
+struct Worker {
+    me: usize,
+    a: Analyzer,
+    announced_at: HashMap<u32, u64>,
+    copies: HashMap<u32, (usize, u32)>,
+    /// Own expectations announced since the last epoch mark.
+    pending: Vec<u32>,
+    /// Flows opened in the epoch before the last mark that were nobody's follow-up (the
+    /// analyzer's `opened` holds those since).
+    recent: Vec<(Proto, Endpoint, Endpoint, Nanos)>,
+    /// Flows that ended in the epoch before the last mark, nobody's follow-up yet (the
+    /// analyzer's `deferred` holds those since).
+    held: Vec<(Flow, EndReason, Nanos)>,
+    replies: Sender<Reply>,
+}
+
+impl Worker {
+    /// Takes note of the expectations the frame `seq` announced (usually none).
+    #[inline]
+    fn note_announced(&mut self, seq: u64) {
+        let Some(ids) = self.a.trackers.shared.expect.announced.as_mut() else {
+            return;
+        };
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids.drain(..) {
+            self.announced_at.insert(id, seq);
+            self.pending.push(id);
+        }
+    }
+
+    fn mark(&mut self, m: &Mark) {
+        match m {
+            Mark::Expire(now) => self.a.expire_trackers(*now),
+            Mark::Sweep(now, seq) => {
+                self.a.sweep_flows(*now);
+                // Flows that ended may have announced: in one analyzer the sweep runs inside
+                // the frame that follows.
+                self.note_announced(*seq);
+            }
+            Mark::Epoch(shared) => {
+                let expect = &self.a.trackers.shared.expect;
+                let mine = self
+                    .pending
+                    .drain(..)
+                    .filter_map(|id| expect.list.get(&id))
+                    .filter(|e| e.basis == Basis::Signalled)
+                    .map(|e| (self.me, e.id, e.clone()))
+                    .collect();
+                // The reader waits for this; if it is gone there is nobody to tell.
+                let _ = self.replies.send(Reply::Share(mine));
+                self.adopt(shared);
+                // What opened or ended two epochs ago can no longer be anyone's follow-up.
+                self.recent.clear();
+                std::mem::swap(&mut self.recent, &mut self.a.opened);
+                let held = std::mem::take(&mut self.held);
+                self.a.conclude(held.into_iter());
+                if let Some(d) = self.a.deferred.as_mut() {
+                    std::mem::swap(&mut self.held, d);
+                }
+            }
+            Mark::Final(shared) => {
+                self.adopt(shared);
+                let held = std::mem::take(&mut self.held);
+                self.a.conclude(held.into_iter());
+                let last = self.a.deferred.take().unwrap_or_default();
+                self.a.conclude(last.into_iter());
+            }
+        }
+    }
+
+    /// Adopts the other workers' expectations, then gives the flows opened since they were
+    /// announced the follow-up they would have been had the announcement been here.
+    fn adopt(&mut self, shared: &Shared) {
+        let expect = &mut self.a.trackers.shared.expect;
+        let mut new = Vec::new();
+        for (from, id, e) in shared.iter() {
+            if *from == self.me {
+                continue;
+            }
+            if let Some(local) = expect.adopt(e) {
+                self.copies.insert(local, (*from, *id));
+                new.push(local);
+            }
+        }
+        if !new.is_empty() {
+            self.claim(&new);
+        }
+    }
+
+    /// What [`ExpectTable::find`](crate::classify::ExpectTable::find) would have said of the
+    /// recently opened flows had the copies `new` been in the table when they opened: the
+    /// flow's server's address, or for UDP either end, announced before it opened and live.
+    fn claim(&mut self, new: &[u32]) {
+        let expect = &self.a.trackers.shared.expect;
+        let by_addr: HashMap<(Proto, Endpoint), &Expectation> = new
+            .iter()
+            .filter_map(|id| expect.list.get(id))
+            .map(|e| ((e.proto, e.addr), e))
+            .collect();
+        let live = |proto, ep, ts: Nanos| {
+            by_addr
+                .get(&(proto, ep))
+                .filter(|e| e.announced_ts <= ts && ts <= e.expires)
+                .map(|e| (e.id, e.service))
+        };
+        let claim = |f: &mut Flow| {
+            let (proto, first) = (f.proto, f.first_ts);
+            let found = live(proto, f.server, first).or_else(|| {
+                (proto == Proto::Udp)
+                    .then(|| live(proto, f.client, first))
+                    .flatten()
+            });
+            if let Some((id, service)) = found.filter(|_| f.class.followup_of.is_none()) {
+                f.class.service = service;
+                f.class.followup_of = Some(id);
+                f.class.by_client_port = false;
+            }
+        };
+        let flows = &mut self.a.flows;
+        for &(proto, client, server, first) in self.recent.iter().chain(&self.a.opened) {
+            if let Some(f) = flows
+                .get_mut(proto, client, server)
+                .filter(|f| f.first_ts == first)
+            {
+                claim(f);
+            }
+        }
+        let deferred = self.a.deferred.iter_mut().flatten();
+        let trackers = &self.a.trackers;
+        for (f, _, ended) in self.held.iter_mut().chain(deferred) {
+            claim(f);
+            trackers.classify_late_among(f, new, *ended);
+        }
+    }
+}

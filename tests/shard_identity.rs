@@ -1,0 +1,315 @@
+//! `--threads N` reports what one thread reports: every capture under `tests/data` (the corpus
+//! copy included) and `$EXFLOW_CORPUS`, analysed with one analyzer and with three workers (more than this
+//! machine's cores, so routing and merging are shaken), JSON reports compared whole, with
+//! `--flows`. The documented differences are left out: `flow_table.peak` and
+//! `signalling.reassembly.peak_bytes` (sums of the workers' peaks), the order of `problems`. And
+//! endpoint-mapper announcements that cross workers: a follow-up from another host counts on the
+//! mapper's expectation, once, whether it opened after the announcement reached its worker or
+//! opened and ended before.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use exflow::analyze::Config;
+use exflow::output::Report;
+use exflow::shard::{analyze_files, route::worker_for, EPOCH};
+use exflow::synth::{Dir, Scenario, TsPrecision};
+use serde_json::Value;
+
+/// `tests/data` (the corpus copy and the other test captures), and `$EXFLOW_CORPUS` if it is
+/// elsewhere.
+fn capture_dirs() -> Vec<PathBuf> {
+    let data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"));
+    let mut dirs = vec![data.clone()];
+    if let Some(c) = std::env::var_os("EXFLOW_CORPUS").map(PathBuf::from) {
+        if !c.starts_with(&data) {
+            dirs.push(c);
+        }
+    }
+    dirs
+}
+
+fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            captures(&p, out);
+        } else if !p.extension().is_some_and(|e| {
+            ["md", "tsv", "sh", "txt", "py", "json"]
+                .iter()
+                .any(|x| e == *x)
+        }) && !p.ends_with("COPYING")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// The JSON report of `path` with `threads` workers, flow lists in one order, the workers'
+/// summed peak left out.
+fn report(path: &Path, threads: usize) -> Value {
+    let config = Config {
+        keep_flows: true,
+        ..Config::default()
+    };
+    let (a, _) = analyze_files(
+        &[path.to_string_lossy().into_owned()],
+        config,
+        threads,
+        |_, _, _, _| {},
+    )
+    .unwrap();
+    let mut v = serde_json::to_value(Report::new(&a)).unwrap();
+    for k in ["flows", "failures", "tcp_broken"] {
+        if let Some(Value::Array(list)) = v.get_mut(k) {
+            list.sort_by_key(|f| {
+                ["first_ts", "proto", "client", "server", "last_ts"]
+                    .map(|k| f[k].to_string())
+                    .join(" ")
+            });
+        }
+    }
+    if let Some(Value::Object(t)) = v.get_mut("flow_table") {
+        t.remove("peak");
+    }
+    if let Some(Value::Object(t)) = v.pointer_mut("/signalling/reassembly") {
+        t.remove("peak_bytes");
+    }
+    // Problems are listed in the order flows ended in each worker: compared as sets.
+    if let Some(Value::Array(p)) = v.get_mut("problems") {
+        p.sort_by_key(|x| x.to_string());
+    }
+    if let Some(Value::Object(d)) = v.get_mut("diagnostics") {
+        for (_, t) in d.iter_mut() {
+            if let Some(Value::Array(p)) = t.get_mut("problems") {
+                p.sort_by_key(|x| x.to_string());
+            }
+        }
+    }
+    v
+}
+
+fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .find_map(|(k, v)| match y.get(k) {
+                Some(w) => first_difference(v, w, &format!("{at}.{k}")),
+                None => Some(format!("{at}.{k}: missing")),
+            })
+            .or_else(|| (x.len() != y.len()).then(|| format!("{at}: keys differ"))),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{at}[{i}]"))),
+        _ => (a != b).then(|| format!("{at}: {a} -> {b}")),
+    }
+}
+
+#[test]
+fn three_workers_report_what_one_thread_reports_on_every_corpus_capture() {
+    let mut files = Vec::new();
+    for dir in capture_dirs() {
+        captures(&dir, &mut files);
+    }
+    assert!(files.len() > 20, "{} captures", files.len());
+    let mut diffs = Vec::new();
+    for f in &files {
+        let (one, three) = (report(f, 1), report(f, 3));
+        if let Some(d) = first_difference(&one, &three, "") {
+            diffs.push(format!("{}: {d}", f.display()));
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+const S: i64 = 1_000_000_000;
+const T0: i64 = 1_000_000_000 * S;
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// zeek `dce-rpc/mapi.pcap` frames 397-400: bind to the mapper, its ack, an `ept_map` for NSPI
+/// and the answer, NSPI at 192.168.0.2:4997/tcp.
+const EPM: [(Dir, &str); 4] = [
+    (Dir::ToServer, "05000b03100000004800000001000000d016d0160000000001000000000001000883afe11f5dc91191a408002b14a0fa03000000045d888aeb1cc9119fe808002b10486002000000"),
+    (Dir::ToClient, "05000c03100000003c00000001000000d016d016e5c8000004003133350000000100000000000000045d888aeb1cc9119fe808002b10486002000000"),
+    (Dir::ToServer, "05000003100000009c0000000100000084000000000003000100000000000000000000000000000000000000020000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b020000000100070200008701000904000000000000000000000000000000000000000000000000000004000000"),
+    (Dir::ToClient, "050002031000000098000000010000008000000000000000000000000000000000000000000000000000000001000000040000000000000001000000030000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b02000000010007020013850100090400c0a800020000000000"),
+];
+
+const SERVER: &str = "192.168.0.2";
+
+/// A host whose traffic with the server goes to another of 3 workers than `client`'s.
+fn other_client(client: &str) -> String {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let home = worker_for(ip(client), ip(SERVER), 3);
+    (2..250)
+        .map(|i| format!("192.168.1.{i}"))
+        .find(|c| worker_for(ip(c), ip(SERVER), 3) != home)
+        .unwrap()
+}
+
+/// Client A asks the mapper; another host uses the endpoint, `gap` frames of unrelated traffic
+/// later, or (`gap` 0) at once, and the flow ends well before the capture does. Returns the
+/// reports of 1 and 3 workers.
+fn cross_worker(gap: u64) -> (Report, Report) {
+    cross_worker_at(gap, None)
+}
+
+/// [`cross_worker`], the other host's flow starting at `b_at` if given.
+fn cross_worker_at(gap: u64, b_at: Option<i64>) -> (Report, Report) {
+    let a = "192.168.0.10";
+    let b = other_client(a);
+    let ep = |h: &str, p: u16| SocketAddr::new(h.parse().unwrap(), p);
+    let mut sc = Scenario::new();
+    let bytes: Vec<Vec<u8>> = EPM.iter().map(|(_, h)| hex(h)).collect();
+    let msgs: Vec<(Dir, &[u8])> = EPM
+        .iter()
+        .zip(&bytes)
+        .map(|((d, _), b)| (*d, &b[..]))
+        .collect();
+    sc.tcp_session(ep(a, 1100), ep(SERVER, 135), T0, &msgs);
+    for i in 0..gap {
+        let t = T0 + S + i as i64 * 1000;
+        sc.udp(ep("10.9.0.1", 5000), ep("10.9.0.2", 5001), t, b"x");
+    }
+    let later = T0 + 2 * S + gap as i64 * 1000;
+    sc.tcp_session(
+        ep(&b, 1200),
+        ep(SERVER, 4997),
+        b_at.unwrap_or(later),
+        &[
+            (Dir::ToServer, &[5u8; 100][..]),
+            (Dir::ToClient, &[6u8; 200]),
+        ],
+    );
+    // Ten minutes more, a frame every 5 s: the closed flow is swept out of its table.
+    for i in 0..120 {
+        let t = later + 10 * S + i * 5 * S;
+        sc.udp(ep("10.9.0.3", 5000), ep("10.9.0.4", 5001), t, b"y");
+    }
+    let dir = std::env::temp_dir().join(format!("exflow-shard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("cross-{gap}-{}.pcap", b_at.is_some()));
+    std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
+    let run = |threads| {
+        let config = Config {
+            keep_flows: true,
+            ..Config::default()
+        };
+        let p = path.to_string_lossy().into_owned();
+        Report::new(
+            &analyze_files(&[p], config, threads, |_, _, _, _| {})
+                .unwrap()
+                .0,
+        )
+    };
+    (run(1), run(3))
+}
+
+fn nspi_flow(r: &Report) -> (String, Option<u32>) {
+    let f = r
+        .flows
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|f| f.server.ends_with(":4997"))
+        .unwrap();
+    (f.service.clone(), f.followup_of)
+}
+
+#[test]
+fn a_mapper_endpoint_used_from_another_worker_after_two_epochs_is_its_follow_up() {
+    let (one, three) = cross_worker(2 * EPOCH + 10);
+    assert_eq!(nspi_flow(&one), ("nspi".to_string(), Some(0)));
+    assert_eq!(nspi_flow(&three), nspi_flow(&one));
+    assert_eq!(
+        three.followups, one.followups,
+        "counted once, on the original"
+    );
+    assert_eq!(three.followups[0].flows, 1);
+}
+
+#[test]
+fn a_follow_up_that_ended_before_the_announcement_reached_its_worker_is_still_one() {
+    let (one, three) = cross_worker(0);
+    assert_eq!(nspi_flow(&one), ("nspi".to_string(), Some(0)));
+    // Held back at its end until the other workers' announcements of its epoch arrived.
+    assert_eq!(nspi_flow(&three), nspi_flow(&one));
+    assert_eq!(three.followups, one.followups);
+    assert_eq!(three.followups[0].flows, 1);
+}
+
+#[test]
+fn a_flow_that_predates_the_answer_takes_its_service_when_it_ends() {
+    let (one, three) = cross_worker_at(0, Some(T0 - S));
+    assert_eq!(nspi_flow(&one), ("nspi".to_string(), None));
+    assert_eq!(nspi_flow(&three), nspi_flow(&one));
+    assert_eq!(three.followups, one.followups);
+}
+
+/// `exflow analyze --threads N` on the command line: the JSON report of the sample capture with
+/// three workers is one thread's, and a bad count is refused.
+#[test]
+fn the_command_line_takes_threads() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/broken-mail-flow.pcap");
+    let run = |threads: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_exflow"))
+            .args([
+                "analyze",
+                "-q",
+                "--format",
+                "json",
+                "--flows",
+                "--threads",
+                threads,
+            ])
+            .arg(sample)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["flow_table"].as_object_mut().unwrap().remove("peak");
+        v["signalling"]["reassembly"]
+            .as_object_mut()
+            .unwrap()
+            .remove("peak_bytes");
+        for p in [
+            "/problems",
+            "/diagnostics/smtp/problems",
+            "/diagnostics/dns/problems",
+        ] {
+            if let Some(Value::Array(list)) = v.pointer_mut(p) {
+                list.sort_by_key(|x| x.to_string());
+            }
+        }
+        for k in ["flows", "failures", "tcp_broken"] {
+            if let Some(Value::Array(list)) = v.get_mut(k) {
+                list.sort_by_key(|f| f.to_string());
+            }
+        }
+        v
+    };
+    let one = run("1");
+    assert!(one["flows"].as_array().is_some_and(|f| f.len() > 20));
+    assert_eq!(run("3"), one);
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_exflow"))
+        .args(["analyze", "--threads", "0", sample])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
