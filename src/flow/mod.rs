@@ -390,7 +390,7 @@ impl<C: Default> FlowTable<C> {
                 .and_then(Option::as_ref)
                 .map(|f| (f.first_ts, f.proto, f.client, f.server))
         };
-        open.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
+        open.sort_unstable_by_key(order);
         for i in open {
             if let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) {
                 ended(f, EndReason::Flushed);
