@@ -36,8 +36,8 @@ pub struct FlowClass {
     pub followup_of: Option<u32>,
     /// The service was taken from the client's port alone (no other way to tell the server).
     pub by_client_port: bool,
-    /// Tracker state slot, if trackers read this flow.
-    pub tracker: Option<u32>,
+    /// Tracker state slot plus one, if trackers read this flow (non-zero: 4 bytes, not 8).
+    pub tracker: Option<std::num::NonZeroU32>,
     /// Trackers' payload signatures have had their look (or the flow has trackers).
     pub probed: bool,
 }

@@ -136,7 +136,7 @@ fn icmp_blocked_syn() {
     assert_eq!(f.len(), 1);
     let f = &f[0].0;
     assert_eq!(f.outcome(), Outcome::IcmpUnreachable);
-    let i = f.icmp.unwrap();
+    let i = f.icmp.as_deref().unwrap();
     assert!(i.is_admin_prohibited());
     assert_eq!(i.reporter.to_string(), "10.0.0.1");
     assert_eq!(

@@ -130,7 +130,9 @@ impl ServiceStats {
         add_dir(&mut self.to_client, f.to_client);
         self.outcomes[outcome.index()] += 1;
         self.midstream += u64::from(f.midstream);
-        if outcome == Outcome::IcmpUnreachable && f.icmp.is_some_and(|i| i.is_admin_prohibited()) {
+        if outcome == Outcome::IcmpUnreachable
+            && f.icmp.as_ref().is_some_and(|i| i.is_admin_prohibited())
+        {
             self.icmp_admin_prohibited += 1;
         }
         self.evicted += u64::from(why == EndReason::Evicted);
@@ -176,7 +178,7 @@ impl ServiceStats {
         let o = f.outcome();
         if o.is_final_while_open() {
             self.outcomes[o.index()] += 1;
-            let admin = f.icmp.is_some_and(|i| i.is_admin_prohibited());
+            let admin = f.icmp.as_ref().is_some_and(|i| i.is_admin_prohibited());
             self.icmp_admin_prohibited += u64::from(o == Outcome::IcmpUnreachable && admin);
         }
     }
@@ -275,7 +277,7 @@ impl FlowRecord {
             followup_of: f.class.followup_of,
             syns: f.tcp.syns,
             handshake_rtt: f.tcp.handshake_rtt,
-            icmp: f.icmp.map(|i| (i.v6, i.code, i.reporter)),
+            icmp: f.icmp.as_ref().map(|i| (i.v6, i.code, i.reporter)),
             evicted: why == EndReason::Evicted,
             findings,
             tcp: (f.proto == Proto::Tcp).then_some(f.tcp.health),

@@ -95,14 +95,22 @@ pub fn drive(
 /// garbage the reserved octet must be 0 and the length must hold a message and fit `cap`.
 #[derive(Clone, Copy, Debug)]
 pub struct Tpkt {
-    pub cap: usize,
+    /// Longest frame kept (a TPKT's length is 16 bits; u32 keeps every flow's framers small).
+    pub cap: u32,
     /// The next byte is known to start a frame (a header that fails is then garbage).
     pub synced: bool,
 }
 
 impl Tpkt {
     pub fn new(cap: usize) -> Tpkt {
-        Tpkt { cap, synced: true }
+        Tpkt {
+            cap: u32::try_from(cap).unwrap_or(u32::MAX),
+            synced: true,
+        }
+    }
+
+    fn cap(&self) -> usize {
+        self.cap as usize
     }
 
     fn header_at(&self, bytes: &[u8], i: usize, hunting: bool) -> Option<Frame> {
@@ -118,9 +126,9 @@ impl Tpkt {
                 } else {
                     TPKT_HEADER
                 };
-                if len < min || (hunting && len > self.cap) {
+                if len < min || (hunting && len > self.cap()) {
                     None
-                } else if len > self.cap {
+                } else if len > self.cap() {
                     Some(Frame::Oversize { skip: i, len })
                 } else if head.len() >= len {
                     Some(Frame::Unit {

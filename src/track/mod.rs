@@ -50,6 +50,7 @@ pub mod tpkt_stream;
 mod x400;
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use crate::classify::{Basis, Catalogue, ExpectTable, Expectation, Flow, ServiceId};
 use crate::flow::{EndReason, Outcome};
@@ -573,13 +574,13 @@ impl Trackers {
                 (self.slots.len() - 1) as u32
             }
         };
-        flow.class.tracker = Some(id);
+        flow.class.tracker = id.checked_add(1).and_then(NonZeroU32::new);
     }
 
     /// Feeds one packet of a flow to its trackers.
     #[inline]
     pub fn packet(&mut self, flow: &mut Flow, p: &Packet<'_>) {
-        if let Some(id) = flow.class.tracker {
+        if let Some(id) = slot_of(flow) {
             self.feed(flow, id, p);
         } else if !flow.class.probed {
             self.probe(flow, p);
@@ -600,7 +601,7 @@ impl Trackers {
             if let Some(service) = self.kinds[usize::from(k)].signature(p.payload) {
                 flow.class.service = service;
                 self.attach(flow);
-                if let Some(id) = flow.class.tracker {
+                if let Some(id) = slot_of(flow) {
                     self.feed(flow, id, p);
                 }
                 return;
@@ -694,7 +695,6 @@ impl Trackers {
             let s = &mut stats[usize::from(a.kind)];
             s.gave_up += 1;
             for r in &mut a.streams {
-                s.stream += r.stats;
                 r.release(budget);
             }
             false
@@ -718,7 +718,7 @@ impl Trackers {
     ) -> Vec<(&'static str, serde_json::Value)> {
         self.shared.expect.flow_ended(f);
         let mut findings = Vec::new();
-        let Some(id) = f.class.tracker else {
+        let Some(id) = slot_of(f) else {
             return findings;
         };
         let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::take) else {
@@ -730,7 +730,6 @@ impl Trackers {
             let k = usize::from(a.kind);
             let stats = &mut self.stats[k];
             for r in &mut a.streams {
-                stats.stream += r.stats;
                 r.release(&mut self.shared.budget);
             }
             let mut cx = EndCx {
@@ -789,10 +788,19 @@ fn push(
     cx: &mut Cx<'_>,
 ) {
     // The budget lives in `cx.shared`, which the feed also borrows: lend it out for the push.
+    // So do the kind's counters: the stream's counts go straight to them.
     let mut budget = std::mem::take(&mut cx.shared.budget);
+    let mut counts = StreamStats::default();
     let mut feed = Feed { tracker, dir, cx };
-    stream.push(p.seq, p.payload, p.ts, &mut budget, &mut feed);
+    stream.push(p.seq, p.payload, p.ts, &mut budget, &mut counts, &mut feed);
     cx.shared.budget = budget;
+    cx.stats.stream += counts;
+}
+
+/// The flow's tracker slot, if it has one.
+#[inline]
+fn slot_of(f: &Flow) -> Option<u32> {
+    f.class.tracker.map(|t| t.get() - 1)
 }
 
 fn info(f: &Flow) -> FlowInfo {

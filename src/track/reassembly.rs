@@ -110,14 +110,13 @@ struct Span {
     end: usize,
 }
 
-/// One direction of one TCP connection. See the module documentation for its rules.
-#[derive(Debug)]
-pub struct Reassembler {
-    cap: usize,
-    /// Bytes from sequence number `base` on; grown on demand, empty when nothing is held.
+/// What a stream holds while a unit is unfinished or a hole is open: allocated with the buffer's
+/// first byte and dropped with its last, so an idle stream is a few words (a flood of flows that
+/// each leave nothing, or were refused room, costs no more).
+#[derive(Debug, Default)]
+struct Held {
+    /// Bytes from sequence number `base` on; grown on demand.
     buf: Vec<u8>,
-    /// Sequence number of `buf[0]`; `None` before the first segment.
-    base: Option<u32>,
     /// Contiguous bytes at the start of `buf`.
     filled: usize,
     /// Data held beyond a hole, sorted, disjoint, all starting after `filled`.
@@ -125,200 +124,24 @@ pub struct Reassembler {
     ahead_len: usize,
     /// Capture time the current hole opened.
     hole_since: Option<Nanos>,
-    pub stats: StreamStats,
 }
 
-impl Reassembler {
-    /// A stream whose buffer holds at most `capacity` bytes.
-    pub fn new(capacity: usize) -> Reassembler {
-        Reassembler {
-            cap: capacity,
-            buf: Vec::new(),
-            base: None,
-            filled: 0,
-            ahead: [Span::default(); MAX_AHEAD],
-            ahead_len: 0,
-            hole_since: None,
-            stats: StreamStats::default(),
-        }
-    }
+/// The state of a stream that holds nothing.
+static NOTHING_HELD: Held = Held {
+    buf: Vec::new(),
+    filled: 0,
+    ahead: [Span { start: 0, end: 0 }; MAX_AHEAD],
+    ahead_len: 0,
+    hole_since: None,
+};
 
-    pub fn capacity(&self) -> usize {
-        self.cap
-    }
-
-    /// Tells the stream where its bytes start (the SYN's sequence number + 1), before the first
-    /// segment, so that segments arriving ahead of the first one are held.
-    pub fn start(&mut self, seq: u32) {
-        if self.base.is_none() {
-            self.base = Some(seq);
-        }
-    }
-
-    /// True once the stream knows its position.
-    pub fn started(&self) -> bool {
-        self.base.is_some()
-    }
-
-    /// Bytes held waiting for the rest of a unit or for a hole to fill.
-    pub fn buffered(&self) -> usize {
-        self.ahead().last().map_or(self.filled, |s| s.end)
-    }
-
-    /// Bytes of buffer allocated now.
-    pub fn allocated(&self) -> usize {
-        self.buf.capacity()
-    }
-
+impl Held {
     fn ahead(&self) -> &[Span] {
         self.ahead.get(..self.ahead_len).unwrap_or_default()
     }
 
-    /// Returns the buffer to the budget (the flow ended).
-    pub fn release(&mut self, budget: &mut Budget) {
-        budget.give(self.buf.capacity());
-        self.buf = Vec::new();
-        self.filled = 0;
-        self.ahead_len = 0;
-    }
-
-    /// Feeds one segment: `seq` is the TCP sequence number of `payload[0]`, `ts` its capture time.
-    pub fn push(
-        &mut self,
-        mut seq: u32,
-        mut data: &[u8],
-        ts: Nanos,
-        budget: &mut Budget,
-        sink: &mut dyn Sink,
-    ) {
-        self.base.get_or_insert(seq);
-        if self.ahead_len > 0
-            && self
-                .hole_since
-                .is_some_and(|t| ts.saturating_sub(t) > HOLE_TIMEOUT)
-        {
-            self.abandon_hole(usize::MAX, sink);
-            self.drain(sink);
-        }
-        while let Some((rel, cut)) = self.locate(seq, data) {
-            seq = seq.wrapping_add(cut as u32);
-            data = data.get(cut..).unwrap_or_default();
-            let taken = if rel == 0 && self.buffered() == 0 {
-                // Nothing held: offer the segment in place, keep only an unfinished tail.
-                let used = sink.data(data);
-                self.advance(used);
-                let Some(tail) = data.get(used..).filter(|t| !t.is_empty()) else {
-                    return;
-                };
-                let stored = self.store(0, tail, budget);
-                if stored == 0 {
-                    // No room for the unfinished unit: it is lost.
-                    self.stats.overflows += 1;
-                    self.lose_front(tail.len(), sink);
-                    used + tail.len()
-                } else {
-                    used + stored
-                }
-            } else {
-                let stored = self.store(rel, data, budget);
-                if stored == 0 {
-                    // No room: give up on the oldest hole. The base moves forward, so `rel`
-                    // shrinks on every retry and the loop ends.
-                    if rel <= self.filled {
-                        self.stats.overflows += 1;
-                    }
-                    self.abandon_hole(rel, sink);
-                    continue;
-                }
-                if rel > self.filled && self.hole_since.is_none() {
-                    self.hole_since = Some(ts);
-                }
-                self.drain(sink);
-                stored
-            };
-            seq = seq.wrapping_add(taken as u32);
-            data = data.get(taken..).unwrap_or_default();
-        }
-        self.shrink(budget);
-    }
-
-    /// Where `data` (starting at sequence number `seq`) goes: its offset from the buffer start
-    /// and how many leading bytes are already held or consumed (counted as duplicates).
-    fn locate(&mut self, seq: u32, data: &[u8]) -> Option<(usize, usize)> {
-        if data.is_empty() {
-            return None;
-        }
-        let base = self.base?;
-        // Signed distance modulo 2^32: negative is behind the consumed point.
-        let offset = seq.wrapping_sub(base) as i32;
-        let (rel, behind) = match usize::try_from(offset) {
-            Ok(rel) => (rel, 0),
-            Err(_) => (0, offset.unsigned_abs() as usize),
-        };
-        let cut = behind.saturating_add(self.filled.saturating_sub(rel));
-        if cut >= data.len() {
-            self.stats.duplicate_bytes += data.len() as u64;
-            return None;
-        }
-        self.stats.duplicate_bytes += cut as u64;
-        Some((rel.max(self.filled), cut))
-    }
-
-    /// Copies what fits of `data` to buffer offset `rel`; returns how many bytes were taken (0
-    /// when there is no room, no free range slot, or no budget).
-    fn store(&mut self, rel: usize, data: &[u8], budget: &mut Budget) -> usize {
-        if rel >= self.cap {
-            return 0;
-        }
-        let n = data.len().min(self.cap - rel);
-        let beyond_window = rel + n > self.filled.saturating_add(AHEAD_WINDOW);
-        if rel > self.filled && (beyond_window || !self.can_hold_ahead(rel, rel + n)) {
-            return 0;
-        }
-        if !self.grow(rel + n, budget) {
-            return 0;
-        }
-        let (Some(dst), Some(src)) = (self.buf.get_mut(rel..rel + n), data.get(..n)) else {
-            return 0;
-        };
-        dst.copy_from_slice(src);
-        self.mark(rel, rel + n);
-        n
-    }
-
-    /// Makes the buffer at least `len` bytes long, drawing the growth from the budget.
-    fn grow(&mut self, len: usize, budget: &mut Budget) -> bool {
-        if self.buf.len() >= len {
-            return true;
-        }
-        let want = len.next_power_of_two().clamp(MIN_ALLOC, self.cap.max(len));
-        let more = want - self.buf.capacity().min(want);
-        if !budget.take(more) {
-            return false;
-        }
-        let before = self.buf.capacity();
-        self.buf.reserve_exact(want - self.buf.len());
-        self.buf.resize(want, 0);
-        // The allocator may round up: account for what it really gave.
-        let got = self.buf.capacity() - before;
-        if got > more {
-            budget.used = budget.used.saturating_add(got - more);
-            budget.peak = budget.peak.max(budget.used);
-        } else {
-            budget.give(more - got);
-        }
-        true
-    }
-
-    /// Frees the buffer when it holds nothing (a unit completed).
-    fn shrink(&mut self, budget: &mut Budget) {
-        if self.buffered() == 0 && self.buf.capacity() > 0 {
-            budget.give(self.buf.capacity());
-            self.buf = Vec::new();
-        }
-        if self.ahead_len == 0 {
-            self.hole_since = None;
-        }
+    fn buffered(&self) -> usize {
+        self.ahead().last().map_or(self.filled, |s| s.end)
     }
 
     fn can_hold_ahead(&self, start: usize, end: usize) -> bool {
@@ -367,22 +190,8 @@ impl Reassembler {
         }
     }
 
-    /// Offers what the contiguous prefix holds and compacts the buffer.
-    fn drain(&mut self, sink: &mut dyn Sink) {
-        if self.filled == 0 {
-            return;
-        }
-        let prefix = self.buf.get(..self.filled).unwrap_or_default();
-        let used = sink.data(prefix);
-        self.consume(used);
-    }
-
-    /// Drops `n` bytes of sequence space from the front of the buffer (some possibly not
-    /// received yet, when the sink skips).
+    /// Drops `n` bytes from the front of the buffer.
     fn consume(&mut self, n: usize) {
-        if n == 0 {
-            return;
-        }
         let end = self.buffered();
         if n < end {
             self.buf.copy_within(n..end, 0);
@@ -401,11 +210,247 @@ impl Reassembler {
         }
         self.ahead = kept;
         self.ahead_len = held;
-        self.advance(n);
         // Skipping may have run into held data: the prefix now starts at 0.
         if self.filled == 0 {
             self.mark(0, 0);
         }
+    }
+}
+
+/// One direction of one TCP connection. See the module documentation for its rules.
+#[derive(Debug)]
+pub struct Reassembler {
+    cap: usize,
+    /// Sequence number of the next byte to offer (the buffer's first); `None` before the first
+    /// segment.
+    base: Option<u32>,
+    /// Buffer and bookkeeping, only while something is held.
+    held: Option<Box<Held>>,
+}
+
+impl Reassembler {
+    /// A stream whose buffer holds at most `capacity` bytes.
+    pub fn new(capacity: usize) -> Reassembler {
+        Reassembler {
+            cap: capacity,
+            base: None,
+            held: None,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Tells the stream where its bytes start (the SYN's sequence number + 1), before the first
+    /// segment, so that segments arriving ahead of the first one are held.
+    pub fn start(&mut self, seq: u32) {
+        if self.base.is_none() {
+            self.base = Some(seq);
+        }
+    }
+
+    /// True once the stream knows its position.
+    pub fn started(&self) -> bool {
+        self.base.is_some()
+    }
+
+    fn held(&self) -> &Held {
+        self.held.as_deref().unwrap_or(&NOTHING_HELD)
+    }
+
+    /// Bytes held waiting for the rest of a unit or for a hole to fill.
+    pub fn buffered(&self) -> usize {
+        self.held().buffered()
+    }
+
+    /// Bytes of buffer allocated now.
+    pub fn allocated(&self) -> usize {
+        self.held().buf.capacity()
+    }
+
+    /// Returns the buffer to the budget (the flow ended).
+    pub fn release(&mut self, budget: &mut Budget) {
+        if let Some(h) = self.held.take() {
+            budget.give(h.buf.capacity());
+        }
+    }
+
+    /// Feeds one segment: `seq` is the TCP sequence number of `payload[0]`, `ts` its capture time.
+    /// What the stream counts goes to `stats` (the caller's, so that an idle stream keeps none).
+    pub fn push(
+        &mut self,
+        mut seq: u32,
+        mut data: &[u8],
+        ts: Nanos,
+        budget: &mut Budget,
+        stats: &mut StreamStats,
+        sink: &mut dyn Sink,
+    ) {
+        self.base.get_or_insert(seq);
+        if self.held().ahead_len > 0
+            && self
+                .held()
+                .hole_since
+                .is_some_and(|t| ts.saturating_sub(t) > HOLE_TIMEOUT)
+        {
+            self.abandon_hole(usize::MAX, stats, sink);
+            self.drain(sink);
+        }
+        while let Some((rel, cut)) = self.locate(seq, data, stats) {
+            seq = seq.wrapping_add(cut as u32);
+            data = data.get(cut..).unwrap_or_default();
+            let taken = if rel == 0 && self.buffered() == 0 {
+                // Nothing held: offer the segment in place, keep only an unfinished tail.
+                let used = sink.data(data);
+                self.advance(used);
+                let Some(tail) = data.get(used..).filter(|t| !t.is_empty()) else {
+                    return;
+                };
+                let stored = self.store(0, tail, budget);
+                if stored == 0 {
+                    // No room for the unfinished unit: it is lost.
+                    stats.overflows += 1;
+                    self.lose_front(tail.len(), stats, sink);
+                    used + tail.len()
+                } else {
+                    used + stored
+                }
+            } else {
+                let stored = self.store(rel, data, budget);
+                if stored == 0 {
+                    // No room: give up on the oldest hole. The base moves forward, so `rel`
+                    // shrinks on every retry and the loop ends.
+                    if rel <= self.held().filled {
+                        stats.overflows += 1;
+                    }
+                    self.abandon_hole(rel, stats, sink);
+                    continue;
+                }
+                if let Some(h) = self.held.as_deref_mut() {
+                    if rel > h.filled && h.hole_since.is_none() {
+                        h.hole_since = Some(ts);
+                    }
+                }
+                self.drain(sink);
+                stored
+            };
+            seq = seq.wrapping_add(taken as u32);
+            data = data.get(taken..).unwrap_or_default();
+        }
+        self.shrink(budget);
+    }
+
+    /// Where `data` (starting at sequence number `seq`) goes: its offset from the buffer start
+    /// and how many leading bytes are already held or consumed (counted as duplicates).
+    fn locate(&self, seq: u32, data: &[u8], stats: &mut StreamStats) -> Option<(usize, usize)> {
+        if data.is_empty() {
+            return None;
+        }
+        let base = self.base?;
+        let filled = self.held().filled;
+        // Signed distance modulo 2^32: negative is behind the consumed point.
+        let offset = seq.wrapping_sub(base) as i32;
+        let (rel, behind) = match usize::try_from(offset) {
+            Ok(rel) => (rel, 0),
+            Err(_) => (0, offset.unsigned_abs() as usize),
+        };
+        let cut = behind.saturating_add(filled.saturating_sub(rel));
+        if cut >= data.len() {
+            stats.duplicate_bytes += data.len() as u64;
+            return None;
+        }
+        stats.duplicate_bytes += cut as u64;
+        Some((rel.max(filled), cut))
+    }
+
+    /// Copies what fits of `data` to buffer offset `rel`; returns how many bytes were taken (0
+    /// when there is no room, no free range slot, or no budget).
+    fn store(&mut self, rel: usize, data: &[u8], budget: &mut Budget) -> usize {
+        if rel >= self.cap {
+            return 0;
+        }
+        let n = data.len().min(self.cap - rel);
+        let held = self.held();
+        let beyond_window = rel + n > held.filled.saturating_add(AHEAD_WINDOW);
+        if rel > held.filled && (beyond_window || !held.can_hold_ahead(rel, rel + n)) {
+            return 0;
+        }
+        if !self.grow(rel + n, budget) {
+            return 0;
+        }
+        let Some(h) = self.held.as_deref_mut() else {
+            return 0;
+        };
+        let (Some(dst), Some(src)) = (h.buf.get_mut(rel..rel + n), data.get(..n)) else {
+            return 0;
+        };
+        dst.copy_from_slice(src);
+        h.mark(rel, rel + n);
+        n
+    }
+
+    /// Makes the buffer at least `len` bytes long, drawing the growth from the budget.
+    fn grow(&mut self, len: usize, budget: &mut Budget) -> bool {
+        let had = self.held().buf.capacity();
+        if self.held().buf.len() >= len {
+            return true;
+        }
+        let want = len.next_power_of_two().clamp(MIN_ALLOC, self.cap.max(len));
+        let more = want - had.min(want);
+        if !budget.take(more) {
+            return false;
+        }
+        // Only now, with the budget's room, does the stream get its bookkeeping.
+        let h = self.held.get_or_insert_with(Box::default);
+        h.buf.reserve_exact(want - h.buf.len());
+        h.buf.resize(want, 0);
+        // The allocator may round up: account for what it really gave.
+        let got = h.buf.capacity() - had;
+        if got > more {
+            budget.used = budget.used.saturating_add(got - more);
+            budget.peak = budget.peak.max(budget.used);
+        } else {
+            budget.give(more - got);
+        }
+        true
+    }
+
+    /// Frees the buffer and its bookkeeping when it holds nothing (a unit completed).
+    fn shrink(&mut self, budget: &mut Budget) {
+        let Some(h) = self.held.as_deref_mut() else {
+            return;
+        };
+        if h.buffered() == 0 {
+            self.release(budget);
+        } else if h.ahead_len == 0 {
+            h.hole_since = None;
+        }
+    }
+
+    /// Offers what the contiguous prefix holds and compacts the buffer.
+    fn drain(&mut self, sink: &mut dyn Sink) {
+        let Some(h) = self.held.as_deref() else {
+            return;
+        };
+        if h.filled == 0 {
+            return;
+        }
+        let prefix = h.buf.get(..h.filled).unwrap_or_default();
+        let used = sink.data(prefix);
+        self.consume(used);
+    }
+
+    /// Drops `n` bytes of sequence space from the front of the buffer (some possibly not
+    /// received yet, when the sink skips).
+    fn consume(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if let Some(h) = self.held.as_deref_mut() {
+            h.consume(n);
+        }
+        self.advance(n);
     }
 
     fn advance(&mut self, n: usize) {
@@ -415,30 +460,36 @@ impl Reassembler {
     }
 
     /// An unfinished unit of `n` bytes at the front could not be kept: skip it as lost.
-    fn lose_front(&mut self, n: usize, sink: &mut dyn Sink) {
-        self.stats.gaps += 1;
+    fn lose_front(&mut self, n: usize, stats: &mut StreamStats, sink: &mut dyn Sink) {
+        stats.gaps += 1;
         self.advance(n);
         sink.gap();
     }
 
     /// Gives up waiting for the bytes before the first held range (or before `rel` when nothing
     /// is held): drops them and tells the sink; the caller offers what follows.
-    fn abandon_hole(&mut self, rel: usize, sink: &mut dyn Sink) {
-        self.stats.gaps += 1;
-        let resume = self.ahead().first().map_or(rel, |s| s.start.min(rel));
-        self.filled = 0;
-        self.hole_since = None;
+    fn abandon_hole(&mut self, rel: usize, stats: &mut StreamStats, sink: &mut dyn Sink) {
+        stats.gaps += 1;
+        let resume = self
+            .held()
+            .ahead()
+            .first()
+            .map_or(rel, |s| s.start.min(rel));
+        if let Some(h) = self.held.as_deref_mut() {
+            h.filled = 0;
+            h.hole_since = None;
+        }
         self.consume(resume);
         sink.gap();
     }
 
     /// Gives up on the current hole now (e.g. when the caller knows the data is lost) and
     /// offers what was held beyond it.
-    pub fn skip_hole(&mut self, budget: &mut Budget, sink: &mut dyn Sink) {
-        if self.ahead_len == 0 {
+    pub fn skip_hole(&mut self, budget: &mut Budget, stats: &mut StreamStats, sink: &mut dyn Sink) {
+        if self.held().ahead_len == 0 {
             return;
         }
-        self.abandon_hole(usize::MAX, sink);
+        self.abandon_hole(usize::MAX, stats, sink);
         self.drain(sink);
         self.shrink(budget);
     }

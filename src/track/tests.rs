@@ -351,3 +351,21 @@ fn builtin_track_lines_name_registered_trackers() {
     }
     assert_eq!(c.service(c.must("h323")).trackers, ["h225"]);
 }
+
+/// What every flow of the table costs (README, "Limits": a flood of a million flows). Lowering a
+/// bound is welcome; raising one needs a measurement of the flood (`tests/flood_rss.rs`).
+#[test]
+fn per_flow_state_stays_small() {
+    use std::mem::size_of;
+    let sizes = [
+        ("Flow", size_of::<crate::classify::Flow>(), 224),
+        ("FlowClass", size_of::<crate::classify::FlowClass>(), 16),
+        ("Reassembler", size_of::<Reassembler>(), 24),
+        ("Attached", size_of::<Attached>(), 72),
+        ("Option<Slot>", size_of::<Option<Slot>>(), 32),
+    ];
+    for (what, size, bound) in sizes {
+        eprintln!("{what}: {size} bytes");
+        assert!(size <= bound, "{what} is {size} bytes, more than {bound}");
+    }
+}

@@ -3,7 +3,7 @@
 //! is the pair in one value, for tests and the fuzz target.
 
 use super::framing::{drive, FrameStats, Framer, Tpkt};
-use super::reassembly::{Budget, Reassembler, Sink};
+use super::reassembly::{Budget, Reassembler, Sink, StreamStats};
 
 /// Default reassembly buffer per direction.
 pub const DEFAULT_CAPACITY: usize = 32 * 1024;
@@ -33,6 +33,7 @@ pub struct TpktStream {
     frames: FrameStats,
     stream: Reassembler,
     budget: Budget,
+    counts: StreamStats,
 }
 
 impl Default for TpktStream {
@@ -74,16 +75,20 @@ impl TpktStream {
     pub fn with_capacity(capacity: usize) -> Self {
         let cap = capacity.clamp(MIN_CAPACITY, MAX_CAPACITY);
         TpktStream {
-            framer: Tpkt { cap, synced: false },
+            framer: Tpkt {
+                synced: false,
+                ..Tpkt::new(cap)
+            },
             frames: FrameStats::default(),
             stream: Reassembler::new(cap),
             budget: Budget::new(usize::MAX),
+            counts: StreamStats::default(),
         }
     }
 
     /// The buffer's capacity.
     pub fn capacity(&self) -> usize {
-        self.framer.cap
+        self.framer.cap as usize
     }
 
     /// Tells the stream where its byte stream starts (the SYN's sequence number + 1), before
@@ -100,9 +105,9 @@ impl TpktStream {
         TpktStats {
             frames: self.frames.units,
             garbage_bytes: self.frames.garbage_bytes,
-            duplicate_bytes: self.stream.stats.duplicate_bytes,
+            duplicate_bytes: self.counts.duplicate_bytes,
             oversize_frames: self.frames.oversize,
-            gaps: self.stream.stats.gaps,
+            gaps: self.counts.gaps,
         }
     }
 
@@ -124,8 +129,14 @@ impl TpktStream {
             stats: &mut self.frames,
             on_frame,
         };
-        self.stream
-            .push(seq, payload, 0, &mut self.budget, &mut sink);
+        self.stream.push(
+            seq,
+            payload,
+            0,
+            &mut self.budget,
+            &mut self.counts,
+            &mut sink,
+        );
     }
 
     /// Gives up on the current hole now and frames what was held beyond it.
@@ -135,7 +146,8 @@ impl TpktStream {
             stats: &mut self.frames,
             on_frame,
         };
-        self.stream.skip_hole(&mut self.budget, &mut sink);
+        self.stream
+            .skip_hole(&mut self.budget, &mut self.counts, &mut sink);
     }
 }
 
