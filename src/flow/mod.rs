@@ -246,7 +246,9 @@ impl<C: Default> FlowTable<C> {
 
     /// The open flow between `a` and `b`, if any.
     pub fn get_mut(&mut self, proto: Proto, a: Endpoint, b: Endpoint) -> Option<&mut Flow<C>> {
-        self.map.get_mut(&FlowKey::new(proto, a, b))
+        let key = FlowKey::new(proto, a, b);
+        let i = self.find(self.hasher.hash_one(key), &key)?;
+        self.slab.get_mut(i)?.as_mut()
     }
 
     /// Leaves expiry sweeps to the caller ([`sweep`](Self::sweep)): a sharded run's reader
