@@ -98,9 +98,13 @@ struct AnalysisOpts {
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     max_flow_records: usize,
     /// MiB of a gzip-compressed or streamed NetMon/NetXRay capture held in memory (those formats
-    /// are read out of order; regular files are read with seeks and need no window).
+    /// are read out of order; regular files are read in place and need no window).
     #[arg(long, default_value_t = 128, value_name = "MIB")]
     stream_window: usize,
+    /// Read regular files with read calls instead of memory-mapping them (slower; for a capture
+    /// that another program may truncate while exflow reads it, which kills a mapped reader).
+    #[arg(long)]
+    no_mmap: bool,
     /// Failed connections listed per service in the table.
     #[arg(long, default_value_t = 10, value_name = "N")]
     failures: usize,
@@ -147,6 +151,7 @@ impl AnalysisOpts {
             max_flow_records: self.max_flow_records,
             read: exflow::source::ReadLimits {
                 window: self.stream_window.saturating_mul(1 << 20),
+                map_files: !self.no_mmap,
                 ..Default::default()
             },
             limits: exflow::track::Limits {
