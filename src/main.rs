@@ -545,8 +545,14 @@ fn firewall(args: FirewallArgs) -> Result<u8> {
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<u8> {
-    let config = args.opts.config(args.flows)?;
+    use exflow::output::flow_stream::FlowStream;
+    // JSON and CSV flow listings are written as flows end instead of kept (the table sorts
+    // them, so it keeps them).
+    let stream_flows = args.flows && args.format != Format::Table;
+    let config = args.opts.config(args.flows && !stream_flows)?;
     let dest = args.opts.events.as_deref().map(EventDest::parse);
+    // With `--events -` stdout carries the events alone; the report goes to stderr.
+    let to_stderr = dest == Some(EventDest::Stdout);
     let events = match &dest {
         Some(d) => {
             let writer =
@@ -560,13 +566,27 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         }
         None => None,
     };
+    let flow_stream = match (stream_flows, args.format) {
+        (false, _) => None,
+        (true, Format::Csv) => {
+            let w: Box<dyn Write + Send> = if to_stderr {
+                Box::new(io::BufWriter::with_capacity(1 << 16, io::stderr()))
+            } else {
+                Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout()))
+            };
+            Some(FlowStream::csv(w, args.opts.max_flow_records))
+        }
+        (true, _) => Some(FlowStream::json(args.opts.max_flow_records)?),
+    };
+    let events = match &flow_stream {
+        Some(fs) => Some(fs.sink(events)),
+        None => events,
+    };
     let (analysis, completeness) = match run_analysis(&args.files, config, events, args.quiet) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
     let report = Report::new(&analysis);
-    // With `--events -` stdout carries the events alone; the report goes to stderr.
-    let to_stderr = dest == Some(EventDest::Stdout);
     let sink: Box<dyn Write> = if to_stderr {
         Box::new(io::stderr().lock())
     } else {
@@ -578,16 +598,18 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         io::stdout().is_terminal()
     };
     let mut out = io::BufWriter::with_capacity(1 << 16, sink);
-    match args.format {
-        Format::Table => {
+    match (args.format, &flow_stream) {
+        (Format::Csv, Some(fs)) => fs.finish_csv()?,
+        (Format::Json, Some(fs)) => fs.write_json(&report, &mut out)?,
+        (Format::Table, _) => {
             let opt = args.opts.table(tty);
             output::write_table(&mut out, &report, opt)?;
         }
-        Format::Json => {
+        (Format::Json, None) => {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
-        Format::Csv => match &report.flows {
+        (Format::Csv, None) => match &report.flows {
             Some(flows) => output::write_flows_csv(&mut out, flows)?,
             None => output::write_services_csv(&mut out, &report)?,
         },
