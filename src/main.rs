@@ -723,10 +723,13 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// A one-line progress display on stderr for long files, refreshed at most 4 times a second.
+/// A one-line progress display on stderr for long files, refreshed at most 4 times a second:
+/// the share of the file read (bytes read so far for a stream) and packets per second.
 struct Progress {
     on: bool,
     last: Option<Instant>,
+    /// The file being read, when its first report came, and its packets then.
+    file: Option<(String, Instant, u64)>,
     shown: bool,
 }
 
@@ -735,6 +738,7 @@ impl Progress {
         Progress {
             on,
             last: None,
+            file: None,
             shown: false,
         }
     }
@@ -744,6 +748,9 @@ impl Progress {
             return;
         }
         let now = Instant::now();
+        if self.file.as_ref().is_none_or(|(n, ..)| n != name) {
+            self.file = Some((name.to_string(), now, packets));
+        }
         if self
             .last
             .is_some_and(|t| now - t < Duration::from_millis(250))
@@ -751,13 +758,20 @@ impl Progress {
             return;
         }
         self.last = Some(now);
-        let pct = if total > 0 {
-            done as f64 * 100.0 / total as f64
+        let rate = self.file.as_ref().and_then(|(_, since, from)| {
+            let secs = (now - *since).as_secs_f64();
+            (secs > 0.2).then(|| packets.saturating_sub(*from) as f64 / secs)
+        });
+        let rate = rate
+            .map(|r| format!("  {:.2} Mpkt/s", r / 1e6))
+            .unwrap_or_default();
+        let read = if total > 0 {
+            format!("{:5.1}%", done as f64 * 100.0 / total as f64)
         } else {
-            0.0
+            format!("{} MiB read", done >> 20)
         };
         say(format_args!(
-            "\r\x1b[K{name}: {pct:5.1}%  {packets} packets"
+            "\r\x1b[K{name}: {read}  {packets} packets{rate}"
         ));
         self.shown = true;
     }

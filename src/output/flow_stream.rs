@@ -31,7 +31,10 @@ enum Out {
         header: bool,
     },
     /// JSON elements in a temporary file, spliced into the report at the end.
-    Spill { w: BufWriter<File>, scratch: Vec<u8> },
+    Spill {
+        w: BufWriter<File>,
+        scratch: Vec<u8>,
+    },
 }
 
 struct State {
@@ -235,7 +238,10 @@ fn spill_file() -> io::Result<File> {
             Err(e) => {
                 return Err(io::Error::new(
                     e.kind(),
-                    format!("{}: cannot create a file for flow records: {e}", dir.display()),
+                    format!(
+                        "{}: cannot create a file for flow records: {e}",
+                        dir.display()
+                    ),
                 ))
             }
         }
