@@ -17,7 +17,7 @@ use std::fs::File;
 use memmap2::{Mmap, MmapOptions};
 
 /// Bytes read between two releases of the pages behind the read position.
-pub(crate) const RELEASE_EVERY: usize = 32 << 20;
+pub(crate) const RELEASE_EVERY: usize = 8 << 20;
 
 /// Maps the first `len` bytes of `file` read-only; `None` if it cannot be mapped (then the file
 /// is read like a stream).
