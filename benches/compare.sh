@@ -18,6 +18,7 @@
 #!   tcpdump     tcpdump -r FILE -w /dev/null                 (read and copy: the reference)
 #!   exflow-t1   exflow analyze --threads 1 FILE --format json  (only if `--threads` exists)
 #!   exflow      exflow analyze FILE --format json            (the default)
+#!   exflow-read exflow analyze --no-mmap FILE --format json  (read calls instead of the memory map)
 #!   ndpiReader  ndpiReader -i FILE -q                        (flows + DPI, quiet)
 #!   tshark      tshark -q -z conv,tcp -z conv,udp -r FILE    (conversation tables)
 #!   argus       argus -r FILE -w /dev/null                   (flow records)
@@ -107,11 +108,12 @@ run_once() {
 
 declare -A SECS MIB NOTE CMD
 declare -A ARGV
-TOOLS=(cat tcpdump exflow-t1 exflow ndpiReader tshark argus)
+TOOLS=(cat tcpdump exflow-t1 exflow exflow-read ndpiReader tshark argus)
 CMD[cat]="cat FILE"
 CMD[tcpdump]="tcpdump -r FILE -w /dev/null"
 CMD[exflow-t1]="exflow analyze --threads 1 FILE --format json"
 CMD[exflow]="exflow analyze FILE --format json"
+CMD[exflow-read]="exflow analyze --no-mmap FILE --format json"
 CMD[ndpiReader]="ndpiReader -i FILE -q"
 CMD[tshark]="tshark -q -z conv,tcp -z conv,udp -r FILE"
 CMD[argus]="argus -r FILE -w /dev/null"
@@ -122,7 +124,7 @@ for tool in "${TOOLS[@]}"; do
     case $tool in
         cat) run=(cat "$FILE") ;;
         tcpdump) run=(tcpdump -r "$FILE" -w /dev/null) ;;
-        exflow-t1 | exflow)
+        exflow-t1 | exflow | exflow-read)
             if [[ -z $EXFLOW || ! -x $EXFLOW ]]; then NOTE[$tool]="build failed"; continue; fi
             if [[ $tool == exflow-t1 ]]; then
                 # `--threads` arrives with sharded analysis; before it, one thread is the default.
@@ -131,6 +133,8 @@ for tool in "${TOOLS[@]}"; do
                     continue
                 fi
                 run=("$EXFLOW" analyze --threads 1 -q "$FILE" --format json)
+            elif [[ $tool == exflow-read ]]; then
+                run=("$EXFLOW" analyze --no-mmap -q "$FILE" --format json)
             else
                 run=("$EXFLOW" analyze -q "$FILE" --format json)
             fi ;;
