@@ -341,7 +341,18 @@ impl<C: Default> FlowTable<C> {
             };
             now.saturating_sub(f.last_ts) > timeout
         };
-        for (_, f) in self.map.extract_if(|_, f| idle(f)) {
+        // Oldest first, as at the end of the capture: the hash order is random per run, and the
+        // order flows end in is the order of `--flows` listings and events.
+        let mut gone: Vec<Flow<C>> = self
+            .map
+            .extract_if(|_, f| idle(f))
+            .map(|(_, f)| f)
+            .collect();
+        gone.sort_unstable_by(|a, b| {
+            (a.first_ts, a.proto, a.client, a.server)
+                .cmp(&(b.first_ts, b.proto, b.client, b.server))
+        });
+        for f in gone {
             self.expired += 1;
             ended(f, EndReason::Expired);
         }

@@ -1,8 +1,9 @@
 //! `--flows` with JSON or CSV: each flow's record is written when the flow ends, so memory does
 //! not grow with the number of flows.
 //!
-//! Order: the order in which flows end, in capture time (a close, a reset, an idle timeout, an
-//! eviction), then the flows still open at the end of the capture, oldest first. CSV rows go
+//! Order: the order in which flows leave the flow table, in capture time (a sweep of closed and
+//! idle flows, oldest first within one sweep; an eviction), then the flows still open at the end
+//! of the capture, oldest first. CSV rows go
 //! straight to the output. The JSON report cannot be written before the run ends (its other
 //! members are totals), so its flow records are spilled to an unlinked temporary file (in
 //! `$TMPDIR`) and spliced into the document in the place and form `flows` always had.
