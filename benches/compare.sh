@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-#! Compares exflow's speed and memory with tcpdump, tshark and ndpiReader on one large synthetic
-#! capture (examples/gen_bench.rs), and prints a markdown table.
+#! Compares exflow's speed and memory with the floor (`cat`), tcpdump, ndpiReader, tshark and
+#! argus on one capture, in one sitting, and prints a markdown table with ratios to tcpdump.
+#! The capture is a large synthetic one (examples/gen_bench.rs) or any file given with -o (e.g.
+#! the real-traffic mix of benches/build-mix.sh).
 #!
 #! Usage: benches/compare.sh [-n RUNS] [-p PACKETS] [-f FLOWS] [-s SEED] [-o FILE] [-t TIMEOUT]
 #!   -n RUNS     runs per tool, the fastest counts (default 3)
@@ -11,18 +13,23 @@
 #!               (default $TMPDIR/exflow-bench/bench-PACKETS-FLOWS-SEED.pcap)
 #!   -t TIMEOUT  seconds before a single run is killed (default 1800)
 #!
-#! What is timed (each tool must read the whole file):
-#!   exflow      target/release/exflow analyze FILE --format json > /dev/null
-#!   tcpdump     tcpdump -r FILE -w /dev/null                (read and copy: the I/O floor)
-#!   tshark      tshark -q -z conv,tcp -z conv,udp -r FILE   (conversation tables)
+#! What is timed (each tool must read the whole file; output goes to /dev/null):
+#!   cat         cat FILE                                     (reading from the page cache: the floor)
+#!   tcpdump     tcpdump -r FILE -w /dev/null                 (read and copy: the reference)
+#!   exflow-t1   exflow analyze --threads 1 FILE --format json  (only if `--threads` exists)
+#!   exflow      exflow analyze FILE --format json            (the default)
+#!   exflow-read exflow analyze --no-mmap FILE --format json  (read calls instead of the memory map)
 #!   ndpiReader  ndpiReader -i FILE -q                        (flows + DPI, quiet)
-#! A missing tool is reported as "not installed". The file is read once beforehand so that every
-#! tool starts with it in the page cache.
+#!   tshark      tshark -q -z conv,tcp -z conv,udp -r FILE    (conversation tables)
+#!   argus       argus -r FILE -w /dev/null                   (flow records)
+#! Tools run in turns, round-robin, RUNS rounds: a slow minute of a busy machine then costs each
+#! tool alike; the fastest run of each counts. A missing tool is reported as "not installed".
+#! The file is read once beforehand so that every tool starts with it in the page cache.
 #!
 #! Tools (Debian 12 package names):
-#!   apt-get install time tcpdump tshark libndpi-bin
+#!   apt-get install time tcpdump tshark libndpi-bin argus-server
 #! `time` provides /usr/bin/time, which measures peak RSS; without it only seconds are shown.
-#! ndpiReader is in `libndpi-bin` (not `ndpi`).
+#! ndpiReader is in `libndpi-bin` (not `ndpi`), argus in `argus-server`.
 
 set -euo pipefail
 
@@ -81,67 +88,94 @@ if [[ ! -s $FILE ]]; then
 fi
 cat "$FILE" > /dev/null # warm the page cache
 
-# measure NAME CMD...: best of $RUNS runs. Sets RESULT_S, RESULT_MIB (or n/a) and RESULT_NOTE.
-measure() {
+# run_once NAME CMD...: one run. Sets RUN_S, RUN_KIB (empty without GNU time) and RUN_RC.
+run_once() {
     local name=$1
     shift
-    RESULT_S="" RESULT_MIB="n/a" RESULT_NOTE=""
-    local i secs kib rc
-    for ((i = 1; i <= RUNS; i++)); do
-        rc=0
-        if [[ -n $GNU_TIME ]]; then
-            timeout "$TIMEOUT" "$GNU_TIME" -f '%e %M' -o "$WORK/time" "$@" \
-                > /dev/null 2> "$WORK/stderr" || rc=$?
-            read -r secs kib < <(tail -n 1 "$WORK/time") || true
-        else
-            local start end
-            start=$(date +%s.%N)
-            timeout "$TIMEOUT" "$@" > /dev/null 2> "$WORK/stderr" || rc=$?
-            end=$(date +%s.%N)
-            secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
-            kib=""
-        fi
-        if ((rc != 0)); then
-            RESULT_NOTE="failed (exit $rc)"
-            echo "!! $name failed with exit status $rc:" >&2
-            tail -n 5 "$WORK/stderr" | sed 's/^/   /' >&2
-            [[ $rc == 124 ]] && RESULT_NOTE="timed out after ${TIMEOUT}s"
-            RESULT_S="" RESULT_MIB="n/a"
-            return
-        fi
-        echo "   $name run $i: ${secs}s ${kib:+$((kib / 1024)) MiB}" >&2
-        if [[ -z $RESULT_S ]] || awk -v a="$secs" -v b="$RESULT_S" 'BEGIN { exit !(a < b) }'; then
-            RESULT_S=$secs
-            if [[ -n $kib ]]; then RESULT_MIB=$(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }'); fi
-        fi
-    done
+    RUN_S="" RUN_KIB="" RUN_RC=0
+    if [[ -n $GNU_TIME ]]; then
+        timeout "$TIMEOUT" "$GNU_TIME" -f '%e %M' -o "$WORK/time" "$@" \
+            > /dev/null 2> "$WORK/stderr" || RUN_RC=$?
+        read -r RUN_S RUN_KIB < <(tail -n 1 "$WORK/time") || true
+    else
+        local start end
+        start=$(date +%s.%N)
+        timeout "$TIMEOUT" "$@" > /dev/null 2> "$WORK/stderr" || RUN_RC=$?
+        end=$(date +%s.%N)
+        RUN_S=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+    fi
 }
 
 declare -A SECS MIB NOTE CMD
-TOOLS=(exflow tcpdump tshark ndpiReader)
-CMD[exflow]="exflow analyze FILE --format json"
+declare -A ARGV
+TOOLS=(cat tcpdump exflow-t1 exflow exflow-read ndpiReader tshark argus)
+CMD[cat]="cat FILE"
 CMD[tcpdump]="tcpdump -r FILE -w /dev/null"
-CMD[tshark]="tshark -q -z conv,tcp -z conv,udp -r FILE"
+CMD[exflow-t1]="exflow analyze --threads 1 FILE --format json"
+CMD[exflow]="exflow analyze FILE --format json"
+CMD[exflow-read]="exflow analyze --no-mmap FILE --format json"
 CMD[ndpiReader]="ndpiReader -i FILE -q"
+CMD[tshark]="tshark -q -z conv,tcp -z conv,udp -r FILE"
+CMD[argus]="argus -r FILE -w /dev/null"
 
+# The tools to run, with their argument vectors (NUL-separated in ARGV).
+ACTIVE=()
 for tool in "${TOOLS[@]}"; do
     case $tool in
-        exflow)
-            if [[ -z $EXFLOW || ! -x $EXFLOW ]]; then NOTE[$tool]="build failed"; continue; fi
-            run=("$EXFLOW" analyze "$FILE" --format json) ;;
+        cat) run=(cat "$FILE") ;;
         tcpdump) run=(tcpdump -r "$FILE" -w /dev/null) ;;
-        tshark) run=(tshark -q -z conv,tcp -z conv,udp -r "$FILE") ;;
+        exflow-t1 | exflow | exflow-read)
+            if [[ -z $EXFLOW || ! -x $EXFLOW ]]; then NOTE[$tool]="build failed"; continue; fi
+            if [[ $tool == exflow-t1 ]]; then
+                # `--threads` arrives with sharded analysis; before it, one thread is the default.
+                if ! "$EXFLOW" analyze --help | grep -q -- '--threads'; then
+                    NOTE[$tool]="no --threads option (same as the default)"
+                    continue
+                fi
+                run=("$EXFLOW" analyze --threads 1 -q "$FILE" --format json)
+            elif [[ $tool == exflow-read ]]; then
+                run=("$EXFLOW" analyze --no-mmap -q "$FILE" --format json)
+            else
+                run=("$EXFLOW" analyze -q "$FILE" --format json)
+            fi ;;
         ndpiReader) run=(ndpiReader -i "$FILE" -q) ;;
+        tshark) run=(tshark -q -z conv,tcp -z conv,udp -r "$FILE") ;;
+        argus) run=(argus -r "$FILE" -w /dev/null) ;;
     esac
     if ! command -v "${run[0]}" > /dev/null; then
         NOTE[$tool]="not installed"
         continue
     fi
-    echo "== $tool: ${CMD[$tool]} (best of $RUNS)" >&2
-    measure "$tool" "${run[@]}"
-    SECS[$tool]=$RESULT_S
-    MIB[$tool]=$RESULT_MIB
-    NOTE[$tool]=$RESULT_NOTE
+    ARGV[$tool]=$(printf '%s\0' "${run[@]}" | base64 -w0)
+    ACTIVE+=("$tool")
+done
+
+for ((i = 1; i <= RUNS; i++)); do
+    echo "== round $i of $RUNS" >&2
+    for tool in "${ACTIVE[@]}"; do
+        [[ -n ${NOTE[$tool]:-} ]] && continue # failed in an earlier round
+        mapfile -d '' -t run < <(base64 -d <<< "${ARGV[$tool]}")
+        run_once "$tool" "${run[@]}"
+        if ((RUN_RC != 0)); then
+            NOTE[$tool]="failed (exit $RUN_RC)"
+            [[ $RUN_RC == 124 ]] && NOTE[$tool]="timed out after ${TIMEOUT}s"
+            echo "!! $tool failed with exit status $RUN_RC:" >&2
+            tail -n 5 "$WORK/stderr" | sed 's/^/   /' >&2
+            SECS[$tool]="" MIB[$tool]=""
+            continue
+        fi
+        echo "   $tool: ${RUN_S}s${RUN_KIB:+ $((RUN_KIB / 1024)) MiB}" >&2
+        if [[ -z ${SECS[$tool]:-} ]] || awk -v a="$RUN_S" -v b="${SECS[$tool]}" 'BEGIN { exit !(a < b) }'; then
+            SECS[$tool]=$RUN_S
+        fi
+        # Peak RSS: the largest of the runs (the memory a user must have).
+        if [[ -n $RUN_KIB ]]; then
+            mib=$(awk -v k="$RUN_KIB" 'BEGIN { printf "%.1f", k / 1024 }')
+            if [[ -z ${MIB[$tool]:-} ]] || awk -v a="$mib" -v b="${MIB[$tool]}" 'BEGIN { exit !(a > b) }'; then
+                MIB[$tool]=$mib
+            fi
+        fi
+    done
 done
 
 ratio() { # ratio A B: A / B to two decimals, or "-" when either is missing or B is 0
@@ -153,25 +187,21 @@ ratio() { # ratio A B: A / B to two decimals, or "-" when either is missing or B
 }
 
 size_mib=$(($(stat -c %s "$FILE") / 1048576))
+packets=$(capinfos -c -M "$FILE" 2> /dev/null | awk -F: '/Number of packets/ { gsub(/ /, "", $2); print $2 }' || true)
 echo
-echo "Capture: \`$FILE\` ($size_mib MiB; $DESC)." \
-    "Best of $RUNS runs; $(nproc) CPUs."
+echo "Capture: \`$FILE\` ($size_mib MiB${packets:+, $packets packets}; $DESC)." \
+    "Best of $RUNS runs, tools in turns; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
 echo
-echo "| tool | command | seconds | peak RSS MiB | time vs exflow | RSS vs exflow |"
+echo "| tool | command | seconds | peak RSS MiB | time vs tcpdump | RSS vs tcpdump |"
 echo "|---|---|---:|---:|---:|---:|"
 for tool in "${TOOLS[@]}"; do
     if [[ -z ${SECS[$tool]:-} ]]; then
         echo "| $tool | \`${CMD[$tool]}\` | ${NOTE[$tool]:-n/a} | | | |"
         continue
     fi
-    mib=${MIB[$tool]}
+    mib=${MIB[$tool]:-n/a}
     rss_ratio="-"
-    [[ $mib != n/a && ${MIB[exflow]:-n/a} != n/a ]] && rss_ratio=$(ratio "$mib" "${MIB[exflow]}")
+    [[ $mib != n/a && -n ${MIB[tcpdump]:-} ]] && rss_ratio=$(ratio "$mib" "${MIB[tcpdump]}")
     echo "| $tool | \`${CMD[$tool]}\` | ${SECS[$tool]} | $mib |" \
-        "$(ratio "${SECS[$tool]}" "${SECS[exflow]:-}") | $rss_ratio |"
+        "$(ratio "${SECS[$tool]}" "${SECS[tcpdump]:-}") | $rss_ratio |"
 done
-if [[ -n ${SECS[exflow]:-} && -n ${SECS[tcpdump]:-} ]]; then
-    echo
-    echo "exflow takes $(ratio "${SECS[exflow]}" "${SECS[tcpdump]}")x the time of" \
-        "\`tcpdump -r FILE -w /dev/null\` (reading and copying the file)."
-fi

@@ -42,7 +42,7 @@ struct Args {
     /// Long idle times keep flows open; the capture ends when the packet count is reached.
     #[arg(long, default_value_t = 300)]
     idle: u64,
-    /// Output file.
+    /// Output file; `-` writes to stdout.
     #[arg(long, default_value = "bench.pcap")]
     out: PathBuf,
     /// Seed of the generator.
@@ -263,7 +263,13 @@ fn main() -> std::io::Result<()> {
         heap.push(Reverse((f.next_ts, flows.len() as u32)));
         flows.push(f);
     }
-    let out = BufWriter::with_capacity(1 << 20, File::create(&args.out)?);
+    // `-` streams to stdout, e.g. into `exflow analyze -` for captures larger than the disk.
+    let sink: Box<dyn std::io::Write> = if args.out.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(File::create(&args.out)?)
+    };
+    let out = BufWriter::with_capacity(1 << 20, sink);
     let mut w = PcapWriter::new(out, TsPrecision::Micro)?;
     let (mut bytes, mut last_ts) = (0u64, T0);
     // Flows that have sent a packet and not finished yet, now and at most.

@@ -533,7 +533,7 @@ pub enum Completeness {
 
 /// Reads every capture in `paths` (`-` is stdin) through one analyzer. Problems with an input
 /// become warnings naming the file and offset; `on_progress` is called now and then with the
-/// current file's name, bytes read, file size and packets so far.
+/// current file's name, bytes read, file size (0 for a stream) and packets so far.
 pub fn analyze_files(
     paths: &[String],
     config: Config,
@@ -640,9 +640,9 @@ pub(crate) fn read_files(
                     }
                     n += 1;
                     if n.is_multiple_of(65_536) {
-                        if let Some((done, total)) = reader.progress() {
-                            on_progress(path, done, total, n);
-                        }
+                        // A stream has no size: its bytes so far, and 0 for the total.
+                        let (done, total) = reader.progress().unwrap_or((reader.offset(), 0));
+                        on_progress(path, done, total, n);
                     }
                 }
                 Ok(None) => break,

@@ -98,9 +98,13 @@ struct AnalysisOpts {
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     max_flow_records: usize,
     /// MiB of a gzip-compressed or streamed NetMon/NetXRay capture held in memory (those formats
-    /// are read out of order; regular files are read with seeks and need no window).
+    /// are read out of order; regular files are read in place and need no window).
     #[arg(long, default_value_t = 128, value_name = "MIB")]
     stream_window: usize,
+    /// Read regular files with read calls instead of memory-mapping them (slower; for a capture
+    /// that another program may truncate while exflow reads it, which kills a mapped reader).
+    #[arg(long)]
+    no_mmap: bool,
     /// Failed connections listed per service in the table.
     #[arg(long, default_value_t = 10, value_name = "N")]
     failures: usize,
@@ -130,7 +134,8 @@ struct AnalysisOpts {
     /// Analysis workers: above 1, one reader thread feeds N workers, packets split by host pair;
     /// the report equals one thread's but for the documented differences (README, "Threads").
     /// Default 1, the single-threaded analysis (sharding did not pay on the 2-core machine it
-    /// was measured on). With --events the analysis runs on one thread; live refuses N > 1.
+    /// was measured on). With --events, and in `firewall`, the analysis runs on one thread; live
+    /// refuses N > 1.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }
@@ -153,6 +158,7 @@ impl AnalysisOpts {
             max_flow_records: self.max_flow_records,
             read: exflow::source::ReadLimits {
                 window: self.stream_window.saturating_mul(1 << 20),
+                map_files: !self.no_mmap,
                 ..Default::default()
             },
             limits: exflow::track::Limits {
@@ -617,8 +623,14 @@ fn firewall(args: FirewallArgs) -> Result<u8> {
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<u8> {
-    let config = args.opts.config(args.flows)?;
+    use exflow::output::flow_stream::FlowStream;
+    // JSON and CSV flow listings are written as flows end instead of kept (the table sorts
+    // them, so it keeps them; a sharded run keeps them too, to merge the workers' records).
+    let stream_flows = args.flows && args.format != Format::Table && args.opts.threads() <= 1;
+    let config = args.opts.config(args.flows && !stream_flows)?;
     let dest = args.opts.events.as_deref().map(EventDest::parse);
+    // With `--events -` stdout carries the events alone; the report goes to stderr.
+    let to_stderr = dest == Some(EventDest::Stdout);
     let events = match &dest {
         Some(d) => {
             let writer =
@@ -632,14 +644,28 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         }
         None => None,
     };
+    let flow_stream = match (stream_flows, args.format) {
+        (false, _) => None,
+        (true, Format::Csv) => {
+            let w: Box<dyn Write + Send> = if to_stderr {
+                Box::new(io::BufWriter::with_capacity(1 << 16, io::stderr()))
+            } else {
+                Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout()))
+            };
+            Some(FlowStream::csv(w, args.opts.max_flow_records))
+        }
+        (true, _) => Some(FlowStream::json(args.opts.max_flow_records)?),
+    };
+    let events = match &flow_stream {
+        Some(fs) => Some(fs.sink(events)),
+        None => events,
+    };
     let (analysis, completeness) =
         match run_analysis(&args.files, config, events, args.opts.threads(), args.quiet) {
             Ok(x) => x,
             Err(code) => return Ok(code),
         };
     let report = Report::new(&analysis);
-    // With `--events -` stdout carries the events alone; the report goes to stderr.
-    let to_stderr = dest == Some(EventDest::Stdout);
     let sink: Box<dyn Write> = if to_stderr {
         Box::new(io::stderr().lock())
     } else {
@@ -651,16 +677,18 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
         io::stdout().is_terminal()
     };
     let mut out = io::BufWriter::with_capacity(1 << 16, sink);
-    match args.format {
-        Format::Table => {
+    match (args.format, &flow_stream) {
+        (Format::Csv, Some(fs)) => fs.finish_csv()?,
+        (Format::Json, Some(fs)) => fs.write_json(&report, &mut out)?,
+        (Format::Table, _) => {
             let opt = args.opts.table(tty);
             output::write_table(&mut out, &report, opt)?;
         }
-        Format::Json => {
+        (Format::Json, None) => {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
-        Format::Csv => match &report.flows {
+        (Format::Csv, None) => match &report.flows {
             Some(flows) => output::write_flows_csv(&mut out, flows)?,
             None => output::write_services_csv(&mut out, &report)?,
         },
@@ -774,10 +802,13 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// A one-line progress display on stderr for long files, refreshed at most 4 times a second.
+/// A one-line progress display on stderr for long files, refreshed at most 4 times a second:
+/// the share of the file read (bytes read so far for a stream) and packets per second.
 struct Progress {
     on: bool,
     last: Option<Instant>,
+    /// The file being read, when its first report came, and its packets then.
+    file: Option<(String, Instant, u64)>,
     shown: bool,
 }
 
@@ -786,6 +817,7 @@ impl Progress {
         Progress {
             on,
             last: None,
+            file: None,
             shown: false,
         }
     }
@@ -795,6 +827,9 @@ impl Progress {
             return;
         }
         let now = Instant::now();
+        if self.file.as_ref().is_none_or(|(n, ..)| n != name) {
+            self.file = Some((name.to_string(), now, packets));
+        }
         if self
             .last
             .is_some_and(|t| now - t < Duration::from_millis(250))
@@ -802,13 +837,20 @@ impl Progress {
             return;
         }
         self.last = Some(now);
-        let pct = if total > 0 {
-            done as f64 * 100.0 / total as f64
+        let rate = self.file.as_ref().and_then(|(_, since, from)| {
+            let secs = (now - *since).as_secs_f64();
+            (secs > 0.2).then(|| packets.saturating_sub(*from) as f64 / secs)
+        });
+        let rate = rate
+            .map(|r| format!("  {:.2} Mpkt/s", r / 1e6))
+            .unwrap_or_default();
+        let read = if total > 0 {
+            format!("{:5.1}%", done as f64 * 100.0 / total as f64)
         } else {
-            0.0
+            format!("{} MiB read", done >> 20)
         };
         say(format_args!(
-            "\r\x1b[K{name}: {pct:5.1}%  {packets} packets"
+            "\r\x1b[K{name}: {read}  {packets} packets{rate}"
         ));
         self.shown = true;
     }

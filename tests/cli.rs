@@ -226,10 +226,13 @@ fn flows_listing_and_csv() {
     assert!(csv.starts_with("service,flows,packets,bytes,"));
     assert_eq!(csv.lines().count(), r.services.len() + 1);
     let out = exflow(&["analyze", "--format", "csv", "--flows", SAMPLE]);
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap().lines().count(),
-        flows.len() + 1
-    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), flows.len() + 1);
+    // Both are written as flows end, in the same order: the JSON's flows are the CSV's rows.
+    for (row, f) in csv.lines().skip(1).zip(flows) {
+        let want = format!("{},{},{},{},", f.service, f.proto, f.client, f.server);
+        assert!(row.starts_with(&want), "{row} is not {want}");
+    }
 }
 
 #[test]

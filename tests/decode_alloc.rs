@@ -154,3 +154,63 @@ fn pipeline_allocates_nothing_for_packets_of_known_flows() {
     let analysis = a.finish();
     assert_eq!(analysis.input.packets, 3 * frames.len() as u64);
 }
+
+/// Writes `n` Ethernet frames to a pcap file in the temporary directory; `gzip` compresses it.
+fn capture_file(name: &str, n: usize, gzip: bool) -> std::path::PathBuf {
+    use exflow::synth::{PcapWriter, TsPrecision};
+    let frames: Vec<Vec<u8>> = frames()
+        .into_iter()
+        .filter(|(link, _)| *link == 1)
+        .map(|(_, f)| f)
+        .collect();
+    let mut w = PcapWriter::new(Vec::new(), TsPrecision::Micro).unwrap();
+    for i in 0..n {
+        w.write_packet(1_000_000 + i as i64 * 1_000, &frames[i % frames.len()])
+            .unwrap();
+    }
+    let mut bytes = w.into_inner().unwrap();
+    if gzip {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&bytes).unwrap();
+        bytes = gz.finish().unwrap();
+    }
+    let path = std::env::temp_dir().join(format!("exflow-alloc-{}-{name}", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Reading a capture file allocates nothing per packet: mapped (the default), read like a
+/// stream, and gzip-compressed (decompressed on another thread into recycled buffers).
+#[test]
+fn readers_allocate_nothing_per_packet() {
+    use exflow::source::{CaptureReader, ReadLimits};
+    for (name, gzip, map_files) in [
+        ("mapped.pcap", false, true),
+        ("read.pcap", false, false),
+        ("packed.pcap.gz", true, true),
+    ] {
+        let n = 60_000;
+        let path = capture_file(name, n, gzip);
+        let limits = ReadLimits {
+            map_files,
+            ..ReadLimits::default()
+        };
+        let mut r = CaptureReader::open_with(path.to_str().unwrap(), limits).unwrap();
+        assert_eq!(r.is_mapped(), map_files && !gzip, "{name}");
+        // The first packet sets the buffers up.
+        assert!(r.next_packet().unwrap().is_some());
+        let before = allocations();
+        let mut read = 1;
+        let mut bytes = 0usize;
+        while let Some(p) = r.next_packet().unwrap() {
+            read += 1;
+            bytes += p.data.len();
+        }
+        let after = allocations();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read, n, "{name}");
+        assert!(bytes > 0);
+        assert_eq!(after - before, 0, "allocations reading {name}");
+    }
+}

@@ -163,6 +163,7 @@ fn run(name: &str, bytes: Vec<u8>) -> Option<u64> {
     let limits = ReadLimits {
         window: 8 << 20,
         interfaces_per_section: 64,
+        ..ReadLimits::default()
     };
     let Ok(mut r) =
         CaptureReader::from_reader_with(name, Box::new(std::io::Cursor::new(bytes)), limits)

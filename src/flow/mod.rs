@@ -451,30 +451,40 @@ impl<C: Default> FlowTable<C> {
         self.expired += gone;
     }
 
-    /// Takes every flow `leave` picks out of the table and hands it to `ended`; returns how many.
+    /// Takes every flow `leave` picks out of the table and hands it to `ended`, oldest first as
+    /// at the end of the capture (the hash order is random per run, and the order flows end in
+    /// is the order of `--flows` listings and events); returns how many.
     fn remove_if(
         &mut self,
         mut leave: impl FnMut(&Flow<C>) -> bool,
         ended: &mut impl FnMut(Flow<C>, EndReason),
         why: EndReason,
     ) -> u64 {
-        let (slab, free) = (&mut self.slab, &mut self.free);
-        let mut gone = 0;
-        self.index.retain(|&mut i| {
-            let Some(slot) = slab.get_mut(i as usize) else {
-                return false;
-            };
-            if !slot.as_ref().is_some_and(&mut leave) {
-                return slot.is_some();
+        let slab = &self.slab;
+        // Slot numbers, not flows: no second copy of what leaves (once per sweep, not per packet).
+        let mut gone: Vec<u32> = Vec::new();
+        self.index.retain(|&mut i| match slab.get(i as usize) {
+            Some(Some(f)) if leave(f) => {
+                gone.push(i);
+                false
             }
-            if let Some(f) = slot.take() {
-                free.push(i);
-                gone += 1;
+            Some(Some(_)) => true,
+            _ => false,
+        });
+        gone.sort_unstable_by_key(|i| {
+            slab.get(*i as usize)
+                .and_then(Option::as_ref)
+                .map(|f| (f.first_ts, f.proto, f.client, f.server))
+        });
+        let mut n = 0;
+        for i in gone {
+            if let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) {
+                self.free.push(i);
+                n += 1;
                 ended(f, why);
             }
-            false
-        });
-        gone
+        }
+        n
     }
 
     /// Makes space for one more flow by evicting the least recently active eighth of the table.

@@ -65,35 +65,41 @@ tcp_flows_troubled,tcp_retransmitted,tcp_reset_mid_session,tcp_stalled"
     Ok(())
 }
 
+/// The header of the one-row-per-flow CSV.
+pub const FLOWS_CSV_HEADER: &str = "service,proto,client,server,outcome,midstream,\
+to_server_packets,to_server_bytes,to_client_packets,to_client_bytes,first_ts,last_ts,icmp_code,\
+followup_of";
+
 /// One row per flow.
 pub fn write_flows_csv(w: &mut dyn Write, flows: &[FlowView]) -> io::Result<()> {
-    writeln!(
-        w,
-        "service,proto,client,server,outcome,midstream,to_server_packets,to_server_bytes,\
-to_client_packets,to_client_bytes,first_ts,last_ts,icmp_code,followup_of"
-    )?;
+    writeln!(w, "{FLOWS_CSV_HEADER}")?;
     for f in flows {
-        writeln!(
-            w,
-            "{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{},{}",
-            field(&f.service),
-            f.proto,
-            field(&f.client),
-            field(&f.server),
-            f.outcome.as_str(),
-            f.midstream,
-            f.to_server.packets,
-            f.to_server.bytes,
-            f.to_client.packets,
-            f.to_client.bytes,
-            f.first_ts,
-            f.last_ts,
-            f.icmp
-                .as_ref()
-                .map(|i| i.code.to_string())
-                .unwrap_or_default(),
-            f.followup_of.map(|i| i.to_string()).unwrap_or_default()
-        )?;
+        write_flow_row(w, f)?;
     }
     Ok(())
+}
+
+/// The CSV row of one flow.
+pub fn write_flow_row(w: &mut dyn Write, f: &FlowView) -> io::Result<()> {
+    writeln!(
+        w,
+        "{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{},{}",
+        field(&f.service),
+        f.proto,
+        field(&f.client),
+        field(&f.server),
+        f.outcome.as_str(),
+        f.midstream,
+        f.to_server.packets,
+        f.to_server.bytes,
+        f.to_client.packets,
+        f.to_client.bytes,
+        f.first_ts,
+        f.last_ts,
+        f.icmp
+            .as_ref()
+            .map(|i| i.code.to_string())
+            .unwrap_or_default(),
+        f.followup_of.map(|i| i.to_string()).unwrap_or_default()
+    )
 }

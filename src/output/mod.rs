@@ -6,6 +6,7 @@
 pub mod community_id;
 mod csv;
 pub mod events;
+pub mod flow_stream;
 mod mail_flow;
 mod table;
 pub mod time;
@@ -19,7 +20,9 @@ use crate::flow::{DirCount, Outcome, TcpHealth};
 use crate::packet::Nanos;
 use crate::summary::{FlowRecord, ServiceStats, TcpTotals};
 
-pub use csv::{field as csv_field, write_flows_csv, write_services_csv};
+pub use csv::{
+    field as csv_field, write_flow_row, write_flows_csv, write_services_csv, FLOWS_CSV_HEADER,
+};
 pub use table::{write_table, TableOptions};
 
 /// Schema id of the JSON report.

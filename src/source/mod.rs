@@ -12,6 +12,8 @@
 //! yielded by then.
 
 mod error;
+mod gzip;
+mod map;
 mod netmon;
 mod netxray;
 mod pcap;
@@ -20,7 +22,7 @@ mod store;
 mod stream;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use std::sync::Arc;
 pub use self::error::{SourceError, SourceErrorKind};
 
 pub(crate) use self::error::Fault;
+use self::gzip::gunzip;
 use self::netmon::NetmonReader;
 use self::netxray::NetxrayReader;
 use self::pcap::PcapReader;
@@ -49,6 +52,9 @@ pub struct ReadLimits {
     /// Interface Description Blocks kept per pcapng section; more are counted and ignored, and
     /// so are their packets.
     pub interfaces_per_section: usize,
+    /// Memory-map uncompressed regular files (the default) instead of reading them like a
+    /// stream; see the `map` module for what that risks (`--no-mmap`).
+    pub map_files: bool,
 }
 
 /// Default of [`ReadLimits::window`]: 128 MiB.
@@ -61,6 +67,7 @@ impl Default for ReadLimits {
         ReadLimits {
             window: DEFAULT_WINDOW,
             interfaces_per_section: DEFAULT_INTERFACES_PER_SECTION,
+            map_files: true,
         }
     }
 }
@@ -87,9 +94,6 @@ impl std::ops::AddAssign for ReadLimitCounts {
 
 /// The two bytes every gzip member starts with.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-/// Buffer between a compressed file and its decompressor.
-const GZIP_BUFFER: usize = 256 << 10;
 
 /// The container format of a capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,8 +179,17 @@ impl CaptureReader {
             len: meta.len(),
             progress: Arc::clone(&count),
         });
-        let counted = CountingReader::new(file, Arc::clone(&count));
-        let progress = Some((count, meta.len()));
+        let progress = Some((Arc::clone(&count), meta.len()));
+        if limits.map_files {
+            // A gzip file is decompressed from a stream of reads; anything else is read in place.
+            if let Some(map) =
+                map::map_file(&file, meta.len()).filter(|m| !m.starts_with(&GZIP_MAGIC))
+            {
+                let stream = ByteStream::mapped(Arc::new(map));
+                return Self::start_stream(path, stream, progress, seekable, limits);
+            }
+        }
+        let counted = CountingReader::new(file, count);
         Self::start(path, Box::new(counted), progress, seekable, limits)
     }
 
@@ -205,7 +218,17 @@ impl CaptureReader {
         seekable: Option<Seekable>,
         limits: ReadLimits,
     ) -> Result<CaptureReader, SourceError> {
-        let mut stream = ByteStream::new(reader);
+        Self::start_stream(name, ByteStream::new(reader), progress, seekable, limits)
+    }
+
+    /// [`start`](Self::start) on a stream already set up.
+    fn start_stream(
+        name: &str,
+        mut stream: ByteStream,
+        progress: Option<(Arc<AtomicU64>, u64)>,
+        seekable: Option<Seekable>,
+        limits: ReadLimits,
+    ) -> Result<CaptureReader, SourceError> {
         let cut = Arc::new(AtomicBool::new(false));
         let mut magic = peek_magic(&mut stream).map_err(|e| Fault::io(e, &stream).in_file(name))?;
         let gzip = magic.starts_with(&GZIP_MAGIC);
@@ -305,9 +328,18 @@ impl CaptureReader {
     /// Bytes of the underlying file read so far and its total size, for progress display
     /// (compressed bytes for a gzip file); `None` for stdin and other streams.
     pub fn progress(&self) -> Option<(u64, u64)> {
-        self.progress
-            .as_ref()
-            .map(|(count, size)| (count.load(Ordering::Relaxed), *size))
+        let (count, size) = self.progress.as_ref()?;
+        let mut done = count.load(Ordering::Relaxed);
+        if self.stream.map().is_some() {
+            // A mapped file is not read by anyone: its progress is the reader's position.
+            done = done.max(self.stream.offset());
+        }
+        Some((done, *size))
+    }
+
+    /// Whether the file is read in place from a memory map (no copy of its bytes).
+    pub fn is_mapped(&self) -> bool {
+        self.stream.map().is_some()
     }
 
     /// Things about the capture worth telling the user that did not stop reading it, one line
@@ -380,38 +412,6 @@ fn detect(
 const GZIP_CUT: SourceErrorKind = SourceErrorKind::Truncated {
     what: "gzip stream",
 };
-
-/// Puts a gzip decompressor in front of `stream`, keeping the bytes it already buffered.
-fn gunzip(stream: ByteStream, cut: &Arc<AtomicBool>) -> ByteStream {
-    let (prefix, inner) = stream.into_parts();
-    let compressed = io::Cursor::new(prefix).chain(inner);
-    let decoder =
-        flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(GZIP_BUFFER, compressed));
-    ByteStream::new(Box::new(CutGzip {
-        inner: decoder,
-        cut: Arc::clone(cut),
-    }))
-}
-
-/// Makes a gzip stream that stops in the middle of a member end like an uncompressed file cut at
-/// the same place, so the format reader reports the cut record at its own offset; `cut` records
-/// that it happened, for when the cut falls between records.
-struct CutGzip<R> {
-    inner: R,
-    cut: Arc<AtomicBool>,
-}
-
-impl<R: Read> Read for CutGzip<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                self.cut.store(true, Ordering::Relaxed);
-                Ok(0)
-            }
-            other => other,
-        }
-    }
-}
 
 /// Read errors under a gzip layer come from the decompressor.
 fn gzip_fault(fault: Fault, gzip: bool) -> Fault {

@@ -1,6 +1,7 @@
 //! Random access to a capture whose records must be read out of order (NetMon's frame table,
-//! NetXRay's ring buffer): a regular file is read where needed with seeks and never held; a
-//! compressed file or a stream is held in memory, but only up to a bounded window.
+//! NetXRay's ring buffer): a regular file is read where needed from its memory map, or with seeks
+//! when it is not mapped, and never held; a compressed file or a stream is held in memory, but
+//! only up to a bounded window.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -20,6 +21,8 @@ pub(crate) struct Seekable {
 /// The bytes of one capture, from the stream position where its format reader started.
 pub(crate) enum Store {
     File(Seekable),
+    /// A mapped file, and the progress counter to advance as it is read.
+    Mapped(Arc<memmap2::Mmap>, Arc<AtomicU64>),
     Memory(Vec<u8>),
 }
 
@@ -38,9 +41,13 @@ impl Store {
         seekable: Option<Seekable>,
         window: usize,
     ) -> Result<Store, StoreError> {
-        if let Some(s) = seekable {
-            // Format readers only start at the beginning of an uncompressed regular file.
-            if stream.offset() == 0 {
+        // Format readers only start at the beginning of an uncompressed regular file.
+        if stream.offset() == 0 {
+            if let Some(map) = stream.map() {
+                let progress = seekable.map(|s| s.progress).unwrap_or_default();
+                return Ok(Store::Mapped(Arc::clone(map), progress));
+            }
+            if let Some(s) = seekable {
                 return Ok(Store::File(s));
             }
         }
@@ -54,6 +61,7 @@ impl Store {
     pub(crate) fn len(&self) -> u64 {
         match self {
             Store::File(s) => s.len,
+            Store::Mapped(m, _) => m.len() as u64,
             Store::Memory(v) => v.len() as u64,
         }
     }
@@ -67,17 +75,10 @@ impl Store {
             return Ok(false);
         }
         match self {
-            Store::Memory(v) => {
-                let src = usize::try_from(at)
-                    .ok()
-                    .and_then(|a| v.get(a..a + buf.len()));
-                match src {
-                    Some(src) => {
-                        buf.copy_from_slice(src);
-                        Ok(true)
-                    }
-                    None => Ok(false),
-                }
+            Store::Memory(v) => Ok(copy_at(v, at, buf)),
+            Store::Mapped(m, progress) => {
+                progress.fetch_max(end, Ordering::Relaxed);
+                Ok(copy_at(m, at, buf))
             }
             Store::File(s) => {
                 s.file.seek(SeekFrom::Start(at))?;
@@ -92,5 +93,19 @@ impl Store {
                 }
             }
         }
+    }
+}
+
+/// Fills `buf` from `bytes[at..]`; false when that runs past the end.
+fn copy_at(bytes: &[u8], at: u64, buf: &mut [u8]) -> bool {
+    let src = usize::try_from(at)
+        .ok()
+        .and_then(|a| bytes.get(a..a.checked_add(buf.len())?));
+    match src {
+        Some(src) => {
+            buf.copy_from_slice(src);
+            true
+        }
+        None => false,
     }
 }

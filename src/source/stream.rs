@@ -1,9 +1,10 @@
-//! A forward-only buffered byte stream that knows the offset of every byte it hands out.
+//! A forward-only byte stream that knows the offset of every byte it hands out.
 //!
-//! The capture readers ask for "at least `n` bytes at the current position" and get a borrow into
-//! one reused buffer; nothing is allocated per record and the stream never seeks, so pipes and
-//! stdin work the same as files (formats read out of order seek through `store`). Reads are large (1 MiB) because this is the hot path for
-//! multi-gigabyte captures.
+//! The capture readers ask for "at least `n` bytes at the current position" and get a borrow:
+//! into the memory map of a regular file (no copy at all), or into one reused buffer filled by
+//! large reads (1 MiB) from a pipe, stdin or a decompressor. Nothing is allocated per record and
+//! the stream never seeks, so pipes and stdin work the same as files (formats read out of order
+//! go through `store`).
 
 use std::io::{self, Read};
 use std::ops::Range;
@@ -13,10 +14,29 @@ use std::sync::Arc;
 /// Size of the reused read buffer; it only grows when one record is larger than this.
 pub(crate) const BUFFER_SIZE: usize = 1 << 20;
 
-/// Buffered reader over any byte stream, tracking the stream offset of its position.
+/// Where a [`ByteStream`]'s bytes live.
+enum Bytes {
+    /// A reused buffer filled from `ByteStream::inner`.
+    Owned(Vec<u8>),
+    /// The whole file, mapped: every byte is available from the start.
+    Mapped(Arc<memmap2::Mmap>),
+}
+
+impl Bytes {
+    #[inline(always)]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// Buffered reader over any byte stream or a mapped file, tracking the stream offset of its
+/// position.
 pub(crate) struct ByteStream {
     inner: Box<dyn Read + Send>,
-    buf: Vec<u8>,
+    buf: Bytes,
     /// Start of the unconsumed bytes in `buf`.
     pos: usize,
     /// End of the valid bytes in `buf`.
@@ -24,6 +44,10 @@ pub(crate) struct ByteStream {
     /// Stream offset of `buf[pos]`.
     offset: u64,
     eof: bool,
+    /// Mapped streams: pages before this position were given back.
+    released: usize,
+    /// Mapped streams: the position at which to give back pages next.
+    release_at: usize,
 }
 
 impl ByteStream {
@@ -31,11 +55,36 @@ impl ByteStream {
     pub(crate) fn new(inner: Box<dyn Read + Send>) -> Self {
         ByteStream {
             inner,
-            buf: vec![0; BUFFER_SIZE],
+            buf: Bytes::Owned(vec![0; BUFFER_SIZE]),
             pos: 0,
             end: 0,
             offset: 0,
             eof: false,
+            released: 0,
+            release_at: usize::MAX,
+        }
+    }
+
+    /// A stream over a mapped file: every byte is available at once and none is copied.
+    pub(crate) fn mapped(map: Arc<memmap2::Mmap>) -> Self {
+        let end = map.len();
+        ByteStream {
+            inner: Box::new(io::empty()),
+            buf: Bytes::Mapped(map),
+            pos: 0,
+            end,
+            offset: 0,
+            eof: true,
+            released: 0,
+            release_at: super::map::RELEASE_EVERY,
+        }
+    }
+
+    /// The map this stream reads, if it reads one.
+    pub(crate) fn map(&self) -> Option<&Arc<memmap2::Mmap>> {
+        match &self.buf {
+            Bytes::Mapped(m) => Some(m),
+            Bytes::Owned(_) => None,
         }
     }
 
@@ -50,8 +99,9 @@ impl ByteStream {
     }
 
     /// The unconsumed buffered bytes.
+    #[inline]
     pub(crate) fn peek(&self) -> &[u8] {
-        self.buf.get(self.pos..self.end).unwrap_or(&[])
+        self.buf.as_slice().get(self.pos..self.end).unwrap_or(&[])
     }
 
     /// Makes at least `n` bytes available at the current position, blocking on the underlying
@@ -71,22 +121,25 @@ impl ByteStream {
         if self.eof {
             return Ok(false);
         }
+        let Bytes::Owned(buf) = &mut self.buf else {
+            return Ok(false);
+        };
         // What is left over is less than one record, so moving it to the front is cheap and
         // leaves the whole buffer free for one large read.
-        self.buf.copy_within(self.pos..self.end, 0);
+        buf.copy_within(self.pos..self.end, 0);
         self.end -= self.pos;
         self.pos = 0;
-        if self.buf.len() < n {
-            self.buf.resize(n.next_power_of_two(), 0);
+        if buf.len() < n {
+            buf.resize(n.next_power_of_two(), 0);
         }
         while self.end < n {
-            let free = self.buf.get_mut(self.end..).unwrap_or_default();
+            let free = buf.get_mut(self.end..).unwrap_or_default();
             match self.inner.read(free) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(false);
                 }
-                Ok(k) => self.end += k.min(free_len(&self.buf, self.end)),
+                Ok(k) => self.end += k.min(free_len(buf, self.end)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -98,19 +151,23 @@ impl ByteStream {
     /// over (the stream is empty afterwards). `Ok(None)` if it holds more than `limit` bytes: then
     /// at most `limit` + 1 bytes were ever held.
     pub(crate) fn take_all(&mut self, limit: usize) -> io::Result<Option<Vec<u8>>> {
-        self.buf.copy_within(self.pos..self.end, 0);
+        self.own();
+        let Bytes::Owned(buf) = &mut self.buf else {
+            return Ok(None);
+        };
+        buf.copy_within(self.pos..self.end, 0);
         self.end -= self.pos;
         self.pos = 0;
         let cap = limit.saturating_add(1);
         while !self.eof && self.end <= limit {
-            if self.end == self.buf.len() {
-                let grown = self.buf.len().saturating_mul(2).clamp(1, cap);
-                self.buf.resize(grown, 0);
+            if self.end == buf.len() {
+                let grown = buf.len().saturating_mul(2).clamp(1, cap);
+                buf.resize(grown, 0);
             }
-            let free = self.buf.get_mut(self.end..).unwrap_or_default();
+            let free = buf.get_mut(self.end..).unwrap_or_default();
             match self.inner.read(free) {
                 Ok(0) => self.eof = true,
-                Ok(k) => self.end += k.min(free_len(&self.buf, self.end)),
+                Ok(k) => self.end += k.min(free_len(buf, self.end)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -118,7 +175,7 @@ impl ByteStream {
         if self.end > limit {
             return Ok(None);
         }
-        let mut all = std::mem::take(&mut self.buf);
+        let mut all = std::mem::take(buf);
         all.truncate(self.end);
         self.offset += self.end as u64;
         self.end = 0;
@@ -130,21 +187,51 @@ impl ByteStream {
     pub(crate) fn consume(&mut self, n: usize) -> Range<usize> {
         let n = n.min(self.available());
         let start = self.pos;
+        if start >= self.release_at {
+            self.release(start);
+        }
         self.pos += n;
         self.offset += n as u64;
         start..self.pos
     }
 
+    /// Gives back the mapped pages before `to`, which the readers are done with.
+    #[cold]
+    #[inline(never)]
+    fn release(&mut self, to: usize) {
+        if let Bytes::Mapped(m) = &self.buf {
+            super::map::release(m, self.released, to);
+        }
+        self.released = to;
+        self.release_at = to.saturating_add(super::map::RELEASE_EVERY);
+    }
+
     /// Bytes previously returned by [`consume`](Self::consume); valid until the next `fill`.
+    #[inline]
     pub(crate) fn slice(&self, range: Range<usize>) -> &[u8] {
-        self.buf.get(range).unwrap_or(&[])
+        self.buf.as_slice().get(range).unwrap_or(&[])
     }
 
     /// Takes out the buffered, unconsumed bytes and the reader, to put a decompressor in front.
     pub(crate) fn into_parts(mut self) -> (Vec<u8>, Box<dyn Read + Send>) {
-        self.buf.truncate(self.end);
-        self.buf.drain(..self.pos);
-        (self.buf, self.inner)
+        self.own();
+        let Bytes::Owned(mut buf) = self.buf else {
+            return (Vec::new(), self.inner);
+        };
+        buf.truncate(self.end);
+        buf.drain(..self.pos);
+        (buf, self.inner)
+    }
+
+    /// Turns a mapped stream into a buffered one holding the same unconsumed bytes (the rare
+    /// paths that need to own them; the hot path never does).
+    fn own(&mut self) {
+        if let Bytes::Mapped(m) = &self.buf {
+            let rest = m.get(self.pos..self.end).unwrap_or_default().to_vec();
+            self.end = rest.len();
+            self.pos = 0;
+            self.buf = Bytes::Owned(rest);
+        }
     }
 }
 
@@ -240,7 +327,11 @@ mod tests {
         assert!(!s.fill(1).unwrap());
         let mut s = ByteStream::new(Box::new(io::Cursor::new(data)));
         assert!(s.take_all(2_000_000).unwrap().is_none());
-        assert!(s.buf.len() <= 2_000_001, "held {}", s.buf.len());
+        assert!(
+            s.buf.as_slice().len() <= 2_000_001,
+            "held {}",
+            s.buf.as_slice().len()
+        );
     }
 
     #[test]

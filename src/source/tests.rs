@@ -186,3 +186,62 @@ fn packets_borrow_one_reused_buffer() {
     }
     assert_eq!(i, 5000);
 }
+
+/// Every packet, then the error (as text) or `None`, read from `r`.
+fn drain(r: &mut CaptureReader) -> (Vec<(i64, Vec<u8>)>, Option<String>) {
+    let mut out = Vec::new();
+    loop {
+        match r.next_packet() {
+            Ok(Some(p)) => out.push((p.ts, p.data.to_vec())),
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e.to_string())),
+        }
+    }
+}
+
+#[test]
+fn mapped_read_and_streamed_files_give_the_same_packets_and_errors() {
+    let dir = std::env::temp_dir().join(format!("exflow-map-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cut.pcap");
+    let name = path.to_str().unwrap();
+    let full = small_pcap();
+    let mut ng = Pcapng::new(false);
+    ng.interface(1, 0, &[])
+        .epb(0, 1, b"abcdef", 6)
+        .epb(0, 2, b"ghi", 3);
+    for bytes in [full, ng.bytes()] {
+        for cut in (1..=bytes.len()).rev() {
+            let part = &bytes[..cut];
+            std::fs::write(&path, part).unwrap();
+            let streamed = from_bytes(part.to_vec()).map(|mut r| drain(&mut r));
+            for map_files in [true, false] {
+                let limits = ReadLimits {
+                    map_files,
+                    ..ReadLimits::default()
+                };
+                let opened = CaptureReader::open_with(name, limits).map(|mut r| {
+                    assert_eq!(r.is_mapped(), map_files);
+                    let got = drain(&mut r);
+                    if got.1.is_none() {
+                        assert_eq!(r.progress(), Some((cut as u64, cut as u64)), "cut {cut}");
+                    }
+                    got
+                });
+                match (&streamed, &opened) {
+                    (Ok(a), Ok(b)) => {
+                        let b = (&b.0, b.1.as_ref().map(|e| e.replacen(name, "in", 1)));
+                        assert_eq!((&a.0, a.1.clone()), b, "cut {cut}");
+                    }
+                    (Err(a), Err(b)) => assert_eq!(
+                        a.to_string(),
+                        b.to_string().replacen(name, "in", 1),
+                        "cut {cut}"
+                    ),
+                    (a, b) => panic!("cut {cut}: {:?} against {:?}", a.is_ok(), b.is_ok()),
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

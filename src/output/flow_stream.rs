@@ -1,0 +1,286 @@
+//! `--flows` with JSON or CSV: each flow's record is written when the flow ends, so memory does
+//! not grow with the number of flows.
+//!
+//! Order: the order in which flows leave the flow table, in capture time (a sweep of closed and
+//! idle flows, oldest first within one sweep; an eviction), then the flows still open at the end
+//! of the capture, oldest first. CSV rows go
+//! straight to the output. The JSON report cannot be written before the run ends (its other
+//! members are totals), so its flow records are spilled to an unlinked temporary file (in
+//! `$TMPDIR`) and spliced into the document in the place and form `flows` always had.
+//! `--max-flow-records` still caps how many are written (it bounds the spill on disk).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::analyze::EventSink;
+use crate::classify::{Catalogue, Expectation, Flow};
+use crate::packet::Nanos;
+use crate::summary::FlowRecord;
+
+use super::csv::{write_flow_row, FLOWS_CSV_HEADER};
+use super::{flow_view, Report};
+
+/// The spill's indentation: the records are elements of the report's top-level `flows` array.
+const JSON_INDENT: &[u8] = b"\n    ";
+
+/// Where the records go.
+enum Out {
+    /// CSV rows on the report's destination; the header is written with the first row.
+    Csv {
+        w: Box<dyn Write + Send>,
+        header: bool,
+    },
+    /// JSON elements in a temporary file, spliced into the report at the end.
+    Spill {
+        w: BufWriter<File>,
+        scratch: Vec<u8>,
+    },
+}
+
+struct State {
+    out: Out,
+    catalogue: Option<Arc<Catalogue>>,
+    written: u64,
+    max: u64,
+    dropped: u64,
+    /// The first write error; nothing more is written after it.
+    error: Option<io::Error>,
+}
+
+/// The handle on a run's streamed flow records, kept by whoever renders the report.
+pub struct FlowStream {
+    state: Arc<Mutex<State>>,
+}
+
+/// The [`EventSink`] side: records each ending flow, and passes every event on to `inner`.
+struct Sink {
+    state: Arc<Mutex<State>>,
+    inner: Option<Box<dyn EventSink>>,
+}
+
+impl FlowStream {
+    /// CSV rows written to `w` as flows end (at most `max`).
+    pub fn csv(w: Box<dyn Write + Send>, max: usize) -> FlowStream {
+        Self::new(Out::Csv { w, header: false }, max)
+    }
+
+    /// JSON records spilled to a temporary file (at most `max`), for [`write_json`](Self::write_json).
+    pub fn json(max: usize) -> io::Result<FlowStream> {
+        let file = spill_file()?;
+        let w = BufWriter::with_capacity(1 << 16, file);
+        Ok(Self::new(
+            Out::Spill {
+                w,
+                scratch: Vec::new(),
+            },
+            max,
+        ))
+    }
+
+    fn new(out: Out, max: usize) -> FlowStream {
+        FlowStream {
+            state: Arc::new(Mutex::new(State {
+                out,
+                catalogue: None,
+                written: 0,
+                max: u64::try_from(max).unwrap_or(u64::MAX),
+                dropped: 0,
+                error: None,
+            })),
+        }
+    }
+
+    /// The sink to give the run; events also go on to `inner` (`--events`).
+    pub fn sink(&self, inner: Option<Box<dyn EventSink>>) -> Box<dyn EventSink> {
+        Box::new(Sink {
+            state: Arc::clone(&self.state),
+            inner,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records not written past `--max-flow-records`.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    /// Ends a CSV listing: the header if no flow was written, then a flush; the first write
+    /// error of the run, if any.
+    pub fn finish_csv(&self) -> io::Result<()> {
+        let mut s = self.lock();
+        if let Some(e) = s.error.take() {
+            return Err(e);
+        }
+        match &mut s.out {
+            Out::Csv { w, header } => {
+                if !*header {
+                    *header = true;
+                    writeln!(w, "{FLOWS_CSV_HEADER}")?;
+                }
+                w.flush()
+            }
+            Out::Spill { .. } => Ok(()),
+        }
+    }
+
+    /// Writes `report` as pretty JSON to `out` with the spilled records as its `flows` (the
+    /// report's own `flows` are replaced).
+    pub fn write_json(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = self.lock();
+        if let Some(e) = s.error.take() {
+            return Err(e);
+        }
+        let mut shell = report.clone();
+        shell.flows = Some(Vec::new());
+        shell.limits.flow_records_dropped = s.dropped;
+        let doc = serde_json::to_vec_pretty(&shell).map_err(io::Error::other)?;
+        // Only top-level members are indented by exactly two spaces after a line break (a line
+        // break inside a string is escaped), so this is the `flows` member.
+        let marker: &[u8] = b"\n  \"flows\": []";
+        let at = doc
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .ok_or_else(|| io::Error::other("no flows member in the report"))?;
+        let open = at + marker.len() - 1;
+        let (head, tail) = doc.split_at(open);
+        out.write_all(head)?;
+        let written = s.written;
+        if let Out::Spill { w, .. } = &mut s.out {
+            if written > 0 {
+                w.flush()?;
+                let file = w.get_mut();
+                file.seek(SeekFrom::Start(0))?;
+                io::copy(&mut Read::by_ref(file), out)?;
+                out.write_all(b"\n  ")?;
+            }
+        }
+        out.write_all(tail)?;
+        writeln!(out)
+    }
+}
+
+impl State {
+    fn record(&mut self, r: &FlowRecord) {
+        if self.error.is_some() {
+            return;
+        }
+        if self.written >= self.max {
+            self.dropped = self.dropped.saturating_add(1);
+            return;
+        }
+        let Some(cat) = self.catalogue.as_ref() else {
+            return;
+        };
+        let view = flow_view(cat.id(r.service), r);
+        let first = self.written == 0;
+        let result = match &mut self.out {
+            Out::Csv { w, header } => {
+                let head = if *header {
+                    Ok(())
+                } else {
+                    *header = true;
+                    writeln!(w, "{FLOWS_CSV_HEADER}")
+                };
+                head.and_then(|()| write_flow_row(w, &view))
+            }
+            Out::Spill { w, scratch } => spill(w, scratch, &view, first),
+        };
+        match result {
+            Ok(()) => self.written += 1,
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+/// Appends one element of the pretty-printed `flows` array, indented as in the report.
+fn spill(
+    w: &mut BufWriter<File>,
+    scratch: &mut Vec<u8>,
+    view: &super::FlowView,
+    first: bool,
+) -> io::Result<()> {
+    scratch.clear();
+    serde_json::to_writer_pretty(&mut *scratch, view).map_err(io::Error::other)?;
+    if !first {
+        w.write_all(b",")?;
+    }
+    w.write_all(JSON_INDENT)?;
+    for (i, line) in scratch.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            w.write_all(JSON_INDENT)?;
+        }
+        w.write_all(line)?;
+    }
+    Ok(())
+}
+
+/// A new temporary file, removed from its directory at once where the system allows it (it
+/// lives until closed).
+fn spill_file() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    let pid = std::process::id();
+    for n in 0..100u32 {
+        let path = dir.join(format!("exflow-flows-{pid}-{n}.json"));
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => {
+                let _ = std::fs::remove_file(&path);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: cannot create a file for flow records: {e}",
+                        dir.display()
+                    ),
+                ))
+            }
+        }
+    }
+    Err(io::Error::other(format!(
+        "{}: cannot create a file for flow records",
+        dir.display()
+    )))
+}
+
+impl EventSink for Sink {
+    fn start(&mut self, catalogue: Arc<Catalogue>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.catalogue = Some(Arc::clone(&catalogue));
+        }
+        if let Some(i) = self.inner.as_deref_mut() {
+            i.start(catalogue);
+        }
+    }
+
+    fn flow(&mut self, now: Nanos, flow: &Flow, record: &FlowRecord) {
+        if let Ok(mut s) = self.state.lock() {
+            s.record(record);
+        }
+        if let Some(i) = self.inner.as_deref_mut() {
+            i.flow(now, flow, record);
+        }
+    }
+
+    fn followup(&mut self, now: Nanos, e: &Expectation, concluded: bool, on_dc: bool) {
+        if let Some(i) = self.inner.as_deref_mut() {
+            i.followup(now, e, concluded, on_dc);
+        }
+    }
+
+    fn stats(&mut self, now: Nanos, stats: &serde_json::Value) {
+        if let Some(i) = self.inner.as_deref_mut() {
+            i.stats(now, stats);
+        }
+    }
+}
