@@ -18,6 +18,7 @@
 #!   tcpdump     tcpdump -r FILE -w /dev/null                 (read and copy: the reference)
 #!   exflow-t1   exflow analyze --threads 1 FILE --format json  (only if `--threads` exists)
 #!   exflow      exflow analyze FILE --format json            (the default)
+#!   exflow-t2   exflow analyze --threads 2 FILE --format json  (a reader and two workers)
 #!   exflow-read exflow analyze --no-mmap FILE --format json  (read calls instead of the memory map)
 #!   ndpiReader  ndpiReader -i FILE -q                        (flows + DPI, quiet)
 #!   tshark      tshark -q -z conv,tcp -z conv,udp -r FILE    (conversation tables)
@@ -108,11 +109,12 @@ run_once() {
 
 declare -A SECS MIB NOTE CMD
 declare -A ARGV
-TOOLS=(cat tcpdump exflow-t1 exflow exflow-read ndpiReader tshark argus)
+TOOLS=(cat tcpdump exflow-t1 exflow exflow-t2 exflow-read ndpiReader tshark argus)
 CMD[cat]="cat FILE"
 CMD[tcpdump]="tcpdump -r FILE -w /dev/null"
 CMD[exflow-t1]="exflow analyze --threads 1 FILE --format json"
 CMD[exflow]="exflow analyze FILE --format json"
+CMD[exflow-t2]="exflow analyze --threads 2 FILE --format json"
 CMD[exflow-read]="exflow analyze --no-mmap FILE --format json"
 CMD[ndpiReader]="ndpiReader -i FILE -q"
 CMD[tshark]="tshark -q -z conv,tcp -z conv,udp -r FILE"
@@ -124,7 +126,7 @@ for tool in "${TOOLS[@]}"; do
     case $tool in
         cat) run=(cat "$FILE") ;;
         tcpdump) run=(tcpdump -r "$FILE" -w /dev/null) ;;
-        exflow-t1 | exflow | exflow-read)
+        exflow-t1 | exflow | exflow-t2 | exflow-read)
             if [[ -z $EXFLOW || ! -x $EXFLOW ]]; then NOTE[$tool]="build failed"; continue; fi
             if [[ $tool == exflow-t1 ]]; then
                 # `--threads` arrives with sharded analysis; before it, one thread is the default.
@@ -133,6 +135,12 @@ for tool in "${TOOLS[@]}"; do
                     continue
                 fi
                 run=("$EXFLOW" analyze --threads 1 -q "$FILE" --format json)
+            elif [[ $tool == exflow-t2 ]]; then
+                if ! "$EXFLOW" analyze --help | grep -q -- '--threads'; then
+                    NOTE[$tool]="no --threads option"
+                    continue
+                fi
+                run=("$EXFLOW" analyze --threads 2 -q "$FILE" --format json)
             elif [[ $tool == exflow-read ]]; then
                 run=("$EXFLOW" analyze --no-mmap -q "$FILE" --format json)
             else
