@@ -86,7 +86,7 @@ struct AnalysisOpts {
     #[command(flatten)]
     catalogue: CatalogueOpt,
     /// Most flows held at once; beyond it the least recently active are evicted (and counted).
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    #[arg(long, default_value_t = exflow::flow::DEFAULT_MAX_FLOWS, value_name = "N")]
     max_flows: usize,
     /// Idle timeout of TCP flows, seconds of capture time.
     #[arg(long, default_value_t = 600, value_name = "SECS")]

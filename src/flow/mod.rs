@@ -175,7 +175,7 @@ pub struct FlowConfig {
 impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
-            max_flows: 1_000_000,
+            max_flows: DEFAULT_MAX_FLOWS,
             tcp_timeout: 600 * 1_000_000_000,
             udp_timeout: 120 * 1_000_000_000,
             closed_timeout: 30 * 1_000_000_000,
@@ -211,6 +211,11 @@ pub struct FlowTable<C = ()> {
     pub expired: u64,
     pub peak: usize,
 }
+
+/// Most flows held at once by default (`--max-flows`): twice the most a 5 M-packet busy-gateway
+/// capture holds (about 250 000), and a flood of a million hostile flows stays within a few
+/// hundred MiB (README, Limits).
+pub const DEFAULT_MAX_FLOWS: usize = 1 << 19;
 
 /// How often (capture time) the table is swept for idle flows.
 pub const SWEEP_EVERY: Nanos = 10 * 1_000_000_000;
