@@ -246,13 +246,7 @@ impl Analyzer {
     /// Feeds a frame whose time the caller checked (a shard's packets).
     pub(crate) fn packet_at(&mut self, raw: &RawPacket<'_>) {
         let wire = u64::from(raw.wire_len);
-        self.input.packets += 1;
-        self.input.bytes += wire;
-        if let Some(f) = self.input.files.last_mut() {
-            f.packets += 1;
-            f.bytes += wire;
-        }
-        self.input.note_time(raw.ts);
+        self.input.count_frame(wire, raw.ts);
         self.decoded(raw.ts, wire, decode::decode(raw));
     }
 

@@ -255,13 +255,7 @@ impl Feed for Reader {
         let raw = RawPacket { ts, ..*raw };
         self.seq += 1;
         let wire = u64::from(raw.wire_len);
-        self.input.packets += 1;
-        self.input.bytes += wire;
-        if let Some(f) = self.input.files.last_mut() {
-            f.packets += 1;
-            f.bytes += wire;
-        }
-        self.input.note_time(ts);
+        self.input.count_frame(wire, ts);
         let n = self.links.len();
         let decoded = crate::decode::decode(&raw);
         let w = match &decoded {

@@ -451,6 +451,17 @@ pub struct InputStats {
 }
 
 impl InputStats {
+    /// Counts one frame of `wire` bytes at capture time `ts`, in the run and its current file.
+    pub fn count_frame(&mut self, wire: u64, ts: Nanos) {
+        self.packets += 1;
+        self.bytes += wire;
+        if let Some(f) = self.files.last_mut() {
+            f.packets += 1;
+            f.bytes += wire;
+        }
+        self.note_time(ts);
+    }
+
     pub fn note_time(&mut self, ts: Nanos) {
         self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));

@@ -6,13 +6,12 @@
 use std::collections::BTreeMap;
 
 use super::framing::{drive, Frame, FrameStats, Framer};
+use super::smtp::text;
 use super::{Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind};
 use crate::signal::ldap;
 
 /// Largest LDAP message or SASL buffer kept (bigger ones are skipped by length).
 const MAX_MESSAGE: usize = 256 * 1024;
-/// Bytes of a diagnostic message kept.
-const MAX_TEXT: usize = 160;
 /// Operation tags counted (RFC 4511 uses 0..=25).
 const OPS: usize = 26;
 
@@ -185,15 +184,6 @@ impl Ldap {
             }
         }
     }
-}
-
-/// Lossy text of at most [`MAX_TEXT`] bytes, control characters shown as `.`.
-fn text(b: &[u8]) -> String {
-    let b = b.get(..MAX_TEXT).unwrap_or(b);
-    String::from_utf8_lossy(b)
-        .chars()
-        .map(|c| if c.is_control() { '.' } else { c })
-        .collect()
 }
 
 impl Tracker for Ldap {

@@ -665,8 +665,8 @@ impl Smtp {
     }
 }
 
-/// Lossy text of at most [`MAX_TEXT`] bytes.
-fn text(b: &[u8]) -> String {
+/// Lossy text of at most [`MAX_TEXT`] bytes, control characters shown as `.` (also LDAP's).
+pub(super) fn text(b: &[u8]) -> String {
     let b = b.get(..MAX_TEXT).unwrap_or(b);
     String::from_utf8_lossy(b)
         .chars()
