@@ -10,6 +10,7 @@ pub fn read_with_magic(magic: &[u8], bytes: &[u8]) {
     let limits = ReadLimits {
         window: 1 << 20,
         interfaces_per_section: 64,
+        ..ReadLimits::default()
     };
     let Ok(mut r) =
         CaptureReader::from_reader_with("fuzz", Box::new(std::io::Cursor::new(file)), limits)

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     a.begin_file("fuzz");
     let mut seq = [[1000u32, 9000u32]; 4];
     let mut ts = 1_000_000_000i64;
-    let mut feed = |a: &mut Analyzer, frame: Vec<u8>, ts: i64| {
+    let feed = |a: &mut Analyzer, frame: Vec<u8>, ts: i64| {
         a.packet(&RawPacket {
             ts,
             link_type: 1,

@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let limits = ReadLimits {
         window: 1 << 20,
         interfaces_per_section: 64,
+        ..ReadLimits::default()
     };
     let input = Box::new(std::io::Cursor::new(data.to_vec()));
     let Ok(mut r) = CaptureReader::from_reader_with("fuzz", input, limits) else {

@@ -27,5 +27,5 @@ fuzz_target!(|data: &[u8]| {
         rest = next;
     }
     stream.skip_hole(|_| {});
-    stream.release();
+    drop(stream);
 });
