@@ -13,6 +13,7 @@
 //! is read back from the flow's own endpoints (lower endpoint first, so both directions meet).
 
 mod clock;
+mod deadline;
 mod health;
 mod state;
 
@@ -183,6 +184,32 @@ impl Default for FlowConfig {
     }
 }
 
+impl FlowConfig {
+    /// How long `f` may stay quiet in its present state.
+    #[inline]
+    fn timeout<C>(&self, f: &Flow<C>) -> Nanos {
+        if f.tcp.closed() {
+            self.closed_timeout
+        } else if f.proto == Proto::Tcp {
+            self.tcp_timeout
+        } else {
+            self.udp_timeout
+        }
+    }
+
+    /// True when `f` is idle past its timeout at `now` (`now` may precede its last packet).
+    #[inline]
+    fn idle<C>(&self, f: &Flow<C>, now: Nanos) -> bool {
+        now.saturating_sub(f.last_ts) > self.timeout(f)
+    }
+
+    /// The last capture time at which `f` is not yet [`idle`](Self::idle) (while it stays quiet).
+    #[inline]
+    fn deadline<C>(&self, f: &Flow<C>) -> Nanos {
+        f.last_ts.saturating_add(self.timeout(f))
+    }
+}
+
 /// What happened to the table for one packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Touch {
@@ -207,6 +234,10 @@ pub struct FlowTable<C = ()> {
     /// Time of a first packet past `next_sweep`; the sweep waits for a second one, so a single
     /// packet with a bogus timestamp far in the future cannot expire the whole table.
     armed: Option<Nanos>,
+    /// When each flow may go idle: what a sweep visits (`deadline.rs`, with its invariant).
+    deadlines: deadline::Deadlines,
+    /// The slots a sweep visits, kept between sweeps so that sweeping allocates nothing.
+    due: Vec<u32>,
     pub evicted: u64,
     pub expired: u64,
     pub peak: usize,
@@ -239,6 +270,8 @@ impl<C: Default> FlowTable<C> {
             config,
             next_sweep: Nanos::MIN,
             armed: None,
+            deadlines: deadline::Deadlines::default(),
+            due: Vec::new(),
             evicted: 0,
             expired: 0,
             peak: 0,
@@ -328,6 +361,7 @@ impl<C: Default> FlowTable<C> {
         let key = FlowKey::new(p.proto, p.src, p.dst);
         // One hash and one lookup per packet; room is made only for a new flow in a full table.
         let hash = self.hasher.hash_one(key);
+        let mut was_closed = true;
         let (touch, i) = match self.find(hash, &key) {
             Some(i) => {
                 let reuse = self.slab[i]
@@ -340,6 +374,7 @@ impl<C: Default> FlowTable<C> {
                     }
                     (Touch::New, i)
                 } else {
+                    was_closed = self.slab[i].as_ref().is_some_and(|f| f.tcp.closed());
                     (Touch::Existing, i)
                 }
             }
@@ -351,8 +386,15 @@ impl<C: Default> FlowTable<C> {
                 (Touch::New, self.insert(hash, new_flow(p, &is_server_port)))
             }
         };
+        let cfg = self.config;
         let flow = self.slot(i, || new_flow(p, &is_server_port));
         state::update(flow, p);
+        // The only moments a flow's deadline is new or moves earlier (deadline.rs).
+        if touch == Touch::New || (!was_closed && flow.tcp.closed()) {
+            let deadline = cfg.deadline(flow);
+            self.deadlines.add(deadline, i as u32);
+        }
+        let flow = self.slot(i, || new_flow(p, &is_server_port));
         (touch, flow)
     }
 
@@ -382,6 +424,11 @@ impl<C: Default> FlowTable<C> {
                 (Touch::New, self.insert(hash, blank()))
             }
         };
+        if touch == Touch::New {
+            if let Some(f) = self.slab.get(i).and_then(Option::as_ref) {
+                self.deadlines.add(self.config.deadline(f), i as u32);
+            }
+        }
         let flow = self.slot(i, blank);
         let seen = flow.icmp.get_or_insert_with(|| {
             Box::new(IcmpSeen {
@@ -416,6 +463,7 @@ impl<C: Default> FlowTable<C> {
         }
         self.slab.clear();
         self.free.clear();
+        self.deadlines.clear();
     }
 
     /// Expires flows idle past their timeout, at most once per [`SWEEP_EVERY`] of capture time,
@@ -439,20 +487,49 @@ impl<C: Default> FlowTable<C> {
         self.next_sweep = now.saturating_add(SWEEP_EVERY);
     }
 
-    /// Expires every flow idle past its timeout at capture time `now`.
+    /// Expires every flow idle past its timeout at capture time `now`: the flows whose deadline
+    /// bucket is due, oldest first (as [`remove_if`](Self::remove_if) orders them).
     pub fn sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow<C>, EndReason)) {
-        let cfg = self.config;
-        let idle = |f: &Flow<C>| {
-            let timeout = if f.tcp.closed() {
-                cfg.closed_timeout
-            } else if f.proto == Proto::Tcp {
-                cfg.tcp_timeout
-            } else {
-                cfg.udp_timeout
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        self.deadlines.take_due(now, &mut due);
+        due.sort_unstable();
+        due.dedup();
+        let (cfg, slab, deadlines) = (self.config, &self.slab, &mut self.deadlines);
+        due.retain(|&i| match slab.get(i as usize).and_then(Option::as_ref) {
+            Some(f) if cfg.idle(f, now) => true,
+            Some(f) => {
+                deadlines.add(cfg.deadline(f), i);
+                false
+            }
+            None => false,
+        });
+        due.sort_unstable_by_key(|i| {
+            slab.get(*i as usize)
+                .and_then(Option::as_ref)
+                .map(|f| (f.first_ts, f.proto, f.client, f.server))
+        });
+        for &i in &due {
+            let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) else {
+                continue;
             };
-            now.saturating_sub(f.last_ts) > timeout
-        };
-        let gone = self.remove_if(idle, ended, EndReason::Expired);
+            let hash = hash_flow(&self.hasher, &f);
+            if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
+                entry.remove();
+            }
+            self.free.push(i);
+            self.expired += 1;
+            ended(f, EndReason::Expired);
+        }
+        self.due = due;
+    }
+
+    /// The sweep as it was before the deadline queue: a walk of the whole table (the reference
+    /// the queue is tested against).
+    #[cfg(test)]
+    fn sweep_full_walk(&mut self, now: Nanos, ended: &mut impl FnMut(Flow<C>, EndReason)) {
+        let cfg = self.config;
+        let gone = self.remove_if(|f| cfg.idle(f, now), ended, EndReason::Expired);
         self.expired += gone;
     }
 
@@ -512,6 +589,9 @@ impl<C: Default> FlowTable<C> {
             EndReason::Evicted,
         );
         self.evicted += gone;
+        let slab = &self.slab;
+        self.deadlines
+            .retain(|i| slab.get(i as usize).is_some_and(Option::is_some));
     }
 }
 

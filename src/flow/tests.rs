@@ -381,3 +381,209 @@ fn tcp_health_stays_small() {
         std::mem::size_of::<TcpHealth>()
     );
 }
+
+/// One step of a random table history for the sweep property test.
+#[derive(Clone, Debug)]
+enum Op {
+    /// A packet `dt` after the previous step (negative: the capture clock went back), between
+    /// client `c` and server `s` of a small set (so flows repeat, close and reuse their tuples).
+    Packet {
+        dt: Nanos,
+        udp: bool,
+        c: u8,
+        s: u8,
+        to_server: bool,
+        flags: u8,
+        seq: u32,
+    },
+    /// An ICMP unreachable quoting a flow of the set.
+    Unreachable { dt: Nanos, c: u8, s: u8 },
+    /// A sweep at `now + ahead` (`manual_sweeps`: the shard and live callers sweep at any time,
+    /// earlier than a previous sweep too).
+    Sweep { ahead: Nanos },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let dt = prop_oneof![
+        8 => 0..4 * S,
+        1 => -20 * S..0,
+        1 => 0..200 * S,
+    ];
+    let flags = prop_oneof![
+        Just(SYN),
+        Just(SYN | ACK),
+        Just(ACK),
+        Just(FIN | ACK),
+        Just(RST),
+        Just(PSH | ACK)
+    ];
+    prop_oneof![
+        10 => (dt.clone(), any::<bool>(), 0..6u8, 0..3u8, any::<bool>(), flags, 0..3u32).prop_map(
+            |(dt, udp, c, s, to_server, flags, seq)| Op::Packet { dt, udp, c, s, to_server, flags, seq }
+        ),
+        1 => (dt, 0..6u8, 0..3u8).prop_map(|(dt, c, s)| Op::Unreachable { dt, c, s }),
+        2 => (-30 * S..120 * S).prop_map(|ahead| Op::Sweep { ahead }),
+    ]
+}
+
+/// Runs `ops` through a table; `full_walk` sweeps by walking the whole table (the reference).
+/// Returns, per step, the flows that ended at it (Debug text: `Flow` has no `PartialEq`).
+fn history(ops: &[Op], full_walk: bool, max_flows: usize) -> Vec<Vec<String>> {
+    let cfg = FlowConfig {
+        max_flows,
+        tcp_timeout: 60 * S,
+        udp_timeout: 25 * S,
+        closed_timeout: 7 * S,
+    };
+    let mut t: FlowTable = FlowTable::new(cfg);
+    t.manual_sweeps();
+    let mut now: Nanos = 1_000 * S;
+    let mut steps = Vec::new();
+    for op in ops {
+        let mut out = Vec::new();
+        let mut ended = |f: Flow, why: EndReason| out.push(format!("{why:?} {f:?}"));
+        let ends = |c: u8, s: u8| {
+            (
+                format!("10.0.0.{c}:{}", 40000 + u16::from(c)),
+                format!("10.0.1.{s}:25"),
+            )
+        };
+        match *op {
+            Op::Packet {
+                dt,
+                udp: is_udp,
+                c,
+                s,
+                to_server,
+                flags,
+                seq,
+            } => {
+                now = now.saturating_add(dt);
+                let (a, b) = ends(c, s);
+                let (src, dst) = if to_server { (&a, &b) } else { (&b, &a) };
+                let p = if is_udp {
+                    udp(now, src, dst)
+                } else {
+                    tcp(now, src, dst, flags, seq)
+                };
+                t.packet(&p, is_server, &mut ended);
+            }
+            Op::Unreachable { dt, c, s } => {
+                now = now.saturating_add(dt);
+                let (a, b) = ends(c, s);
+                let u = IcmpUnreachable {
+                    v6: false,
+                    code: 3,
+                    quoted: FiveTuple {
+                        proto: Proto::Tcp,
+                        src: ep(&a),
+                        dst: ep(&b),
+                    },
+                };
+                let p = Packet {
+                    unreachable: Some(u),
+                    ..udp(now, "192.0.2.1:0", &a)
+                };
+                t.icmp_unreachable(&p, &u, &mut ended);
+            }
+            Op::Sweep { ahead } => {
+                if full_walk {
+                    t.sweep_full_walk(now.saturating_add(ahead), &mut ended);
+                } else {
+                    t.sweep(now.saturating_add(ahead), &mut ended);
+                }
+            }
+        }
+        if !full_walk {
+            // The invariant itself (deadline.rs): every open flow is registered by its deadline.
+            for (i, f) in t.slab.iter().enumerate() {
+                if let Some(f) = f {
+                    assert!(
+                        t.deadlines.has_by(i as u32, cfg.deadline(f)),
+                        "slot {i} unregistered: {f:?}"
+                    );
+                }
+            }
+            // Entries stay bounded: a few per open flow.
+            assert!(
+                t.deadlines.len() <= 4 * t.slab.len() + 4,
+                "{} entries",
+                t.deadlines.len()
+            );
+        }
+        steps.push(out);
+    }
+    let mut out = Vec::new();
+    t.flush(&mut |f: Flow, why: EndReason| out.push(format!("{why:?} {f:?}")));
+    steps.push(out);
+    steps
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+    /// The deadline queue's sweep removes exactly the flows a walk of the whole table removes, in
+    /// the same order, at every sweep (and evictions, reuses and the flush agree too).
+    #[test]
+    fn wheel_sweep_matches_full_walk(ops in proptest::collection::vec(op(), 1..300), small in proptest::bool::ANY) {
+        let max_flows = if small { 5 } else { 1000 };
+        let reference = history(&ops, true, max_flows);
+        let wheel = history(&ops, false, max_flows);
+        proptest::prop_assert_eq!(reference, wheel);
+    }
+}
+
+/// The sweep rule driven by packets alone (`maybe_sweep`), over a long quiet gap and a clock
+/// step back: the same flows expire at the same packets as with the full walk.
+#[test]
+fn wheel_sweep_matches_full_walk_through_maybe_sweep() {
+    let cfg = FlowConfig::default();
+    let mut a: FlowTable = FlowTable::new(cfg);
+    let mut b: FlowTable = FlowTable::new(cfg);
+    b.manual_sweeps();
+    let mut b_next = Nanos::MIN;
+    let mut b_armed = None;
+    let mut ea = Vec::new();
+    let mut eb = Vec::new();
+    let mut ts = 0;
+    for k in 0..20_000u32 {
+        ts += match k % 997 {
+            0 => 700 * S,
+            500 => -50 * S,
+            _ => S / 10,
+        };
+        let c = format!("10.0.{}.{}:{}", k % 7, k % 251, 1024 + k % 300);
+        let flags = match k % 5 {
+            0 => SYN,
+            1 => FIN | ACK,
+            2 => RST,
+            _ => ACK,
+        };
+        let p = if k % 3 == 0 {
+            udp(ts, &c, "10.9.9.9:53")
+        } else {
+            tcp(ts, &c, SRV, flags, k % 4)
+        };
+        a.packet(&p, is_server, &mut |f: Flow, why| {
+            ea.push(format!("{why:?} {f:?}"))
+        });
+        // `maybe_sweep`'s rule, run by hand for the reference table.
+        if b_next == Nanos::MIN {
+            b_next = ts + SWEEP_EVERY;
+        } else if ts < b_next {
+            b_armed = None;
+        } else if let Some(first) = b_armed {
+            let now = Nanos::min(ts, first);
+            b.sweep_full_walk(now, &mut |f: Flow, why| eb.push(format!("{why:?} {f:?}")));
+            b_armed = None;
+            b_next = now + SWEEP_EVERY;
+        } else {
+            b_armed = Some(ts);
+        }
+        b.packet(&p, is_server, &mut |f: Flow, why| {
+            eb.push(format!("{why:?} {f:?}"))
+        });
+        assert_eq!(ea, eb, "packet {k}");
+    }
+    assert!(a.expired > 0 && a.expired == b.expired);
+}
