@@ -488,7 +488,7 @@ impl<C: Default> FlowTable<C> {
     }
 
     /// Expires every flow idle past its timeout at capture time `now`: the flows whose deadline
-    /// bucket is due, oldest first (as [`remove_if`](Self::remove_if) orders them).
+    /// bucket is due, oldest first (by first time, protocol, client, server).
     pub fn sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow<C>, EndReason)) {
         let mut due = std::mem::take(&mut self.due);
         due.clear();
