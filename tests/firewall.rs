@@ -4,6 +4,10 @@
 //! field after a round trip; the nft ruleset goes through `nft -c -f` (required when
 //! `EXFLOW_REQUIRE_NFT=1`); the netsh lines are checked against the documented syntax.
 
+mod common;
+use common::hex;
+use common::mapi_pcap::{EPM_BIND, MAP_REQUEST, MAP_RESPONSE};
+
 use std::net::SocketAddr;
 
 use exflow::analyze::{analyze_files, Completeness, Config};
@@ -18,18 +22,6 @@ fn ep(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-/// A real endpoint-mapper exchange (src/track/epm_tests.rs) with the NSPI UUID swapped for
-/// EMSMDB's, so the tower announces the Exchange store on 192.168.0.2:4997.
-const EPM_BIND: &str = "05000b03100000004800000001000000d016d0160000000001000000000001000883afe11f5dc91191a408002b14a0fa03000000045d888aeb1cc9119fe808002b10486002000000";
-const MAP_REQUEST: &str = "05000003100000009c0000000100000084000000000003000100000000000000000000000000000000000000020000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b020000000100070200008701000904000000000000000000000000000000000000000000000000000004000000";
-const MAP_RESPONSE: &str = "050002031000000098000000010000008000000000000000000000000000000000000000000000000000000001000000040000000000000001000000030000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b02000000010007020013850100090400c0a800020000000000";
 const NSPI_LE: &str = "185accf564421a108c5908002b2f8426";
 const EMSMDB_LE: &str = "00dbf1a447ca6710b31f00dd010662da";
 

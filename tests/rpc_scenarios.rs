@@ -6,6 +6,10 @@
 //! `src/track/epm_tests.rs` (from `zeek/Traces/dce-rpc/mapi.pcap`) or built the same way as in
 //! `src/signal/dcerpc_tests.rs`.
 
+mod common;
+use common::hex;
+use common::mapi_pcap::{BIND_ACK, EPM_BIND, MAPI_BIND, MAP_REQUEST, MAP_RESPONSE};
+
 use std::net::SocketAddr;
 
 use exflow::analyze::{analyze_files_with, Completeness, Config};
@@ -19,22 +23,6 @@ const T0: i64 = 1_000_000_000 * S;
 fn ep(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-/// mapi.pcap frame 397: bind to the endpoint mapper.
-const EPM_BIND: &str = "05000b03100000004800000001000000d016d0160000000001000000000001000883afe11f5dc91191a408002b14a0fa03000000045d888aeb1cc9119fe808002b10486002000000";
-/// Frame 399: ept_map request for NSPI (call id 1).
-const MAP_REQUEST: &str = "05000003100000009c0000000100000084000000000003000100000000000000000000000000000000000000020000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b020000000100070200008701000904000000000000000000000000000000000000000000000000000004000000";
-/// Frame 400: its response, NSPI at 192.168.0.2:4997/tcp.
-const MAP_RESPONSE: &str = "050002031000000098000000010000008000000000000000000000000000000000000000000000000000000001000000040000000000000001000000030000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b02000000010007020013850100090400c0a800020000000000";
-/// Frame 711: an NTLM-authenticated bind to EMSMDB (MAPI).
-const MAPI_BIND: &str = "05000b03100000008100310001000000d016d01600000000010000000000010000dbf1a447ca6710b31f00dd010662da00005100045d888aeb1cc9119fe808002b104860020000000a020000a8890b004e544c4d535350000100000007b208a0060006002b0000000b000b0020000000414c454f4e4152442d5850434e414d4953";
 
 const EMSMDB: &str = "a4f1db00-ca47-1067-b31f-00dd010662da";
 const NSPI: &str = "f5cc5a18-4264-101a-8c59-08002b2f8426";
@@ -180,9 +168,6 @@ fn ask_mapper(
     }
     s.close();
 }
-
-/// mapi.pcap frame 398: the mapper's bind_ack.
-const BIND_ACK: &str = "05000c03100000003c00000001000000d016d016e5c8000004003133350000000100000000000000045d888aeb1cc9119fe808002b10486002000000";
 
 /// A MAPI session to `server`: bind to EMSMDB, then some store traffic.
 fn mapi_session(sc: &mut Scenario, client: &str, server: &str, at: i64) {

@@ -7,6 +7,9 @@
 //! mapper's expectation, once, whether it opened after the announcement reached its worker or
 //! opened and ended before.
 
+mod common;
+use common::hex;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -130,13 +133,6 @@ fn three_workers_report_what_one_thread_reports_on_every_corpus_capture() {
 
 const S: i64 = 1_000_000_000;
 const T0: i64 = 1_000_000_000 * S;
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 /// zeek `dce-rpc/mapi.pcap` frames 397-400: bind to the mapper, its ack, an `ept_map` for NSPI
 /// and the answer, NSPI at 192.168.0.2:4997/tcp.

@@ -6,22 +6,9 @@ use super::*;
 use crate::classify::{Catalogue, Classifier, ExpectConfig, FlowTable};
 use crate::flow::{FlowConfig, Touch};
 use crate::packet::tcp_flags::{ACK, PSH, SYN};
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-/// Frame 397: bind to the endpoint mapper.
-const EPM_BIND: &str = "05000b03100000004800000001000000d016d0160000000001000000000001000883afe11f5dc91191a408002b14a0fa03000000045d888aeb1cc9119fe808002b10486002000000";
-/// Frame 399: ept_map request for NSPI.
-const MAP_REQUEST: &str = "05000003100000009c0000000100000084000000000003000100000000000000000000000000000000000000020000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b020000000100070200008701000904000000000000000000000000000000000000000000000000000004000000";
-/// Frame 400: its response, NSPI at 192.168.0.2:4997/tcp.
-const MAP_RESPONSE: &str = "050002031000000098000000010000008000000000000000000000000000000000000000000000000000000001000000040000000000000001000000030000004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b02000000010007020013850100090400c0a800020000000000";
-/// Frame 711: an NTLM-authenticated bind to EMSMDB (MAPI).
-const MAPI_BIND: &str = "05000b03100000008100310001000000d016d01600000000010000000000010000dbf1a447ca6710b31f00dd010662da00005100045d888aeb1cc9119fe808002b104860020000000a020000a8890b004e544c4d535350000100000007b208a0060006002b0000000b000b0020000000414c454f4e4152442d5850434e414d4953";
+use crate::packet::testkit::{ep, tcp as pkt};
+use crate::signal::test_util::hex;
+use crate::signal::test_util::mapi_pcap::{EPM_BIND, MAPI_BIND, MAP_REQUEST, MAP_RESPONSE};
 
 /// A response cut into two fragments after `cut` bytes of stub.
 fn fragments(resp: &[u8], cut: usize) -> Vec<u8> {
@@ -35,29 +22,6 @@ fn fragments(resp: &[u8], cut: usize) -> Vec<u8> {
         out.extend(p);
     }
     out
-}
-
-fn ep(s: &str) -> Endpoint {
-    let (ip, port) = s.rsplit_once(':').unwrap();
-    Endpoint::new(ip.parse().unwrap(), port.parse().unwrap())
-}
-
-fn pkt<'a>(ts: Nanos, src: &str, dst: &str, flags: u8, seq: u32, payload: &'a [u8]) -> Packet<'a> {
-    Packet {
-        ts,
-        wire_len: 60 + payload.len() as u32,
-        proto: Proto::Tcp,
-        src: ep(src),
-        dst: ep(dst),
-        tcp_flags: flags,
-        seq,
-        ack: 0,
-        window: 0,
-        payload,
-        unreachable: None,
-        fragment: None,
-        icmp: None,
-    }
 }
 
 struct Run {
