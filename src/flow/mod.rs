@@ -339,16 +339,6 @@ impl<C: Default> FlowTable<C> {
         i as usize
     }
 
-    /// The flow in slot `i`; creates it with `make` should the slot be vacant (it never is for
-    /// a slot from `find` or `insert`).
-    #[inline]
-    fn slot(&mut self, i: usize, make: impl FnOnce() -> Flow<C>) -> &mut Flow<C> {
-        if i >= self.slab.len() {
-            self.slab.resize_with(i + 1, || None);
-        }
-        self.slab[i].get_or_insert_with(make)
-    }
-
     /// Adds a packet. `is_server_port` tells whether a port is in the catalogue (used to pick the
     /// client of UDP and mid-stream flows). Flows that leave the table go to `ended`.
     pub fn packet(
@@ -386,15 +376,12 @@ impl<C: Default> FlowTable<C> {
                 (Touch::New, self.insert(hash, new_flow(p, &is_server_port)))
             }
         };
-        let cfg = self.config;
-        let flow = self.slot(i, || new_flow(p, &is_server_port));
+        let flow = slot(&mut self.slab, i, || new_flow(p, &is_server_port));
         state::update(flow, p);
         // The only moments a flow's deadline is new or moves earlier (deadline.rs).
         if touch == Touch::New || (!was_closed && flow.tcp.closed()) {
-            let deadline = cfg.deadline(flow);
-            self.deadlines.add(deadline, i as u32);
+            self.deadlines.add(self.config.deadline(flow), i as u32);
         }
-        let flow = self.slot(i, || new_flow(p, &is_server_port));
         (touch, flow)
     }
 
@@ -429,7 +416,7 @@ impl<C: Default> FlowTable<C> {
                 self.deadlines.add(self.config.deadline(f), i as u32);
             }
         }
-        let flow = self.slot(i, blank);
+        let flow = slot(&mut self.slab, i, blank);
         let seen = flow.icmp.get_or_insert_with(|| {
             Box::new(IcmpSeen {
                 v6: u.v6,
@@ -593,6 +580,20 @@ impl<C: Default> FlowTable<C> {
         self.deadlines
             .retain(|i| slab.get(i as usize).is_some_and(Option::is_some));
     }
+}
+
+/// The flow in slot `i` of `slab`; creates it with `make` should the slot be vacant (it never
+/// is for a slot from `find` or `insert`).
+#[inline]
+fn slot<C>(
+    slab: &mut Vec<Option<Flow<C>>>,
+    i: usize,
+    make: impl FnOnce() -> Flow<C>,
+) -> &mut Flow<C> {
+    if i >= slab.len() {
+        slab.resize_with(i + 1, || None);
+    }
+    slab[i].get_or_insert_with(make)
 }
 
 fn blank_flow<C: Default>(proto: Proto, client: Endpoint, server: Endpoint, ts: Nanos) -> Flow<C> {
