@@ -460,6 +460,10 @@ fn live(args: LiveArgs) -> Result<u8> {
         "--threads: live mode analyses on one thread (the capture has its own); drop --threads"
     );
     anyhow::ensure!(
+        !args.opts.no_mmap,
+        "--no-mmap: live mode reads no capture file; drop --no-mmap"
+    );
+    anyhow::ensure!(
         args.opts.events.as_deref() != Some("-"),
         "--events -: live mode writes its reports on stdout; give a file or unix:PATH"
     );

@@ -565,6 +565,22 @@ fn absurd_live_durations_are_refused_without_a_panic() {
     }
 }
 
+/// `--no-mmap` is about reading files: `live` refuses it rather than ignore it, before it opens
+/// the interface.
+#[test]
+fn live_refuses_no_mmap() {
+    if !cfg!(feature = "live") {
+        return;
+    }
+    let out = exflow(&["live", "-i", "lo", "--no-mmap"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--no-mmap: live mode reads no capture file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Issue 11: a capture from 2014 to 2020 showed `2014-02-19 19:02:39 → 20:07:00 (53953h04m)`,
 /// and its flow list gave times without dates.
 #[test]
