@@ -211,6 +211,15 @@ fn readers_allocate_nothing_per_packet() {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(read, n, "{name}");
         assert!(bytes > 0);
-        assert_eq!(after - before, 0, "allocations reading {name}");
+        // The gzip path hands buffers over std channels; the first time the reader has to wait
+        // on its channel, std registers the waiter in a list it then keeps (1-2 allocations,
+        // once per reader, when the decompressing thread first falls behind: 2 of 30 runs).
+        // Per packet that would be 60 000.
+        let once = if gzip { 2 } else { 0 };
+        assert!(
+            after - before <= once,
+            "{} allocations reading {name}",
+            after - before
+        );
     }
 }
