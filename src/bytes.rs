@@ -48,6 +48,24 @@ pub(crate) fn read_u32(b: [u8; 4], big_endian: bool) -> u32 {
     }
 }
 
+/// Asks the CPU to start loading the cache line that holds `*r` (a hint: it reads nothing into a
+/// register, cannot fault, and does nothing on other architectures). Used to overlap the memory
+/// latency of the next packets with the work on this one.
+#[inline(always)]
+#[allow(unsafe_code)]
+pub(crate) fn prefetch<T: ?Sized>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` is a hint with no architectural effect: it never loads into a
+    // register and never faults; the address comes from a live reference anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (r as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
