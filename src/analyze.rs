@@ -582,6 +582,9 @@ pub(crate) trait Feed {
     }
     /// One frame; false stops reading (the analysis failed).
     fn feed(&mut self, raw: &RawPacket<'_>) -> bool;
+    /// The map of the file whose frames follow, if it is mapped (`None` for a stream): the
+    /// frames' bytes lie in it.
+    fn mapped(&mut self, _map: Option<std::sync::Arc<memmap2::Mmap>>) {}
 }
 
 impl Feed for Analyzer {
@@ -623,6 +626,7 @@ pub(crate) fn read_files(
             }
         };
         a.begin_file(path);
+        a.mapped(reader.map());
         let mut n: u64 = 0;
         let mut stopped = false;
         loop {

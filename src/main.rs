@@ -131,11 +131,11 @@ struct AnalysisOpts {
     /// Seed of the events' Community ID (v1).
     #[arg(long, default_value_t = 0, value_name = "N")]
     community_id_seed: u16,
-    /// Analysis workers: above 1, one reader thread feeds N workers, packets split by host pair;
-    /// the report equals one thread's but for the documented differences (README, "Threads").
-    /// Default 1, the single-threaded analysis (sharding did not pay on the 2-core machine it
-    /// was measured on). With --events, and in `firewall`, the analysis runs on one thread; live
-    /// refuses N > 1.
+    /// Analysis threads: above 1, the reader thread analyses a share of the host pairs itself and
+    /// N-1 workers the rest; the report equals one thread's but for the documented differences
+    /// (README, "Threads"). Default: the available cores, at most 4. With --events, in
+    /// `firewall`, and for a streamed --flows listing (JSON/CSV without --threads) the analysis
+    /// runs on one thread; live refuses N > 1.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }
@@ -169,9 +169,10 @@ impl AnalysisOpts {
         })
     }
 
-    /// Workers of the analysis (1: the single-threaded analysis).
+    /// Threads of the analysis (1: the single-threaded analysis).
     fn threads(&self) -> usize {
-        self.threads.map_or(1, usize::from)
+        self.threads
+            .map_or_else(exflow::shard::default_threads, usize::from)
     }
 
     /// How to draw the table; `tty` tells whether stdout is a terminal.
@@ -630,7 +631,9 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
     use exflow::output::flow_stream::FlowStream;
     // JSON and CSV flow listings are written as flows end instead of kept (the table sorts
     // them, so it keeps them; a sharded run keeps them too, to merge the workers' records).
-    let stream_flows = args.flows && args.format != Format::Table && args.opts.threads() <= 1;
+    // Without --threads such a listing streams, on one thread.
+    let stream_flows =
+        args.flows && args.format != Format::Table && args.opts.threads.is_none_or(|n| n <= 1);
     let config = args.opts.config(args.flows && !stream_flows)?;
     let dest = args.opts.events.as_deref().map(EventDest::parse);
     // With `--events -` stdout carries the events alone; the report goes to stderr.

@@ -4,17 +4,19 @@
 
 use std::sync::Arc;
 
+use memmap2::Mmap;
+
 use crate::classify::Expectation;
 use crate::decode::SkipReason;
 use crate::packet::{Nanos, Packet};
 
 /// Frames per batch before it is sent.
-pub const BATCH_PACKETS: usize = 256;
+pub const BATCH_PACKETS: usize = 2048;
 /// Arena bytes per batch before it is sent (a batch of jumbo frames goes out early).
 pub const BATCH_BYTES: usize = 512 * 1024;
 
-/// One frame in a batch: its decoded fields (the payload is in the arena, `start..end`) or why it
-/// did not decode, and its place in the whole run.
+/// One frame in a batch: its decoded fields (the payload is `start..end` of the arena, or of the
+/// batch's mapped file when `mapped`) or why it did not decode, and its place in the whole run.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     /// Checked capture time (the reader's [`CaptureClock`](crate::flow::CaptureClock)).
@@ -23,6 +25,7 @@ struct Slot {
     decoded: Result<Packet<'static>, SkipReason>,
     start: usize,
     end: usize,
+    mapped: bool,
     /// Position of the frame in the run (1-based), which orders announcements across workers.
     seq: u64,
 }
@@ -50,6 +53,8 @@ pub enum Mark {
 #[derive(Debug, Default)]
 pub struct Batch {
     arena: Vec<u8>,
+    /// The mapped capture file the payloads of `mapped` slots are in: they are not copied.
+    map: Option<Arc<Mmap>>,
     slots: Vec<Slot>,
     /// (index of the frame the mark comes before, mark); sorted by index.
     marks: Vec<(usize, Mark)>,
@@ -59,22 +64,33 @@ impl Batch {
     pub fn new() -> Batch {
         Batch {
             arena: Vec::with_capacity(BATCH_BYTES / 4),
+            map: None,
             slots: Vec::with_capacity(BATCH_PACKETS),
             marks: Vec::new(),
         }
     }
 
-    /// Adds a frame at checked time `ts`, as decoded (its payload copied into the arena).
+    /// Adds a frame at checked time `ts`, as decoded. Its payload is referred to where it lies in
+    /// `map` (the file being read, if mapped; the map stays alive as long as the batch refers to
+    /// it) and copied into the arena otherwise.
     pub fn push(
         &mut self,
         ts: Nanos,
         wire_len: u32,
         decoded: Result<&Packet<'_>, SkipReason>,
         seq: u64,
+        map: Option<&Arc<Mmap>>,
     ) {
-        let start = self.arena.len();
+        let (mut start, mut end, mut mapped) = (0, 0, false);
         let decoded = decoded.map(|p| {
-            self.arena.extend_from_slice(p.payload);
+            match map.and_then(|m| self.offset_in(m, p.payload)) {
+                Some(at) => (start, end, mapped) = (at, at + p.payload.len(), true),
+                None => {
+                    start = self.arena.len();
+                    self.arena.extend_from_slice(p.payload);
+                    end = self.arena.len();
+                }
+            }
             detach(p)
         });
         self.slots.push(Slot {
@@ -82,9 +98,26 @@ impl Batch {
             wire_len,
             decoded,
             start,
-            end: self.arena.len(),
+            end,
+            mapped,
             seq,
         });
+    }
+
+    /// Where `bytes` start in `map`, if they lie in it and the batch may refer to `map` (it
+    /// refers to one map at most: frames of another file are copied).
+    fn offset_in(&mut self, map: &Arc<Mmap>, bytes: &[u8]) -> Option<usize> {
+        let base = map.as_ptr() as usize;
+        let at = (bytes.as_ptr() as usize).checked_sub(base)?;
+        if at.checked_add(bytes.len())? > map.len() {
+            return None;
+        }
+        match &self.map {
+            Some(m) if Arc::ptr_eq(m, map) => {}
+            Some(_) => return None,
+            None => self.map = Some(Arc::clone(map)),
+        }
+        Some(at)
     }
 
     /// Places a mark after the frames pushed so far.
@@ -105,6 +138,7 @@ impl Batch {
         self.arena.clear();
         self.slots.clear();
         self.marks.clear();
+        self.map = None;
     }
 
     /// Calls `f` with each frame and each mark, in order.
@@ -114,7 +148,11 @@ impl Batch {
             while let Some((_, m)) = marks.next_if(|(at, _)| *at <= i) {
                 f(Item::Mark(m));
             }
-            let payload = self.arena.get(s.start..s.end).unwrap_or_default();
+            let bytes: &[u8] = match (&self.map, s.mapped) {
+                (Some(m), true) => m,
+                _ => &self.arena,
+            };
+            let payload = bytes.get(s.start..s.end).unwrap_or_default();
             let decoded = s.decoded.map(|p| Packet { payload, ..p });
             f(Item::Frame(s.ts, s.wire_len, decoded, s.seq));
         }
@@ -172,9 +210,9 @@ mod tests {
         };
         let p = crate::decode::decode(&raw).unwrap();
         b.mark(Mark::Expire(1));
-        b.push(5, 60, Err(SkipReason::NonIp), 1);
+        b.push(5, 60, Err(SkipReason::NonIp), 1, None);
         b.mark(Mark::Sweep(2, 2));
-        b.push(6, 60, Ok(&p), 2);
+        b.push(6, 60, Ok(&p), 2, None);
         b.mark(Mark::Sweep(3, 3));
         let mut seen = Vec::new();
         b.replay(|item| match item {

@@ -39,7 +39,7 @@ use crate::packet::RawPacket;
 use crate::summary::{FileStats, InputStats};
 use batch::{Batch, Mark, Shared};
 use route::SweepClock;
-use worker::{Output, Reply};
+use worker::{Output, Reply, Worker};
 
 /// Frames between two epoch marks (exchanges of announcements between workers).
 pub const EPOCH: u64 = 8192;
@@ -48,6 +48,18 @@ pub const EPOCH: u64 = 8192;
 const QUEUE: usize = 8;
 /// Most workers: beyond it the reader is the bottleneck on any machine measured.
 pub const MAX_THREADS: usize = 64;
+
+/// Most threads the default (`--threads` not given) uses: the reader reads and decodes every
+/// frame, about half of a frame's cost on the benchmark captures, so past about four threads it
+/// alone sets the pace (README, "Threads"; measured on two cores only).
+pub const DEFAULT_MAX_THREADS: usize = 4;
+
+/// The default number of analysis threads: the available cores, at most [`DEFAULT_MAX_THREADS`].
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, DEFAULT_MAX_THREADS)
+}
 
 /// A sharded run stopped because a worker failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,9 +96,15 @@ struct Link {
     thread: Option<JoinHandle<Option<Output>>>,
 }
 
-/// The reader's side of a sharded run: routes frames, places marks, collects announcements.
+/// The reader's side of a sharded run: routes frames, places marks, collects announcements, and
+/// analyses worker 0's share itself (no copy, no hand-over).
 pub(crate) struct Reader {
+    /// Worker 0, run on this thread; `None` once finished.
+    own: Option<Worker>,
+    /// Workers 1.., each on its own thread (`links[i]` is worker `i + 1`).
     links: Vec<Link>,
+    /// Workers in all, `own` included.
+    n: usize,
     free: Receiver<Batch>,
     replies: Receiver<Reply>,
     clock: CaptureClock,
@@ -98,17 +116,22 @@ pub(crate) struct Reader {
     owed: bool,
     failed: Option<WorkerFailed>,
     config: Config,
+    /// The file being read, when it is mapped: payloads in it are handed over, not copied.
+    map: Option<Arc<memmap2::Mmap>>,
 }
 
 impl Reader {
     fn start(config: Config, n: usize) -> Reader {
         let (back_tx, free) = mpsc::channel();
         let (reply_tx, replies) = mpsc::channel();
-        let links = (0..n)
-            .map(|me| spawn(me, shard_config(&config, n), &back_tx, &reply_tx))
+        let links = (1..n)
+            .map(|me| spawn(me, shard_config(&config, me, n), &back_tx, &reply_tx))
             .collect();
+        let own = Worker::new(0, Analyzer::new(shard_config(&config, 0, n)), reply_tx);
         Reader {
+            own: Some(own),
             links,
+            n,
             free,
             replies,
             clock: CaptureClock::default(),
@@ -118,6 +141,7 @@ impl Reader {
             owed: false,
             failed: None,
             config,
+            map: None,
         }
     }
 
@@ -126,11 +150,15 @@ impl Reader {
         for l in &mut self.links {
             l.filling.mark(m.clone());
         }
+        if let Some(own) = self.own.as_mut() {
+            own.mark(&m);
+        }
     }
 
-    /// Sends worker `w`'s batch, taking a recycled one (or a new one) to fill next.
-    fn send(&mut self, w: usize) {
-        let Some(link) = self.links.get_mut(w) else {
+    /// Sends the batch of the worker of link `l` (worker `l + 1`), taking a recycled one (or a
+    /// new one) to fill next.
+    fn send(&mut self, l: usize) {
+        let Some(link) = self.links.get_mut(l) else {
             return;
         };
         if link.filling.is_empty() {
@@ -140,7 +168,7 @@ impl Reader {
         let full = std::mem::replace(&mut link.filling, next);
         let sent = link.tx.as_ref().is_some_and(|tx| tx.send(full).is_ok());
         if !sent {
-            self.fail(w, "stopped".to_string());
+            self.fail(l + 1, "stopped".to_string());
         }
     }
 
@@ -162,7 +190,7 @@ impl Reader {
         if !std::mem::take(&mut self.owed) {
             return Arc::new(all);
         }
-        for _ in 0..self.links.len() {
+        for _ in 0..self.n {
             match self.replies.recv() {
                 Ok(Reply::Share(v)) => all.extend(v),
                 Ok(Reply::Failed(w, message)) => {
@@ -200,17 +228,21 @@ impl Reader {
             self.broadcast(Mark::Final(last));
             self.flush_all();
         }
-        let mut outputs = Vec::with_capacity(self.links.len());
+        let mut outputs = Vec::with_capacity(self.n);
         for l in &mut self.links {
             l.tx = None;
         }
-        for (w, l) in self.links.iter_mut().enumerate() {
-            match l.thread.take().map(|t| t.join()) {
+        // Worker 0 finishes while the others flush their tables.
+        if let Some(own) = self.own.take() {
+            outputs.push(own.finish());
+        }
+        for (l, link) in self.links.iter_mut().enumerate() {
+            match link.thread.take().map(|t| t.join()) {
                 Some(Ok(Some(out))) => outputs.push(out),
                 _ => {
                     if self.failed.is_none() {
                         self.failed = Some(WorkerFailed {
-                            worker: w,
+                            worker: l + 1,
                             message: "panicked".to_string(),
                         });
                     }
@@ -247,6 +279,10 @@ impl Feed for Reader {
         &mut self.input
     }
 
+    fn mapped(&mut self, map: Option<Arc<memmap2::Mmap>>) {
+        self.map = map;
+    }
+
     fn feed(&mut self, raw: &RawPacket<'_>) -> bool {
         if self.failed.is_some() {
             return false;
@@ -256,7 +292,7 @@ impl Feed for Reader {
         self.seq += 1;
         let wire = u64::from(raw.wire_len);
         self.input.count_frame(wire, ts);
-        let n = self.links.len();
+        let n = self.n;
         let decoded = crate::decode::decode(&raw);
         let w = match &decoded {
             Ok(p) => {
@@ -271,11 +307,20 @@ impl Feed for Reader {
             }
             Err(_) => 0,
         };
-        if let Some(link) = self.links.get_mut(w) {
-            link.filling
-                .push(ts, raw.wire_len, decoded.as_ref().map_err(|r| *r), self.seq);
+        if w == 0 {
+            if let Some(own) = self.own.as_mut() {
+                own.frame(ts, raw.wire_len, decoded, self.seq);
+            }
+        } else if let Some(link) = self.links.get_mut(w - 1) {
+            link.filling.push(
+                ts,
+                raw.wire_len,
+                decoded.as_ref().map_err(|r| *r),
+                self.seq,
+                self.map.as_ref(),
+            );
             if link.filling.is_full() {
-                self.send(w);
+                self.send(w - 1);
             }
         }
         if self.seq.is_multiple_of(EPOCH) {
@@ -285,12 +330,17 @@ impl Feed for Reader {
     }
 }
 
-/// A worker's share of the run's budgets: flows and reassembly bytes are split, so the run as a
-/// whole holds what one analyzer would.
-fn shard_config(c: &Config, n: usize) -> Config {
+/// Worker `w`'s part of the run's budgets: flows and reassembly bytes are split by its share of
+/// the address pairs ([`route::share`]), so the run as a whole holds what one analyzer would.
+fn shard_config(c: &Config, w: usize, n: usize) -> Config {
+    let (mine, all) = route::share(w, n);
+    let part = |x: usize| {
+        let x = x as u128 * u128::from(mine);
+        usize::try_from(x.div_ceil(u128::from(all.max(1)))).unwrap_or(usize::MAX)
+    };
     let mut c = c.clone();
-    c.flow.max_flows = c.flow.max_flows.div_ceil(n).max(1);
-    c.reassembly_budget = c.reassembly_budget.div_ceil(n);
+    c.flow.max_flows = part(c.flow.max_flows).max(1);
+    c.reassembly_budget = part(c.reassembly_budget);
     c
 }
 

@@ -8,8 +8,9 @@ use std::sync::mpsc::{Receiver, Sender};
 use super::batch::{Batch, Item, Mark, Shared};
 use crate::analyze::{Analysis, Analyzer};
 use crate::classify::{Basis, Expectation, Flow};
+use crate::decode::SkipReason;
 use crate::flow::EndReason;
-use crate::packet::{Endpoint, Nanos, Proto};
+use crate::packet::{Endpoint, Nanos, Packet, Proto};
 
 /// What a worker tells the reader.
 pub enum Reply {
@@ -32,43 +33,27 @@ pub struct Output {
 /// Runs worker `me` until the reader closes its channel.
 pub fn run(
     me: usize,
-    mut a: Analyzer,
+    a: Analyzer,
     rx: Receiver<Batch>,
     back: Sender<Batch>,
     replies: Sender<Reply>,
 ) -> Output {
-    a.make_shard();
-    let mut w = Worker {
-        me,
-        a,
-        announced_at: HashMap::new(),
-        copies: HashMap::new(),
-        pending: Vec::new(),
-        recent: Vec::new(),
-        held: Vec::new(),
-        replies,
-    };
+    let mut w = Worker::new(me, a, replies);
     for mut batch in rx {
         batch.replay(|item| match item {
-            Item::Frame(ts, wire, decoded, seq) => {
-                w.a.packet_decoded(ts, wire, decoded);
-                w.note_announced(seq);
-            }
+            Item::Frame(ts, wire, decoded, seq) => w.frame(ts, wire, decoded, seq),
             Item::Mark(m) => w.mark(m),
         });
         batch.clear();
         // The reader may have gone (it failed); the batch is then simply dropped.
         let _ = back.send(batch);
     }
-    let analysis = w.a.finish();
-    Output {
-        analysis,
-        announced_at: w.announced_at,
-        copies: w.copies,
-    }
+    w.finish()
 }
 
-struct Worker {
+/// One shard's analyzer and what it keeps for the exchange of announcements. Run by a worker
+/// thread ([`run`]), or by the reader itself for its own share (worker 0).
+pub(super) struct Worker {
     me: usize,
     a: Analyzer,
     announced_at: HashMap<u32, u64>,
@@ -85,6 +70,42 @@ struct Worker {
 }
 
 impl Worker {
+    pub(super) fn new(me: usize, mut a: Analyzer, replies: Sender<Reply>) -> Worker {
+        a.make_shard();
+        Worker {
+            me,
+            a,
+            announced_at: HashMap::new(),
+            copies: HashMap::new(),
+            pending: Vec::new(),
+            recent: Vec::new(),
+            held: Vec::new(),
+            replies,
+        }
+    }
+
+    /// Frame number `seq` of the run, checked time `ts`, as the reader decoded it.
+    #[inline]
+    pub(super) fn frame(
+        &mut self,
+        ts: Nanos,
+        wire: u32,
+        decoded: Result<Packet<'_>, SkipReason>,
+        seq: u64,
+    ) {
+        self.a.packet_decoded(ts, wire, decoded);
+        self.note_announced(seq);
+    }
+
+    /// The input ended (after [`Mark::Final`]): the shard's analysis and what the merge needs.
+    pub(super) fn finish(self) -> Output {
+        Output {
+            analysis: self.a.finish(),
+            announced_at: self.announced_at,
+            copies: self.copies,
+        }
+    }
+
     /// Takes note of the expectations the frame `seq` announced (usually none).
     #[inline]
     fn note_announced(&mut self, seq: u64) {
@@ -100,7 +121,7 @@ impl Worker {
         }
     }
 
-    fn mark(&mut self, m: &Mark) {
+    pub(super) fn mark(&mut self, m: &Mark) {
         match m {
             Mark::Expire(now) => self.a.expire_trackers(*now),
             Mark::Sweep(now, seq) => {

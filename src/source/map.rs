@@ -18,6 +18,10 @@ use memmap2::{Mmap, MmapOptions};
 
 /// Bytes read between two releases of the pages behind the read position.
 pub(crate) const RELEASE_EVERY: usize = 8 << 20;
+/// How far behind the read position pages are released: far enough that the analysis workers of
+/// `--threads`, which read payloads in place a few batches behind the reader, do not fault
+/// released pages back in.
+pub(crate) const RELEASE_LAG: usize = 16 << 20;
 
 /// Maps the first `len` bytes of `file` read-only; `None` if it cannot be mapped (then the file
 /// is read like a stream).

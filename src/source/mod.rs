@@ -264,6 +264,11 @@ impl CaptureReader {
         Ok(reader)
     }
 
+    /// The mapped file the frames are read from (`None` when it is read as a stream).
+    pub(crate) fn map(&self) -> Option<std::sync::Arc<memmap2::Mmap>> {
+        self.stream.map().cloned()
+    }
+
     /// The next packet, `Ok(None)` at the end. After an error the reader is finished.
     #[inline]
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError> {

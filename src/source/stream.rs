@@ -200,15 +200,19 @@ impl ByteStream {
         start..self.pos
     }
 
-    /// Gives back the mapped pages before `to`, which the readers are done with.
+    /// Gives back the mapped pages up to [`RELEASE_LAG`](super::map::RELEASE_LAG) before `at`:
+    /// the reader is done with them, and so are the analysis workers the frames went to.
     #[cold]
     #[inline(never)]
-    fn release(&mut self, to: usize) {
-        if let Bytes::Mapped(m) = &self.buf {
-            super::map::release(m, self.released, to);
+    fn release(&mut self, at: usize) {
+        let to = at.saturating_sub(super::map::RELEASE_LAG);
+        if to > self.released {
+            if let Bytes::Mapped(m) = &self.buf {
+                super::map::release(m, self.released, to);
+            }
+            self.released = to;
         }
-        self.released = to;
-        self.release_at = to.saturating_add(super::map::RELEASE_EVERY);
+        self.release_at = at.saturating_add(super::map::RELEASE_EVERY);
     }
 
     /// Bytes previously returned by [`consume`](Self::consume); valid until the next `fill`.
