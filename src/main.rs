@@ -134,8 +134,8 @@ struct AnalysisOpts {
     /// Analysis workers: above 1, one reader thread feeds N workers, packets split by host pair;
     /// the report equals one thread's but for the documented differences (README, "Threads").
     /// Default 1, the single-threaded analysis (sharding did not pay on the 2-core machine it
-    /// was measured on). With --events, and in `firewall`, the analysis runs on one thread; live
-    /// refuses N > 1.
+    /// was measured on). With --events, and in `firewall` and `live --firewall`, the analysis runs
+    /// on one thread. Live mode reads the interface on a thread of its own whatever N is.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }
@@ -456,10 +456,6 @@ fn live(args: LiveArgs) -> Result<u8> {
         "--aggregate and --max-rule-groups shape the firewall report: add --firewall"
     );
     anyhow::ensure!(
-        args.opts.threads.is_none_or(|n| n == 1),
-        "--threads: live mode analyses on one thread (the capture has its own); drop --threads"
-    );
-    anyhow::ensure!(
         !args.opts.no_mmap,
         "--no-mmap: live mode reads no capture file; drop --no-mmap"
     );
@@ -486,6 +482,7 @@ fn live(args: LiveArgs) -> Result<u8> {
             .as_deref()
             .map(|d| (EventDest::parse(d), args.opts.community_id_seed)),
         interval,
+        threads: args.opts.threads(),
         duration,
         render,
         metrics: args.metrics,

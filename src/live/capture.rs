@@ -1,12 +1,17 @@
 //! The live source: a libpcap capture (the `pcap` crate) opened the way tcpdump opens one, its
-//! frames handed out as [`RawPacket`]s, and its statistics.
+//! frames handed out as [`RawPacket`]s, its statistics, and the thread that reads it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture, Device, Precision};
 
 use crate::packet::{Nanos, RawPacket};
 
+use super::frames::FrameSender;
 use super::report::CaptureView;
 
 /// How to open the interface.
@@ -186,6 +191,68 @@ fn linktype_of_dlt(dlt: i32) -> u32 {
         // DLT_ATM_RFC1483 / DLT_SLIP_BSDOS / DLT_PPP_BSDOS are not decoded either way.
         d => u32::try_from(d).unwrap_or(u32::MAX),
     }
+}
+
+/// Frames between two looks at the wall clock (stop, deadline, counters) on a busy interface.
+const LOOK_EVERY_FRAMES: u32 = 256;
+/// Shortest time between two reads of the capture's counters (each is a system call).
+const STATS_EVERY: Duration = Duration::from_millis(100);
+
+/// Starts the capture thread (`exflow-capture`): it reads `cap` into `tx` until `stop` is set,
+/// `deadline` passes, the interface fails or the analysis side goes away. It never drops a frame
+/// itself: when the analysis side is behind it waits, and the kernel's buffer (then libpcap's
+/// `dropped` counter) takes the excess.
+pub fn spawn(
+    cap: LiveCapture,
+    tx: FrameSender,
+    stop: Arc<AtomicBool>,
+    deadline: Option<Instant>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("exflow-capture".into())
+        .spawn(move || read_all(cap, tx, &stop, deadline))
+}
+
+/// The capture thread's loop.
+fn read_all(
+    mut cap: LiveCapture,
+    mut tx: FrameSender,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+) {
+    let mut next_stats = Instant::now();
+    let mut since_look = 0u32;
+    let failed = loop {
+        let idle = match cap.next() {
+            Ok(Read::Packet(raw)) => {
+                if tx.push(&raw).is_err() {
+                    return;
+                }
+                since_look += 1;
+                false
+            }
+            Ok(Read::Idle) => true,
+            Err(e) => break Some(e.to_string()),
+        };
+        if !idle && since_look < LOOK_EVERY_FRAMES {
+            continue;
+        }
+        since_look = 0;
+        let now = Instant::now();
+        if now >= next_stats {
+            tx.set_stats(cap.stats());
+            next_stats = now + STATS_EVERY;
+        }
+        if idle && tx.idle().is_err() {
+            return;
+        }
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
+            break None;
+        }
+    };
+    tx.set_stats(cap.stats());
+    // Nobody to tell if the analysis side is gone.
+    let _ = tx.end(failed);
 }
 
 /// One interface as `--list-interfaces` shows it.

@@ -5,10 +5,13 @@
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
 
+use hdrhistogram::Histogram;
+
 use super::batch::{Batch, Item, Mark, Shared};
 use crate::analyze::{Analysis, Analyzer};
 use crate::classify::{Basis, Expectation, Flow};
 use crate::flow::EndReason;
+use crate::interval::{Intervals, Window};
 use crate::packet::{Endpoint, Nanos, Proto};
 
 /// What a worker tells the reader.
@@ -27,6 +30,17 @@ pub struct Output {
     pub announced_at: HashMap<u32, u64>,
     /// Its copies of other workers' expectations: its id -> (worker, id there).
     pub copies: HashMap<u32, (usize, u32)>,
+    /// Live: the last interval (it ends with the input) and the durations of the flows that
+    /// ended in it.
+    pub last: Option<(Analysis, Vec<Histogram<u64>>)>,
+}
+
+/// A live worker's answer to a [`Mark::Tick`]: its interval and its totals so far.
+pub struct TickReply {
+    pub worker: usize,
+    pub interval: Output,
+    pub totals: Output,
+    pub durations: Vec<Histogram<u64>>,
 }
 
 /// Runs worker `me` until the reader closes its channel.
@@ -36,9 +50,17 @@ pub fn run(
     rx: Receiver<Batch>,
     back: Sender<Batch>,
     replies: Sender<Reply>,
+    live: bool,
 ) -> Output {
     a.make_shard();
+    let intervals = live.then(|| {
+        let mut iv = Intervals::new();
+        iv.begin(&mut a);
+        iv
+    });
     let mut w = Worker {
+        intervals,
+        last_window: Window::default(),
         me,
         a,
         announced_at: HashMap::new(),
@@ -60,16 +82,24 @@ pub fn run(
         // The reader may have gone (it failed); the batch is then simply dropped.
         let _ = back.send(batch);
     }
-    let analysis = w.a.finish();
+    let mut analysis = w.a.finish();
+    let last = w.intervals.as_mut().map(|iv| {
+        let interval = iv.finish(&mut analysis, w.last_window);
+        (interval, iv.ended_durations().to_vec())
+    });
     Output {
         analysis,
         announced_at: w.announced_at,
         copies: w.copies,
+        last,
     }
 }
 
 struct Worker {
     me: usize,
+    /// Live: the interval figures of this worker's analyzer.
+    intervals: Option<Intervals>,
+    last_window: Window,
     a: Analyzer,
     announced_at: HashMap<u32, u64>,
     copies: HashMap<u32, (usize, u32)>,
@@ -137,7 +167,41 @@ impl Worker {
                 let last = self.a.deferred.take().unwrap_or_default();
                 self.a.conclude(last.into_iter());
             }
+            Mark::Tick(window, reply) => self.tick(*window, reply),
+            Mark::SweepIdle(now, seq) => {
+                self.a.sweep_idle(*now);
+                self.note_announced(*seq);
+            }
+            Mark::Retire(now) => self.a.retire_followups(*now),
+            Mark::LastWindow(window) => self.last_window = *window,
         }
+    }
+
+    /// Ends a live interval: answers with this worker's interval and totals, and forgets the
+    /// numbering of expectations retired since (a run of days stays bounded).
+    fn tick(&mut self, window: Window, reply: &std::sync::mpsc::SyncSender<TickReply>) {
+        let Some(iv) = self.intervals.as_mut() else {
+            return;
+        };
+        let (interval, totals) = iv.tick(&mut self.a, window);
+        let durations = iv.ended_durations().to_vec();
+        let list = &self.a.trackers.shared.expect.list;
+        self.announced_at.retain(|id, _| list.contains_key(id));
+        self.copies.retain(|id, _| list.contains_key(id));
+        let output = |analysis| Output {
+            analysis,
+            announced_at: self.announced_at.clone(),
+            copies: self.copies.clone(),
+            last: None,
+        };
+        let answer = TickReply {
+            worker: self.me,
+            interval: output(interval),
+            totals: output(totals),
+            durations,
+        };
+        // The reader waits for this; if it is gone there is nobody to tell.
+        let _ = reply.send(answer);
     }
 
     /// Adopts the other workers' expectations, then gives the flows opened since they were
