@@ -5,7 +5,7 @@
 //!
 //! The quiet-interface clock advance and the retirement of old expectations are marks too, so
 //! every worker does them at the same point of the capture. Each tick also ends an epoch: the
-//! workers exchange their announcements at least once an interval, however quiet the interface.
+//! workers exchange their announcements at every interval's end, however quiet the interface.
 
 use std::sync::mpsc;
 
@@ -66,8 +66,14 @@ impl LiveShards {
         self.check()
     }
 
-    /// Ends an interval: an epoch, then a tick mark; merges the workers' answers.
+    /// Ends an interval: two epochs, then a tick mark; merges the workers' answers.
+    ///
+    /// At the first epoch mark the workers report what they announced since the last one; at
+    /// the second they adopt it. So every announcement made before the tick is in every worker
+    /// before it, and a follow-up that opened in another worker after its announcement is
+    /// counted under its service in this interval, not first as `unclassified` and then again.
     pub fn tick(&mut self, window: Window) -> Result<Ended, WorkerFailed> {
+        self.reader.epoch();
         self.reader.epoch();
         self.check()?;
         let n = self.reader.links.len();
