@@ -6,7 +6,7 @@
 //! test fills one from built frames, and the analysis side reads a [`FrameReceiver`] the same way
 //! in both cases.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
 use crate::packet::{Nanos, RawPacket};
@@ -120,28 +120,26 @@ pub struct FrameSender {
     free: Receiver<FrameBatch>,
     filling: FrameBatch,
     stats: CaptureView,
-    /// Batches sent while the analysis side had a full queue (the capture thread waited).
-    pub waits: u64,
 }
 
 /// The analysis side's end of the hand-over.
 pub struct FrameReceiver {
     rx: Receiver<Message>,
-    back: Sender<FrameBatch>,
+    back: SyncSender<FrameBatch>,
 }
 
-/// A bounded hand-over. The way back is unbounded in type but holds at most the batches in
-/// flight ([`QUEUE`] plus the two being filled and read).
+/// A bounded hand-over, and a bounded way back: it has room for every batch in flight (the
+/// queue's, and the ones being filled and read), so a batch is only ever dropped there if the
+/// capture side has gone.
 pub fn channel() -> (FrameSender, FrameReceiver) {
     let (tx, rx) = mpsc::sync_channel(QUEUE);
-    let (back, free) = mpsc::channel();
+    let (back, free) = mpsc::sync_channel(QUEUE + 2);
     (
         FrameSender {
             tx,
             free,
             filling: FrameBatch::new(),
             stats: CaptureView::default(),
-            waits: 0,
         },
         FrameReceiver { rx, back },
     )
@@ -198,16 +196,10 @@ impl FrameSender {
         self.send(Message::End(failed, self.stats))
     }
 
-    /// Sends `m`, waiting while the queue is full (counted in `waits`).
+    /// Sends `m`, waiting while the queue is full: the analysis side is behind, and the
+    /// kernel's buffer holds what arrives meanwhile (libpcap counts what it cannot).
     fn send(&mut self, m: Message) -> Result<(), Closed> {
-        match self.tx.try_send(m) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(m)) => {
-                self.waits += 1;
-                self.tx.send(m).map_err(|_| Closed)
-            }
-            Err(TrySendError::Disconnected(_)) => Err(Closed),
-        }
+        self.tx.send(m).map_err(|_| Closed)
     }
 }
 
@@ -224,8 +216,9 @@ impl FrameReceiver {
     /// Gives a read batch back to be filled again.
     pub fn recycle(&self, mut b: FrameBatch) {
         b.clear();
-        // The capture side may have ended; the batch is then simply dropped.
-        let _ = self.back.send(b);
+        // The capture side may have ended (or, impossibly, have more batches than room): the
+        // batch is then simply dropped.
+        let _ = self.back.try_send(b);
     }
 }
 
