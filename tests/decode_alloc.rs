@@ -233,7 +233,7 @@ fn live_hand_over_allocates_nothing_per_frame() {
     use std::time::Duration;
     let frames = frames();
     let (mut tx, rx) = channel();
-    let mut round = |tx: &mut exflow::live::FrameSender| {
+    let round = |tx: &mut exflow::live::FrameSender| {
         let mut n = 0u64;
         for (i, (link_type, data)) in frames.iter().enumerate() {
             let raw = RawPacket {

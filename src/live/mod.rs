@@ -1,5 +1,10 @@
-//! Live monitoring: a libpcap source in front of the same [`Analyzer`] as `analyze`, a report every
+//! Live monitoring: a libpcap source in front of the same analysis as `analyze`, a report every
 //! interval behind it (NDJSON or a refreshed table), Prometheus metrics on the side.
+//!
+//! Three parts: the capture thread (`capture`) reads libpcap and hands frames over in batches
+//! ([`frames`]); the analysis side (`engine`: one [`Analyzer`](crate::analyze::Analyzer), or
+//! the shard reader and its workers) analyses them; this module's loop ends the intervals and
+//! writes the reports. A test drives the same loop with built frames ([`run_frames`]).
 //!
 //! The analyzer only ever sees packet time. The wall clock decides when an interval ends and, on a
 //! quiet interface, how far capture time has moved since the last packet (so idle flows still
