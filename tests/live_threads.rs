@@ -119,7 +119,12 @@ fn interval_sums(lines: &[LiveReport]) -> (BTreeMap<String, [u64; 5]>, u64) {
 
 /// The same counters of the final totals.
 fn total_sums(lines: &[LiveReport]) -> (BTreeMap<String, [u64; 5]>, u64) {
-    let totals = &lines.last().unwrap().totals.report;
+    totals_at(lines.last().unwrap())
+}
+
+/// The same counters of the totals a report carries.
+fn totals_at(line: &LiveReport) -> (BTreeMap<String, [u64; 5]>, u64) {
+    let totals = &line.totals.report;
     let sums = totals
         .services
         .iter()
@@ -198,6 +203,16 @@ fn live_with_three_workers_totals_what_one_thread_totals() {
         let (a, b) = (comparable_totals(&one), comparable_totals(&three));
         if let Some(d) = first_difference(&a, &b, "") {
             diffs.push(format!("{name}: totals: {d}"));
+        }
+        for (i, (a, b)) in one.iter().zip(&three).enumerate() {
+            let (a, b) = (totals_at(a), totals_at(b));
+            if a != b {
+                diffs.push(format!(
+                    "{name}: totals of report {}: {a:?} -> {b:?}",
+                    i + 1
+                ));
+                break;
+            }
         }
         let (iv_one, iv_three) = (interval_sums(&one), interval_sums(&three));
         let totals = total_sums(&one);

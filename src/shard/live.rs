@@ -72,6 +72,9 @@ impl LiveShards {
     /// the second they adopt it. So every announcement made before the tick is in every worker
     /// before it, and a follow-up that opened in another worker after its announcement is
     /// counted under its service in this interval, not first as `unclassified` and then again.
+    /// The second mark also lets go the flows the workers held back for those announcements
+    /// (none ended between the two marks), so the totals count every ended flow, as one
+    /// analyzer's do.
     pub fn tick(&mut self, window: Window) -> Result<Ended, WorkerFailed> {
         self.reader.epoch();
         self.reader.epoch();
