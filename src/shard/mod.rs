@@ -23,6 +23,8 @@
 //!   and one address announced in two workers within its lifetime is one expectation (as a
 //!   repeat is in one analyzer); flow records are sorted (first time, protocol, client, server,
 //!   last time) and cut to their caps.
+//! - **Live** (`live --threads N`): the same reader and workers, fed by the capture thread; each
+//!   worker keeps interval figures and the reader merges them at every tick ([`LiveShards`]).
 
 pub mod batch;
 mod live;
@@ -200,7 +202,7 @@ impl Reader {
         Ok(merge::merge(input, outputs, &config))
     }
 
-    /// The reader's input counters, what `clock` found, and the workers' results.
+    /// The reader's input counters so far, with the bogus time stamps its clock found.
     fn input_now(&self) -> InputStats {
         let mut input = self.input.clone();
         input.bogus_timestamps = self.clock.bogus;
