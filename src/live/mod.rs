@@ -431,4 +431,42 @@ mod tests {
             assert_eq!(s.followups_retired.values().sum::<u64>(), 1);
         }
     }
+
+    /// On a quiet interface capture time moves with the wall clock, and idle flows expire in
+    /// every worker (the sweep is a mark in each worker's stream).
+    #[test]
+    fn a_quiet_interface_expires_idle_flows() {
+        let mut sc = Scenario::with_seed(4);
+        let t0 = 1_000_000_000_000_000_000;
+        for i in 0..6u16 {
+            let client: SocketAddr = format!("10.0.2.{}:5353", i + 1).parse().unwrap();
+            sc.udp(client, "10.0.0.53:53".parse().unwrap(), t0, b"q");
+        }
+        let frames = sc.into_frames();
+        for threads in [1, 3] {
+            let mut e = engine::start(Config::default(), threads, "lo", None);
+            let mut window = Window::default();
+            for f in &frames {
+                let raw = RawPacket {
+                    ts: f.ts,
+                    link_type: 1,
+                    data: &f.data,
+                    wire_len: f.data.len() as u32,
+                };
+                window.note(e.packet(&raw).unwrap());
+            }
+            let now = Instant::now();
+            let clock = advance_clock(&mut *e, None, window, now).unwrap();
+            let first = e.tick(window).unwrap();
+            assert_eq!(first.totals.flows_expired, 0, "{threads}: not idle yet");
+            // Three minutes later (wall clock), nothing arrived: past the UDP timeout.
+            let later = now + Duration::from_secs(180);
+            advance_clock(&mut *e, clock, Window::default(), later).unwrap();
+            let quiet = e.tick(Window::default()).unwrap();
+            assert_eq!(quiet.totals.flows_expired, 6, "{threads} threads");
+            assert_eq!(quiet.interval.flows_expired, 6, "{threads} threads");
+            let last = e.finish(Window::default()).unwrap();
+            assert_eq!(last.totals.flows_expired, 6, "{threads} threads");
+        }
+    }
 }
