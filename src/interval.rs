@@ -47,6 +47,14 @@ impl Window {
     }
 }
 
+/// An interval's end: its report, the run's totals so far, and the durations of the flows that
+/// ended in it by service (Prometheus observes each flow once).
+pub struct Ended {
+    pub interval: Analysis,
+    pub totals: Analysis,
+    pub durations: Vec<Histogram<u64>>,
+}
+
 /// What the previous interval ended with.
 #[derive(Default)]
 pub struct Intervals {
@@ -242,7 +250,7 @@ impl Intervals {
         let failures = self.new_failures(finished, open.iter().flat_map(|(t, _)| t.iter()));
         let interval = Analysis {
             catalogue: now.catalogue.clone(),
-            input: self.input_since(now.input, window),
+            input: input_since(&self.input, now.input, window),
             summary: Summary {
                 services,
                 flows: None,
@@ -320,47 +328,47 @@ impl Intervals {
             .cloned()
             .collect()
     }
+}
 
-    fn input_since(&self, now: &InputStats, window: Window) -> InputStats {
-        let old = &self.input;
-        let mut skipped = now.skipped.clone();
-        for (reason, n) in skipped.iter_mut() {
-            *n = n.saturating_sub(old.skipped.get(reason).copied().unwrap_or(0));
-        }
-        skipped.retain(|_, n| *n > 0);
-        let packets = now.packets.saturating_sub(old.packets);
-        let bytes = now.bytes.saturating_sub(old.bytes);
-        InputStats {
-            files: now
-                .files
-                .iter()
-                .map(|f| FileStats {
-                    name: f.name.clone(),
-                    packets,
-                    bytes,
-                    error: f.error.clone(),
-                })
-                .collect(),
-            packets,
-            bytes,
-            first_ts: window.first_ts,
-            last_ts: window.last_ts,
-            skipped,
-            orphan_fragments: now.orphan_fragments.saturating_sub(old.orphan_fragments),
-            icmp_unreachable: now.icmp_unreachable.saturating_sub(old.icmp_unreachable),
-            icmp_unreachable_bytes: now
-                .icmp_unreachable_bytes
-                .saturating_sub(old.icmp_unreachable_bytes),
-            skipped_bytes: now.skipped_bytes.saturating_sub(old.skipped_bytes),
-            bogus_timestamps: now.bogus_timestamps.saturating_sub(old.bogus_timestamps),
-            read_limits: crate::source::ReadLimitCounts::default(),
-            files_over_window: 0,
-            warnings: now
-                .warnings
-                .get(old.warnings.len()..)
-                .unwrap_or(&[])
-                .to_vec(),
-        }
+/// The input counters of an interval: what grew from `old` to `now`, the frames' times `window`.
+pub(crate) fn input_since(old: &InputStats, now: &InputStats, window: Window) -> InputStats {
+    let mut skipped = now.skipped.clone();
+    for (reason, n) in skipped.iter_mut() {
+        *n = n.saturating_sub(old.skipped.get(reason).copied().unwrap_or(0));
+    }
+    skipped.retain(|_, n| *n > 0);
+    let packets = now.packets.saturating_sub(old.packets);
+    let bytes = now.bytes.saturating_sub(old.bytes);
+    InputStats {
+        files: now
+            .files
+            .iter()
+            .map(|f| FileStats {
+                name: f.name.clone(),
+                packets,
+                bytes,
+                error: f.error.clone(),
+            })
+            .collect(),
+        packets,
+        bytes,
+        first_ts: window.first_ts,
+        last_ts: window.last_ts,
+        skipped,
+        orphan_fragments: now.orphan_fragments.saturating_sub(old.orphan_fragments),
+        icmp_unreachable: now.icmp_unreachable.saturating_sub(old.icmp_unreachable),
+        icmp_unreachable_bytes: now
+            .icmp_unreachable_bytes
+            .saturating_sub(old.icmp_unreachable_bytes),
+        skipped_bytes: now.skipped_bytes.saturating_sub(old.skipped_bytes),
+        bogus_timestamps: now.bogus_timestamps.saturating_sub(old.bogus_timestamps),
+        read_limits: crate::source::ReadLimitCounts::default(),
+        files_over_window: 0,
+        warnings: now
+            .warnings
+            .get(old.warnings.len()..)
+            .unwrap_or(&[])
+            .to_vec(),
     }
 }
 

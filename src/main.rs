@@ -134,8 +134,9 @@ struct AnalysisOpts {
     /// Analysis threads: above 1, the reader thread analyses a share of the host pairs itself and
     /// N-1 workers the rest; the report equals one thread's but for the documented differences
     /// (README, "Threads"). Default: the available cores, at most 4. With --events, in
-    /// `firewall`, and for a streamed --flows listing (JSON/CSV without --threads) the analysis
-    /// runs on one thread; live refuses N > 1.
+    /// `firewall` and `live --firewall`, and for a streamed --flows listing (JSON/CSV without
+    /// --threads) the analysis runs on one thread. Live mode reads the interface on a thread of
+    /// its own whatever N is.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }
@@ -457,10 +458,6 @@ fn live(args: LiveArgs) -> Result<u8> {
         "--aggregate and --max-rule-groups shape the firewall report: add --firewall"
     );
     anyhow::ensure!(
-        args.opts.threads.is_none_or(|n| n == 1),
-        "--threads: live mode analyses on one thread (the capture has its own); drop --threads"
-    );
-    anyhow::ensure!(
         !args.opts.no_mmap,
         "--no-mmap: live mode reads no capture file; drop --no-mmap"
     );
@@ -487,6 +484,7 @@ fn live(args: LiveArgs) -> Result<u8> {
             .as_deref()
             .map(|d| (EventDest::parse(d), args.opts.community_id_seed)),
         interval,
+        threads: args.opts.threads(),
         duration,
         render,
         metrics: args.metrics,

@@ -581,6 +581,27 @@ fn live_refuses_no_mmap() {
     );
 }
 
+/// `live --threads N` shards the analysis (issue 12): N is checked as for `analyze` (1 to 64), and
+/// N > 1 is no longer refused (here the run gets as far as opening a missing interface).
+#[test]
+fn live_takes_threads_within_range() {
+    if !cfg!(feature = "live") {
+        return;
+    }
+    for bad in ["0", "65", "x"] {
+        let out = exflow(&["live", "-i", "lo", "--threads", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--threads"), "{}", stderr(&out));
+    }
+    let out = exflow(&["live", "-i", "exflow-no-such-if0", "--threads", "3"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("exflow-no-such-if0") && !stderr(&out).contains("--threads"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Issue 11: a capture from 2014 to 2020 showed `2014-02-19 19:02:39 → 20:07:00 (53953h04m)`,
 /// and its flow list gave times without dates.
 #[test]

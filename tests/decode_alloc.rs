@@ -223,3 +223,48 @@ fn readers_allocate_nothing_per_packet() {
         );
     }
 }
+
+/// Live mode's capture thread copies each frame into a recycled batch: once the batches in flight
+/// exist, handing frames over allocates nothing (both ends run on this thread here).
+#[cfg(feature = "live")]
+#[test]
+fn live_hand_over_allocates_nothing_per_frame() {
+    use exflow::live::frames::{channel, Message};
+    use std::time::Duration;
+    let frames = frames();
+    let (mut tx, rx) = channel();
+    let round = |tx: &mut exflow::live::FrameSender| {
+        let mut n = 0u64;
+        for (i, (link_type, data)) in frames.iter().enumerate() {
+            let raw = RawPacket {
+                ts: i as i64 * 1000,
+                link_type: *link_type,
+                data,
+                wire_len: data.len() as u32,
+            };
+            tx.push(&raw).unwrap();
+            // Read what went out, as the analysis side does, and give it back.
+            while let Some(m) = rx.next(Duration::ZERO) {
+                if let Message::Frames(b, _) = m {
+                    n += b.len() as u64;
+                    rx.recycle(b);
+                }
+            }
+        }
+        tx.idle().unwrap();
+        while let Some(m) = rx.next(Duration::ZERO) {
+            if let Message::Frames(b, _) = m {
+                n += b.len() as u64;
+                rx.recycle(b);
+            }
+        }
+        n
+    };
+    assert_eq!(round(&mut tx), frames.len() as u64, "warm-up");
+    let before = allocations();
+    for _ in 0..5 {
+        assert_eq!(round(&mut tx), frames.len() as u64);
+    }
+    let n = allocations() - before;
+    assert_eq!(n, 0, "{n} allocations for {} frames", 5 * frames.len());
+}

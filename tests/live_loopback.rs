@@ -179,6 +179,19 @@ mod live {
 
     #[test]
     fn live_loopback_services_outcomes_and_metrics() {
+        services_outcomes_and_metrics(&[]);
+    }
+
+    /// The same with the analysis sharded over two workers (the capture thread feeding the
+    /// shard reader).
+    #[test]
+    fn live_loopback_with_two_workers() {
+        services_outcomes_and_metrics(&["--threads", "2"]);
+    }
+
+    /// Traffic of several services, a refused connection and an ICMP-refused datagram on `lo`;
+    /// checks the metrics during the run and the reports after it. `threads` are extra flags.
+    fn services_outcomes_and_metrics(threads: &[&str]) {
         let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
         if !is_root() {
             return skip("capturing on lo and listening on ports < 1024 need root");
@@ -196,7 +209,10 @@ mod live {
             .collect();
         let filter = "host 127.0.0.1 and (port 25 or port 389 or port 1720 or port 110 \
                       or port 53 or icmp)";
-        let mut child = exflow_live(&["--duration", "7", filter], metrics);
+        let mut args = vec!["--duration", "7"];
+        args.extend_from_slice(threads);
+        args.push(filter);
+        let mut child = exflow_live(&args, metrics);
         wait_ready(metrics, &mut child);
 
         for &(_, port, n, send, reply) in &plan {

@@ -1,12 +1,17 @@
 //! The live source: a libpcap capture (the `pcap` crate) opened the way tcpdump opens one, its
-//! frames handed out as [`RawPacket`]s, and its statistics.
+//! frames handed out as [`RawPacket`]s, its statistics, and the thread that reads it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture, Device, Precision};
 
 use crate::packet::{Nanos, RawPacket};
 
+use super::frames::FrameSender;
 use super::report::CaptureView;
 
 /// How to open the interface.
@@ -188,6 +193,86 @@ fn linktype_of_dlt(dlt: i32) -> u32 {
     }
 }
 
+/// Frames between two looks at the wall clock (stop, deadline, counters) on a busy interface.
+const LOOK_EVERY_FRAMES: u32 = 256;
+/// Shortest time between two reads of the capture's counters (each is a system call).
+const STATS_EVERY: Duration = Duration::from_millis(100);
+
+/// What the capture thread reads: the interface (or, in tests, a stand-in).
+pub trait Source {
+    /// The next frame, or `Idle` after the read timeout.
+    fn read(&mut self) -> Result<Read<'_>, CaptureError>;
+    /// The counters since the capture was opened.
+    fn counters(&mut self) -> CaptureView;
+}
+
+impl Source for LiveCapture {
+    fn read(&mut self) -> Result<Read<'_>, CaptureError> {
+        self.next()
+    }
+
+    fn counters(&mut self) -> CaptureView {
+        self.stats()
+    }
+}
+
+/// Starts the capture thread (`exflow-capture`): it reads `cap` into `tx` until `stop` is set,
+/// `deadline` passes, the interface fails or the analysis side goes away. It never drops a frame
+/// itself: when the analysis side is behind it waits, and the kernel's buffer (then libpcap's
+/// `dropped` counter) takes the excess.
+pub fn spawn(
+    cap: impl Source + Send + 'static,
+    tx: FrameSender,
+    stop: Arc<AtomicBool>,
+    deadline: Option<Instant>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("exflow-capture".into())
+        .spawn(move || read_all(cap, tx, &stop, deadline))
+}
+
+/// The capture thread's loop.
+fn read_all(
+    mut cap: impl Source,
+    mut tx: FrameSender,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+) {
+    let mut next_stats = Instant::now();
+    let mut since_look = 0u32;
+    let failed = loop {
+        let idle = match cap.read() {
+            Ok(Read::Packet(raw)) => {
+                if tx.push(&raw).is_err() {
+                    return;
+                }
+                since_look += 1;
+                false
+            }
+            Ok(Read::Idle) => true,
+            Err(e) => break Some(e.to_string()),
+        };
+        if !idle && since_look < LOOK_EVERY_FRAMES {
+            continue;
+        }
+        since_look = 0;
+        let now = Instant::now();
+        if now >= next_stats {
+            tx.set_stats(cap.counters());
+            next_stats = now + STATS_EVERY;
+        }
+        if idle && tx.idle().is_err() {
+            return;
+        }
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
+            break None;
+        }
+    };
+    tx.set_stats(cap.counters());
+    // Nobody to tell if the analysis side is gone.
+    let _ = tx.end(failed);
+}
+
 /// One interface as `--list-interfaces` shows it.
 pub struct InterfaceInfo(Device);
 
@@ -224,4 +309,72 @@ pub fn list_interfaces() -> Result<Vec<InterfaceInfo>, CaptureError> {
             interface: "any".into(),
             message: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::frames::{self, Message};
+
+    /// One frame, then a quiet interface (a read timeout every 10 ms).
+    struct OneFrame {
+        sent: bool,
+        frame: Vec<u8>,
+    }
+
+    impl Source for OneFrame {
+        fn read(&mut self) -> Result<Read<'_>, CaptureError> {
+            if std::mem::replace(&mut self.sent, true) {
+                std::thread::sleep(Duration::from_millis(10));
+                return Ok(Read::Idle);
+            }
+            Ok(Read::Packet(RawPacket {
+                ts: 7,
+                link_type: 1,
+                data: &self.frame,
+                wire_len: 60,
+            }))
+        }
+
+        fn counters(&mut self) -> CaptureView {
+            CaptureView {
+                received: 1,
+                ..CaptureView::default()
+            }
+        }
+    }
+
+    /// A lone frame is handed over at the next read timeout, not when a batch fills; the thread
+    /// ends when told to, with its counters.
+    #[test]
+    fn a_lone_frame_goes_out_at_the_read_timeout() {
+        let (tx, rx) = frames::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let source = OneFrame {
+            sent: false,
+            frame: vec![0; 60],
+        };
+        let t = spawn(source, tx, Arc::clone(&stop), None).unwrap();
+        let wait = Duration::from_secs(5);
+        match rx.next(wait) {
+            Some(Message::Frames(b, stats)) => {
+                assert_eq!(b.frames().map(|f| f.ts).collect::<Vec<_>>(), [7]);
+                assert_eq!(stats.received, 1, "counters go along");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(rx.next(wait), Some(Message::Idle(_))));
+        stop.store(true, Ordering::Relaxed);
+        loop {
+            match rx.next(wait) {
+                Some(Message::Idle(_)) => continue,
+                Some(Message::End(None, stats)) => {
+                    assert_eq!(stats.received, 1);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        t.join().unwrap();
+    }
 }

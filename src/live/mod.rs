@@ -1,11 +1,18 @@
-//! Live monitoring: a libpcap source in front of the same [`Analyzer`] as `analyze`, a report every
+//! Live monitoring: a libpcap source in front of the same analysis as `analyze`, a report every
 //! interval behind it (NDJSON or a refreshed table), Prometheus metrics on the side.
+//!
+//! Three parts: the capture thread (`capture`) reads libpcap and hands frames over in batches
+//! ([`frames`]); the analysis side (`engine`: one [`Analyzer`](crate::analyze::Analyzer), or
+//! the shard reader and its workers) analyses them; this module's loop ends the intervals and
+//! writes the reports. A test drives the same loop with built frames ([`run_frames`]).
 //!
 //! The analyzer only ever sees packet time. The wall clock decides when an interval ends and, on a
 //! quiet interface, how far capture time has moved since the last packet (so idle flows still
 //! expire and memory stays bounded).
 
 mod capture;
+mod engine;
+pub mod frames;
 mod http;
 mod metrics;
 mod report;
@@ -16,15 +23,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::analyze::{Analyzer, Config};
+use crate::analyze::Config;
+use crate::interval::Ended;
 use crate::output::events::{EventHandle, EventStream, EventWriter, QUEUE_LINES};
 use crate::packet::Nanos;
+use crate::shard::WorkerFailed;
 
 pub use crate::interval::{Intervals, Window};
 pub use capture::{list_interfaces, CaptureConfig, CaptureError, InterfaceInfo};
+pub use frames::{FrameReceiver, FrameSender};
 pub use report::{CaptureView, IntervalView, LiveReport, Render, TotalsView};
 
-use capture::{LiveCapture, Read};
+use capture::LiveCapture;
+use engine::Engine;
+use frames::Message;
 use metrics::Metrics;
 
 /// Settings of a live run.
@@ -33,6 +45,9 @@ pub struct LiveConfig {
     pub capture: CaptureConfig,
     pub analysis: Config,
     pub interval: Duration,
+    /// Analysis workers (`--threads`): above 1, the shard reader and N workers analyse (unless
+    /// `--events` or `--firewall` ask for one analyzer); the capture has its own thread either way.
+    pub threads: usize,
     /// Stop after this long (wall clock); run until a signal otherwise.
     pub duration: Option<Duration>,
     pub render: Render,
@@ -55,6 +70,8 @@ pub enum LiveError {
     #[error("--events: {0}")]
     Events(io::Error),
     #[error(transparent)]
+    Analysis(#[from] WorkerFailed),
+    #[error(transparent)]
     Output(#[from] io::Error),
 }
 
@@ -67,13 +84,11 @@ pub enum Ending {
     CaptureFailed,
 }
 
-/// Packets between two looks at the wall clock when capture time does not move.
-const CHECK_EVERY_PACKETS: u32 = 4096;
-/// Capture time between two looks at the wall clock.
-const CHECK_EVERY_NS: Nanos = 10_000_000;
-
 /// Captures until `--duration` or SIGINT/SIGTERM, writing a report every interval and a final one.
 /// `ready` is called once the capture (and the metrics endpoint) are up.
+///
+/// libpcap is read on its own thread (`exflow-capture`), which hands frames over in batches;
+/// this thread analyses them (or, with `--threads N`, routes them to N workers).
 pub fn run(
     config: LiveConfig,
     out: &mut dyn Write,
@@ -84,105 +99,98 @@ pub fn run(
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(LiveError::Signals)?;
     }
     let mut cap = LiveCapture::open(&config.capture)?;
-    let metrics = match config.metrics {
-        Some(addr) => Some(
-            Metrics::serve(addr, &config.analysis.catalogue)
-                .map_err(|source| LiveError::Metrics { addr, source })?,
-        ),
-        None => None,
-    };
+    let metrics = serve_metrics(&config)?;
     let waking = Arc::new(AtomicBool::new(true));
     spawn_waker(cap.waker(), Arc::clone(&waking)).map_err(LiveError::Thread)?;
+    let (tx, rx) = frames::channel();
+    let deadline = config.duration.map(|d| Instant::now() + d);
+    let capture = match capture::spawn(cap, tx, Arc::clone(&stop), deadline) {
+        Ok(t) => t,
+        Err(e) => {
+            waking.store(false, Ordering::Relaxed);
+            return Err(LiveError::Thread(e));
+        }
+    };
     ready();
-    let mut a = Analyzer::new(config.analysis.clone());
-    a.begin_file(&config.capture.interface);
+    let result = analyse(&config, rx, metrics, out);
+    // The capture thread ends at its next look (the waker makes one every 100 ms) or at once
+    // if it is waiting to hand over frames nobody reads any more.
+    stop.store(true, Ordering::Relaxed);
+    let _ = capture.join();
+    waking.store(false, Ordering::Relaxed);
+    result
+}
+
+/// [`run`] without libpcap: analyses what a [`FrameSender`] hands over (a test's built frames)
+/// until its `end`, with the same intervals, reports and metrics. Intervals end on the wall clock
+/// as in `run`, and where the sender asks ([`FrameSender::tick`]).
+pub fn run_frames(
+    config: &LiveConfig,
+    rx: FrameReceiver,
+    out: &mut dyn Write,
+) -> Result<Ending, LiveError> {
+    let metrics = serve_metrics(config)?;
+    analyse(config, rx, metrics, out)
+}
+
+fn serve_metrics(config: &LiveConfig) -> Result<Option<Metrics>, LiveError> {
+    let Some(addr) = config.metrics else {
+        return Ok(None);
+    };
+    Metrics::serve(addr, &config.analysis.catalogue)
+        .map(Some)
+        .map_err(|source| LiveError::Metrics { addr, source })
+}
+
+/// The analysis side: frames from `rx` through the engine, a report every interval, the final
+/// report when the capture ends.
+fn analyse(
+    config: &LiveConfig,
+    rx: FrameReceiver,
+    metrics: Option<Metrics>,
+    out: &mut dyn Write,
+) -> Result<Ending, LiveError> {
     let hup = Arc::new(AtomicBool::new(false));
-    let events = match &config.events {
+    let (sink, events) = match &config.events {
         Some((dest, seed)) => {
             // Capture never waits for the event writer: a full queue drops (and counts) events.
             let writer = EventWriter::open(dest, QUEUE_LINES, true).map_err(LiveError::Events)?;
             signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
                 .map_err(LiveError::Signals)?;
             let handle = writer.handle();
-            a.set_events(Box::new(EventStream::new(writer, *seed)));
-            Some(handle)
+            let sink: Box<dyn crate::analyze::EventSink> =
+                Box::new(EventStream::new(writer, *seed));
+            (Some(sink), Some(handle))
         }
-        None => None,
+        None => (None, None),
     };
+    let engine = engine::start(
+        config.analysis.clone(),
+        config.threads,
+        &config.capture.interface,
+        sink,
+    );
     let mut run = Run {
-        intervals: Intervals::new(),
         window: Window::default(),
         seq: 0,
         run_start: wall_secs(),
         start: wall_secs(),
         capture_prev: CaptureView::default(),
+        stats: CaptureView::default(),
         metrics,
         render: config.render,
         events,
         events_dropped_prev: 0,
+        hup,
+        interval: config.interval,
+        next_tick: Instant::now() + config.interval,
+        clock: None,
     };
-    run.intervals.begin(&mut a);
-    let started = Instant::now();
-    let deadline = config.duration.map(|d| started + d);
-    let mut next_tick = started + config.interval;
-    // Capture time of the newest packet, and when (monotonic) it was last known to be current.
-    let mut clock: Option<(Nanos, Instant)> = None;
-    let mut next_check: Nanos = Nanos::MIN;
-    let mut since_check = 0u32;
-    let mut ending = Ending::Stopped;
-    loop {
-        let mut look = false;
-        match cap.next() {
-            Ok(Read::Packet(raw)) => {
-                let ts = a.packet(&raw);
-                run.window.note(ts);
-                since_check += 1;
-                if ts >= next_check || since_check >= CHECK_EVERY_PACKETS {
-                    next_check = ts.saturating_add(CHECK_EVERY_NS);
-                    since_check = 0;
-                    look = true;
-                }
-            }
-            Ok(Read::Idle) => look = true,
-            Err(e) => {
-                a.warn(e.to_string());
-                ending = Ending::CaptureFailed;
-                break;
-            }
-        }
-        if !look {
-            continue;
-        }
-        let now = Instant::now();
-        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
-            break;
-        }
-        if hup.swap(false, Ordering::Relaxed) {
-            if let Some(h) = &run.events {
-                h.reopen();
-            }
-        }
-        if now < next_tick {
-            continue;
-        }
-        while next_tick <= now {
-            next_tick += config.interval;
-        }
-        clock = advance_clock(&mut a, clock, run.window, now);
-        let stats = cap.stats();
-        run.tick(&mut a, stats, out)?;
-    }
-    waking.store(false, Ordering::Relaxed);
-    let stats = cap.stats();
-    run.stats_event(&mut a, stats);
-    let mut totals = a.finish();
-    let interval = run.intervals.finish(&mut totals, run.window);
-    run.emit(&interval, &totals, stats, true, out)?;
-    Ok(ending)
+    run.drive(engine, &rx, out)
 }
 
-/// Interrupts the capture's read every [`WAKE_EVERY`] so the loop sees the clock and the signals
-/// on a quiet interface, until `on` is cleared.
+/// Interrupts the capture's read every [`WAKE_EVERY`] so the capture thread sees the clock and
+/// the signals on a quiet interface, until `on` is cleared.
 fn spawn_waker(waker: pcap::BreakLoop, on: Arc<AtomicBool>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("exflow-waker".into())
@@ -202,50 +210,120 @@ const WAKE_EVERY: Duration = Duration::from_millis(100);
 /// expires what is idle at that time. With packets arriving the table sweeps itself; old
 /// expectations are retired either way.
 fn advance_clock(
-    a: &mut Analyzer,
+    a: &mut dyn Engine,
     clock: Option<(Nanos, Instant)>,
     window: Window,
     now: Instant,
-) -> Option<(Nanos, Instant)> {
+) -> Result<Option<(Nanos, Instant)>, WorkerFailed> {
     if let Some(last) = window.last_ts {
-        a.retire_followups(last);
-        return Some((last, now));
+        a.retire_followups(last)?;
+        return Ok(Some((last, now)));
     }
-    let (ts, seen) = clock?;
+    let Some((ts, seen)) = clock else {
+        return Ok(None);
+    };
     let idle = i64::try_from((now - seen).as_nanos()).unwrap_or(i64::MAX);
-    a.sweep_idle(ts.saturating_add(idle));
-    Some((ts, seen))
+    a.sweep_idle(ts.saturating_add(idle))?;
+    Ok(Some((ts, seen)))
 }
 
-/// The state of the periodic output.
+/// The state of the analysis side between messages, and of the periodic output.
 struct Run {
-    intervals: Intervals,
     window: Window,
     seq: u64,
     run_start: f64,
     start: f64,
     capture_prev: CaptureView,
+    /// The capture's counters as the capture thread last sent them.
+    stats: CaptureView,
     metrics: Option<Metrics>,
     render: Render,
     events: Option<EventHandle>,
     events_dropped_prev: u64,
+    hup: Arc<AtomicBool>,
+    interval: Duration,
+    next_tick: Instant,
+    /// Capture time of the newest packet, and when (monotonic) it was last known to be current.
+    clock: Option<(Nanos, Instant)>,
 }
 
 impl Run {
+    /// Reads `rx` until the capture ends; then the final report.
+    fn drive(
+        &mut self,
+        mut engine: Box<dyn Engine>,
+        rx: &FrameReceiver,
+        out: &mut dyn Write,
+    ) -> Result<Ending, LiveError> {
+        let ending = loop {
+            let wait = self.next_tick.saturating_duration_since(Instant::now());
+            match rx.next(wait) {
+                Some(Message::Frames(batch, stats)) => {
+                    self.stats = stats;
+                    for raw in batch.frames() {
+                        let ts = engine.packet(&raw)?;
+                        self.window.note(ts);
+                    }
+                    rx.recycle(batch);
+                }
+                Some(Message::Idle(stats)) => self.stats = stats,
+                Some(Message::Tick) => self.tick(&mut *engine, Instant::now(), out)?,
+                Some(Message::End(None, stats)) => {
+                    self.stats = stats;
+                    break Ending::Stopped;
+                }
+                Some(Message::End(Some(why), stats)) => {
+                    self.stats = stats;
+                    engine.warn(why);
+                    break Ending::CaptureFailed;
+                }
+                Some(Message::Lost) => {
+                    engine.warn("the capture thread stopped".to_string());
+                    break Ending::CaptureFailed;
+                }
+                None => {}
+            }
+            self.look(&mut *engine, out)?;
+        };
+        self.stats_event(&mut *engine);
+        let ended = engine.finish(self.window)?;
+        self.emit(&ended, true, out)?;
+        Ok(ending)
+    }
+
+    /// A look at the wall clock: a SIGHUP to pass on, an interval to end.
+    fn look(&mut self, engine: &mut dyn Engine, out: &mut dyn Write) -> Result<(), LiveError> {
+        if self.hup.swap(false, Ordering::Relaxed) {
+            if let Some(h) = &self.events {
+                h.reopen();
+            }
+        }
+        let now = Instant::now();
+        if now < self.next_tick {
+            return Ok(());
+        }
+        while self.next_tick <= now {
+            self.next_tick += self.interval;
+        }
+        self.tick(engine, now, out)
+    }
+
     fn tick(
         &mut self,
-        a: &mut Analyzer,
-        stats: CaptureView,
+        engine: &mut dyn Engine,
+        now: Instant,
         out: &mut dyn Write,
-    ) -> io::Result<()> {
-        self.stats_event(a, stats);
-        let (interval, totals) = self.intervals.tick(a, self.window);
-        self.emit(&interval, &totals, stats, false, out)
+    ) -> Result<(), LiveError> {
+        self.clock = advance_clock(engine, self.clock, self.window, now)?;
+        self.stats_event(engine);
+        let ended = engine.tick(self.window)?;
+        Ok(self.emit(&ended, false, out)?)
     }
 
     /// A `stats` event: the interval's capture counters and the events dropped so far.
-    fn stats_event(&mut self, a: &mut Analyzer, stats: CaptureView) {
+    fn stats_event(&mut self, a: &mut dyn Engine) {
         let Some(h) = &self.events else { return };
+        let stats = self.stats;
         let dropped = h.dropped();
         let p = self.capture_prev;
         let value = serde_json::json!({
@@ -265,14 +343,7 @@ impl Run {
         self.events_dropped_prev = dropped;
     }
 
-    fn emit(
-        &mut self,
-        interval: &crate::analyze::Analysis,
-        totals: &crate::analyze::Analysis,
-        stats: CaptureView,
-        last: bool,
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
+    fn emit(&mut self, ended: &Ended, last: bool, out: &mut dyn Write) -> io::Result<()> {
         self.seq += 1;
         let end = wall_secs();
         let bounds = IntervalView {
@@ -282,15 +353,15 @@ impl Run {
             end,
             last,
         };
-        let p = self.capture_prev;
+        let (stats, p) = (self.stats, self.capture_prev);
         let delta = CaptureView {
             received: stats.received.saturating_sub(p.received),
             dropped: stats.dropped.saturating_sub(p.dropped),
             if_dropped: stats.if_dropped.saturating_sub(p.if_dropped),
         };
-        let r = LiveReport::new(interval, totals, bounds, delta, stats);
+        let r = LiveReport::new(&ended.interval, &ended.totals, bounds, delta, stats);
         if let Some(m) = &self.metrics {
-            m.update(&r, interval, self.intervals.ended_durations());
+            m.update(&r, &ended.interval, &ended.durations);
         }
         self.capture_prev = stats;
         self.start = end;
@@ -331,24 +402,71 @@ mod tests {
             t0,
             &[(Dir::ToServer, &subscribe), (Dir::ToClient, &ok)],
         );
-        let mut a = Analyzer::new(Config::default());
-        for f in sc.into_frames() {
-            a.packet(&RawPacket {
-                ts: f.ts,
-                link_type: 1,
-                data: &f.data,
-                wire_len: f.data.len() as u32,
-            });
+        let frames = sc.into_frames();
+        for threads in [1, 3] {
+            let mut e = engine::start(Config::default(), threads, "lo", None);
+            for f in &frames {
+                e.packet(&RawPacket {
+                    ts: f.ts,
+                    link_type: 1,
+                    data: &f.data,
+                    wire_len: f.data.len() as u32,
+                })
+                .unwrap();
+            }
+            let mut window = Window::default();
+            window.note(t0 + 60 * S + RETIRE_AFTER / 2);
+            advance_clock(&mut *e, None, window, Instant::now()).unwrap();
+            let s = e.tick(Window::default()).unwrap().totals;
+            assert_eq!(
+                s.followups.len(),
+                1,
+                "not old enough yet ({threads} threads)"
+            );
+            let mut window = Window::default();
+            window.note(t0 + 61 * S + RETIRE_AFTER);
+            advance_clock(&mut *e, None, window, Instant::now()).unwrap();
+            let s = e.tick(Window::default()).unwrap().totals;
+            assert!(s.followups.is_empty(), "{:?}", s.followups);
+            assert_eq!(s.followups_retired.values().sum::<u64>(), 1);
         }
-        let mut window = Window::default();
-        window.note(t0 + 60 * S + RETIRE_AFTER / 2);
-        advance_clock(&mut a, None, window, Instant::now());
-        assert_eq!(a.snapshot().followups.len(), 1, "not old enough yet");
-        let mut window = Window::default();
-        window.note(t0 + 61 * S + RETIRE_AFTER);
-        advance_clock(&mut a, None, window, Instant::now());
-        let s = a.snapshot();
-        assert!(s.followups.is_empty(), "{:?}", s.followups);
-        assert_eq!(s.followups_retired.values().sum::<u64>(), 1);
+    }
+
+    /// On a quiet interface capture time moves with the wall clock, and idle flows expire in
+    /// every worker (the sweep is a mark in each worker's stream).
+    #[test]
+    fn a_quiet_interface_expires_idle_flows() {
+        let mut sc = Scenario::with_seed(4);
+        let t0 = 1_000_000_000_000_000_000;
+        for i in 0..6u16 {
+            let client: SocketAddr = format!("10.0.2.{}:5353", i + 1).parse().unwrap();
+            sc.udp(client, "10.0.0.53:53".parse().unwrap(), t0, b"q");
+        }
+        let frames = sc.into_frames();
+        for threads in [1, 3] {
+            let mut e = engine::start(Config::default(), threads, "lo", None);
+            let mut window = Window::default();
+            for f in &frames {
+                let raw = RawPacket {
+                    ts: f.ts,
+                    link_type: 1,
+                    data: &f.data,
+                    wire_len: f.data.len() as u32,
+                };
+                window.note(e.packet(&raw).unwrap());
+            }
+            let now = Instant::now();
+            let clock = advance_clock(&mut *e, None, window, now).unwrap();
+            let first = e.tick(window).unwrap();
+            assert_eq!(first.totals.flows_expired, 0, "{threads}: not idle yet");
+            // Three minutes later (wall clock), nothing arrived: past the UDP timeout.
+            let later = now + Duration::from_secs(180);
+            advance_clock(&mut *e, clock, Window::default(), later).unwrap();
+            let quiet = e.tick(Window::default()).unwrap();
+            assert_eq!(quiet.totals.flows_expired, 6, "{threads} threads");
+            assert_eq!(quiet.interval.flows_expired, 6, "{threads} threads");
+            let last = e.finish(Window::default()).unwrap();
+            assert_eq!(last.totals.flows_expired, 6, "{threads} threads");
+        }
     }
 }

@@ -2,12 +2,15 @@
 //! their transport payloads in one byte arena, with the reader's instructions placed between them. Batches go back to the reader once done,
 //! so a run in steady state allocates none.
 
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use memmap2::Mmap;
 
+use super::worker::TickReply;
 use crate::classify::Expectation;
 use crate::decode::SkipReason;
+use crate::interval::Window;
 use crate::packet::{Nanos, Packet};
 
 /// Frames per batch before it is sent.
@@ -47,6 +50,15 @@ pub enum Mark {
     Epoch(Shared),
     /// The input ended: adopt these, the last ones, before the flows are flushed.
     Final(Shared),
+    /// Live: an interval whose frames span the window ends; answer with its figures.
+    Tick(Window, SyncSender<TickReply>),
+    /// Live, a quiet interface: capture time has moved to `.0` without packets; expire what is
+    /// idle then (before frame number `.1`).
+    SweepIdle(Nanos, u64),
+    /// Live: retire expectations that expired long before this capture time.
+    Retire(Nanos),
+    /// Live: the last interval's frames span this window (it ends with the input).
+    LastWindow(Window),
 }
 
 /// Frames and marks for one worker.

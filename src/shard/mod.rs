@@ -23,8 +23,11 @@
 //!   and one address announced in two workers within its lifetime is one expectation (as a
 //!   repeat is in one analyzer); flow records are sorted (first time, protocol, client, server,
 //!   last time) and cut to their caps.
+//! - **Live** (`live --threads N`): the same reader and workers, fed by the capture thread; each
+//!   worker keeps interval figures and the reader merges them at every tick ([`LiveShards`]).
 
 pub mod batch;
+mod live;
 mod merge;
 pub mod route;
 mod worker;
@@ -40,6 +43,8 @@ use crate::summary::{FileStats, InputStats};
 use batch::{Batch, Mark, Shared};
 use route::SweepClock;
 use worker::{Output, Reply, Worker};
+
+pub use live::LiveShards;
 
 /// Frames between two epoch marks (exchanges of announcements between workers).
 pub const EPOCH: u64 = 8192;
@@ -82,7 +87,7 @@ pub fn analyze_files(
         return Ok(crate::analyze::analyze_files(paths, config, on_progress));
     }
     let read = config.read;
-    let mut reader = Reader::start(config, threads.min(MAX_THREADS));
+    let mut reader = Reader::start(config, threads.min(MAX_THREADS), false);
     let errors = crate::analyze::read_files(paths, read, &mut reader, on_progress);
     let analysis = reader.finish()?;
     let completeness = crate::analyze::completeness(&analysis, errors);
@@ -121,13 +126,14 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    fn start(config: Config, n: usize) -> Reader {
+    /// Starts `n` workers; `live` ones keep interval figures ([`Mark::Tick`]).
+    fn start(config: Config, n: usize, live: bool) -> Reader {
         let (back_tx, free) = mpsc::channel();
         let (reply_tx, replies) = mpsc::channel();
         let links = (1..n)
-            .map(|me| spawn(me, shard_config(&config, me, n), &back_tx, &reply_tx))
+            .map(|me| spawn(me, shard_config(&config, me, n), &back_tx, &reply_tx, live))
             .collect();
-        let own = Worker::new(0, Analyzer::new(shard_config(&config, 0, n)), reply_tx);
+        let own = Worker::new(0, Analyzer::new(shard_config(&config, 0, n)), reply_tx, live);
         Reader {
             own: Some(own),
             links,
@@ -219,7 +225,20 @@ impl Reader {
 
     /// Ends the input: the last announcements go to every worker, the workers finish, their
     /// analyses are merged.
-    fn finish(mut self) -> Result<Analysis, WorkerFailed> {
+    fn finish(self) -> Result<Analysis, WorkerFailed> {
+        let (input, outputs, config) = self.outputs()?;
+        Ok(merge::merge(input, outputs, &config))
+    }
+
+    /// The reader's input counters so far, with the bogus time stamps its clock found.
+    fn input_now(&self) -> InputStats {
+        let mut input = self.input.clone();
+        input.bogus_timestamps = self.clock.bogus;
+        input
+    }
+
+    /// Ends the input as [`finish`](Self::finish) does, without merging.
+    fn outputs(mut self) -> Result<(InputStats, Vec<Output>, Config), WorkerFailed> {
         if self.failed.is_none() {
             self.epoch();
         }
@@ -260,9 +279,7 @@ impl Reader {
         if let Some(f) = self.failed {
             return Err(f);
         }
-        let mut input = self.input;
-        input.bogus_timestamps = self.clock.bogus;
-        Ok(merge::merge(input, outputs, &self.config))
+        Ok((self.input_now(), outputs, self.config))
     }
 }
 
@@ -287,6 +304,14 @@ impl Feed for Reader {
         if self.failed.is_some() {
             return false;
         }
+        self.frame(raw);
+        self.failed.is_none()
+    }
+}
+
+impl Reader {
+    /// Routes one frame; returns its checked capture time.
+    fn frame(&mut self, raw: &RawPacket<'_>) -> crate::packet::Nanos {
         let ts = self.clock.check(raw.ts);
         let raw = RawPacket { ts, ..*raw };
         self.seq += 1;
@@ -326,7 +351,7 @@ impl Feed for Reader {
         if self.seq.is_multiple_of(EPOCH) {
             self.epoch();
         }
-        self.failed.is_none()
+        ts
     }
 }
 
@@ -344,7 +369,13 @@ fn shard_config(c: &Config, w: usize, n: usize) -> Config {
     c
 }
 
-fn spawn(me: usize, config: Config, back: &Sender<Batch>, replies: &Sender<Reply>) -> Link {
+fn spawn(
+    me: usize,
+    config: Config,
+    back: &Sender<Batch>,
+    replies: &Sender<Reply>,
+    live: bool,
+) -> Link {
     let (tx, rx) = mpsc::sync_channel(QUEUE);
     let back = back.clone();
     let replies = replies.clone();
@@ -355,7 +386,7 @@ fn spawn(me: usize, config: Config, back: &Sender<Batch>, replies: &Sender<Reply
             // The receiver is moved into the unwinding closure: a panic drops it, so a reader
             // blocked sending to this worker wakes up with an error instead of hanging.
             let run = std::panic::AssertUnwindSafe(move || {
-                worker::run(me, Analyzer::new(config), rx, back, replies)
+                worker::run(me, Analyzer::new(config), rx, back, replies, live)
             });
             match std::panic::catch_unwind(run) {
                 Ok(out) => Some(out),

@@ -5,11 +5,14 @@
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
 
+use hdrhistogram::Histogram;
+
 use super::batch::{Batch, Item, Mark, Shared};
 use crate::analyze::{Analysis, Analyzer};
 use crate::classify::{Basis, Expectation, Flow};
 use crate::decode::SkipReason;
 use crate::flow::EndReason;
+use crate::interval::{Intervals, Window};
 use crate::packet::{Endpoint, Nanos, Packet, Proto};
 
 /// What a worker tells the reader.
@@ -28,6 +31,17 @@ pub struct Output {
     pub announced_at: HashMap<u32, u64>,
     /// Its copies of other workers' expectations: its id -> (worker, id there).
     pub copies: HashMap<u32, (usize, u32)>,
+    /// Live: the last interval (it ends with the input) and the durations of the flows that
+    /// ended in it.
+    pub last: Option<(Analysis, Vec<Histogram<u64>>)>,
+}
+
+/// A live worker's answer to a [`Mark::Tick`]: its interval and its totals so far.
+pub struct TickReply {
+    pub worker: usize,
+    pub interval: Output,
+    pub totals: Output,
+    pub durations: Vec<Histogram<u64>>,
 }
 
 /// Runs worker `me` until the reader closes its channel.
@@ -37,8 +51,9 @@ pub fn run(
     rx: Receiver<Batch>,
     back: Sender<Batch>,
     replies: Sender<Reply>,
+    live: bool,
 ) -> Output {
-    let mut w = Worker::new(me, a, replies);
+    let mut w = Worker::new(me, a, replies, live);
     for mut batch in rx {
         batch.replay(|item| match item {
             Item::Frame(ts, wire, decoded, seq) => w.frame(ts, wire, decoded, seq),
@@ -55,6 +70,9 @@ pub fn run(
 /// thread ([`run`]), or by the reader itself for its own share (worker 0).
 pub(super) struct Worker {
     me: usize,
+    /// Live: the interval figures of this worker's analyzer.
+    intervals: Option<Intervals>,
+    last_window: Window,
     a: Analyzer,
     announced_at: HashMap<u32, u64>,
     copies: HashMap<u32, (usize, u32)>,
@@ -70,9 +88,17 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub(super) fn new(me: usize, mut a: Analyzer, replies: Sender<Reply>) -> Worker {
+    /// `live`: the worker keeps interval figures of its analyzer for the reader's ticks.
+    pub(super) fn new(me: usize, mut a: Analyzer, replies: Sender<Reply>, live: bool) -> Worker {
         a.make_shard();
+        let intervals = live.then(|| {
+            let mut iv = Intervals::new();
+            iv.begin(&mut a);
+            iv
+        });
         Worker {
+            intervals,
+            last_window: Window::default(),
             me,
             a,
             announced_at: HashMap::new(),
@@ -98,11 +124,17 @@ impl Worker {
     }
 
     /// The input ended (after [`Mark::Final`]): the shard's analysis and what the merge needs.
-    pub(super) fn finish(self) -> Output {
+    pub(super) fn finish(mut self) -> Output {
+        let mut analysis = self.a.finish();
+        let last = self.intervals.as_mut().map(|iv| {
+            let interval = iv.finish(&mut analysis, self.last_window);
+            (interval, iv.ended_durations().to_vec())
+        });
         Output {
-            analysis: self.a.finish(),
+            analysis,
             announced_at: self.announced_at,
             copies: self.copies,
+            last,
         }
     }
 
@@ -158,7 +190,67 @@ impl Worker {
                 let last = self.a.deferred.take().unwrap_or_default();
                 self.a.conclude(last.into_iter());
             }
+            Mark::Tick(window, reply) => self.tick(*window, reply),
+            Mark::SweepIdle(now, seq) => {
+                self.uncount_copies(|a| a.sweep_idle(*now));
+                self.note_announced(*seq);
+            }
+            Mark::Retire(now) => self.uncount_copies(|a| a.retire_followups(*now)),
+            Mark::LastWindow(window) => self.last_window = *window,
         }
+    }
+
+    /// Runs `retire` (which may retire expectations), then takes the copies of other workers'
+    /// expectations it retired out of the retired tally: each expectation counts once, in the
+    /// worker that announced it, with the outcome that worker saw.
+    fn uncount_copies(&mut self, retire: impl FnOnce(&mut Analyzer)) {
+        let list = &self.a.trackers.shared.expect.list;
+        let copies: Vec<_> = self
+            .copies
+            .keys()
+            .filter_map(|id| list.get(id))
+            .map(|e| (e.id, e.service, e.outcome))
+            .collect();
+        retire(&mut self.a);
+        let expect = &mut self.a.trackers.shared.expect;
+        for (id, service, outcome) in copies {
+            if expect.list.contains_key(&id) {
+                continue;
+            }
+            if let Some(n) = expect.retired.get_mut(&(service, outcome)) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    expect.retired.remove(&(service, outcome));
+                }
+            }
+        }
+    }
+
+    /// Ends a live interval: answers with this worker's interval and totals, and forgets the
+    /// numbering of expectations retired since (a run of days stays bounded).
+    fn tick(&mut self, window: Window, reply: &std::sync::mpsc::SyncSender<TickReply>) {
+        let Some(iv) = self.intervals.as_mut() else {
+            return;
+        };
+        let (interval, totals) = iv.tick(&mut self.a, window);
+        let durations = iv.ended_durations().to_vec();
+        let list = &self.a.trackers.shared.expect.list;
+        self.announced_at.retain(|id, _| list.contains_key(id));
+        self.copies.retain(|id, _| list.contains_key(id));
+        let output = |analysis| Output {
+            analysis,
+            announced_at: self.announced_at.clone(),
+            copies: self.copies.clone(),
+            last: None,
+        };
+        let answer = TickReply {
+            worker: self.me,
+            interval: output(interval),
+            totals: output(totals),
+            durations,
+        };
+        // The reader waits for this; if it is gone there is nobody to tell.
+        let _ = reply.send(answer);
     }
 
     /// Adopts the other workers' expectations, then gives the flows opened since they were
