@@ -1,6 +1,6 @@
 //! The analysis side of a live run: one [`Analyzer`] with its [`Intervals`], or (`--threads N`)
-//! the shard reader and N workers, each with its own. The live loop drives either through
-//! [`Engine`].
+//! the shard reader (analysing a share itself) and N-1 workers, each with its own. The live loop
+//! drives either through [`Engine`].
 
 use crate::analyze::{Analyzer, Config, EventSink};
 use crate::interval::{Ended, Intervals, Window};

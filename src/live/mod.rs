@@ -45,7 +45,7 @@ pub struct LiveConfig {
     pub capture: CaptureConfig,
     pub analysis: Config,
     pub interval: Duration,
-    /// Analysis workers (`--threads`): above 1, the shard reader and N workers analyse (unless
+    /// Analysis threads (`--threads`): above 1, the shard reader and N-1 workers analyse (unless
     /// `--events` or `--firewall` ask for one analyzer); the capture has its own thread either way.
     pub threads: usize,
     /// Stop after this long (wall clock); run until a signal otherwise.
@@ -88,7 +88,8 @@ pub enum Ending {
 /// `ready` is called once the capture (and the metrics endpoint) are up.
 ///
 /// libpcap is read on its own thread (`exflow-capture`), which hands frames over in batches;
-/// this thread analyses them (or, with `--threads N`, routes them to N workers).
+/// this thread analyses them (or, with `--threads N`, analyses a share and routes the rest to
+/// N-1 workers).
 pub fn run(
     config: LiveConfig,
     out: &mut dyn Write,

@@ -13,7 +13,9 @@ use crate::decode::SkipReason;
 use crate::interval::Window;
 use crate::packet::{Nanos, Packet};
 
-/// Frames per batch before it is sent.
+/// Frames per batch before it is sent. Each hand-over can wake a thread; with 256 a two-thread
+/// run of the 5 M-frame benchmark capture spent 1.5 s CPU in the reader, with 2 048 1.0 s (one
+/// run each, `/proc/thread-self/schedstat`).
 pub const BATCH_PACKETS: usize = 2048;
 /// Arena bytes per batch before it is sent (a batch of jumbo frames goes out early).
 pub const BATCH_BYTES: usize = 512 * 1024;

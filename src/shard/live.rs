@@ -1,5 +1,5 @@
 //! Live mode's sharded analysis (`live --threads N`): the shard [`Reader`] routes the capture's
-//! frames to N workers, each keeping its own interval figures; at each interval's end the reader
+//! frames to N workers (itself one of them), each keeping its own interval figures; at each interval's end the reader
 //! puts a tick mark in every worker's stream and merges their N intervals and N totals the way
 //! `analyze` merges its workers' results.
 //!

@@ -1,15 +1,19 @@
-//! Sharded analysis (`--threads N`): one reader thread, N analysis workers each owning an
-//! [`Analyzer`], results merged into one [`Analysis`] equal to a single analyzer's.
+//! Sharded analysis (`--threads N`): one reader thread and N-1 worker threads, N analysis
+//! workers in all, each owning an [`Analyzer`]; results merged into one [`Analysis`] equal to a
+//! single analyzer's.
 //!
 //! - **Routing.** The reader checks each frame's time ([`CaptureClock`]), decodes it (once: the
 //!   worker gets the decoded fields and the payload) and sends it to the worker its unordered IP address pair hashes to ([`route`]): both directions of a flow,
 //!   its fragments, the ICMP errors quoting it and the follow-ups announced between the same two
 //!   hosts (H.323, RVP, 1731) meet. Frames that do not decode go to worker 0, which counts them.
+//! - **Worker 0 is the reader.** It analyses its share in place (no copy, no hand-over); since it
+//!   reads and decodes every frame too, its share is smaller ([`route::share`]).
 //! - **Time.** The reader runs the flow table's sweep rule and the trackers' 65 536-frame expiry
 //!   over every frame and tells every worker when to sweep or expire ([`Mark`]), so a flow expires
 //!   at the same capture time as in one analyzer, whichever worker holds it.
 //! - **Batches.** Frames travel in batches of [`BATCH_PACKETS`](batch::BATCH_PACKETS) (one byte
-//!   arena each) over bounded channels and come back to the reader to be reused.
+//!   arena each) over bounded channels and come back to the reader to be reused. A payload in
+//!   the mapped file is not copied: the batch keeps the map and the payload's place in it.
 //! - **Announcements across workers.** Every [`EPOCH`] frames the reader puts an epoch mark in
 //!   every worker's stream; at it each worker reports the signalled expectations it announced
 //!   since the last mark, and adopts the ones the others reported at the mark before. The last
@@ -133,7 +137,12 @@ impl Reader {
         let links = (1..n)
             .map(|me| spawn(me, shard_config(&config, me, n), &back_tx, &reply_tx, live))
             .collect();
-        let own = Worker::new(0, Analyzer::new(shard_config(&config, 0, n)), reply_tx, live);
+        let own = Worker::new(
+            0,
+            Analyzer::new(shard_config(&config, 0, n)),
+            reply_tx,
+            live,
+        );
         Reader {
             own: Some(own),
             links,
