@@ -6,10 +6,13 @@
 //! intervals add up to the totals.
 #![cfg(feature = "live")]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use common::{captures, first_difference, without_shard_differences};
 use exflow::analyze::Config;
 use exflow::live::{self, CaptureConfig, FrameSender, LiveConfig, LiveReport, Render};
 use exflow::source::CaptureReader;
@@ -74,26 +77,22 @@ fn comparable_totals(lines: &[LiveReport]) -> Value {
     let last = lines.last().expect("a final report");
     assert!(last.interval.last);
     let mut v = serde_json::to_value(&last.totals.report).unwrap();
-    if let Some(Value::Object(t)) = v.get_mut("flow_table") {
-        t.remove("peak");
-    }
-    if let Some(Value::Object(t)) = v.pointer_mut("/signalling/reassembly") {
-        t.remove("peak_bytes");
-    }
-    if let Some(Value::Array(p)) = v.get_mut("problems") {
-        p.sort_by_key(|x| x.to_string());
-    }
-    if let Some(Value::Object(d)) = v.get_mut("diagnostics") {
-        for (_, t) in d.iter_mut() {
-            if let Some(Value::Array(p)) = t.get_mut("problems") {
-                p.sort_by_key(|x| x.to_string());
-            }
-        }
-    }
+    without_shard_differences(&mut v);
     if let Some(Value::Array(f)) = v.get_mut("failures") {
         f.sort_by_key(|x| x.to_string());
     }
     v
+}
+
+/// A service's counters: flows, packets, bytes, established, failures.
+fn counters(s: &exflow::output::ServiceView) -> [u64; 5] {
+    [
+        s.flows,
+        s.packets,
+        s.bytes,
+        s.outcomes.established,
+        s.outcomes.failures(),
+    ]
 }
 
 /// Each service's counters summed over the intervals (flows, packets, bytes, established,
@@ -102,14 +101,7 @@ fn interval_sums(lines: &[LiveReport]) -> (BTreeMap<String, [u64; 5]>, u64) {
     let mut sums: BTreeMap<String, [u64; 5]> = BTreeMap::new();
     for s in lines.iter().flat_map(|l| &l.report.services) {
         let t = sums.entry(s.service.clone()).or_default();
-        let add = [
-            s.flows,
-            s.packets,
-            s.bytes,
-            s.outcomes.established,
-            s.outcomes.failures(),
-        ];
-        for (t, a) in t.iter_mut().zip(add) {
+        for (t, a) in t.iter_mut().zip(counters(s)) {
             *t += a;
         }
     }
@@ -128,56 +120,9 @@ fn totals_at(line: &LiveReport) -> (BTreeMap<String, [u64; 5]>, u64) {
     let sums = totals
         .services
         .iter()
-        .map(|s| {
-            let c = [
-                s.flows,
-                s.packets,
-                s.bytes,
-                s.outcomes.established,
-                s.outcomes.failures(),
-            ];
-            (s.service.clone(), c)
-        })
+        .map(|s| (s.service.clone(), counters(s)))
         .collect();
     (sums, totals.input.packets)
-}
-
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            captures(&p, out);
-        } else if !p.extension().is_some_and(|e| {
-            ["md", "tsv", "sh", "txt", "py", "json"]
-                .iter()
-                .any(|x| e == *x)
-        }) && !p.ends_with("COPYING")
-        {
-            out.push(p);
-        }
-    }
-}
-
-fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => x
-            .iter()
-            .find_map(|(k, v)| match y.get(k) {
-                Some(w) => first_difference(v, w, &format!("{at}.{k}")),
-                None => Some(format!("{at}.{k}: missing")),
-            })
-            .or_else(|| (x.len() != y.len()).then(|| format!("{at}: keys differ"))),
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{at}[{i}]"))),
-        _ => (a != b).then(|| format!("{at}: {a} -> {b}")),
-    }
 }
 
 /// The intervals add up to the totals (every frame in one interval, every flow in the interval

@@ -8,7 +8,7 @@
 //! opened and ended before.
 
 mod common;
-use common::hex;
+use common::{captures, first_difference, hex, without_shard_differences};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -30,26 +30,6 @@ fn capture_dirs() -> Vec<PathBuf> {
         }
     }
     dirs
-}
-
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            captures(&p, out);
-        } else if !p.extension().is_some_and(|e| {
-            ["md", "tsv", "sh", "txt", "py", "json"]
-                .iter()
-                .any(|x| e == *x)
-        }) && !p.ends_with("COPYING")
-        {
-            out.push(p);
-        }
-    }
 }
 
 /// The JSON report of `path` with `threads` workers, flow lists in one order, the workers'
@@ -83,42 +63,9 @@ fn report_with(path: &Path, threads: usize, map_files: bool) -> Value {
             });
         }
     }
-    if let Some(Value::Object(t)) = v.get_mut("flow_table") {
-        t.remove("peak");
-    }
-    if let Some(Value::Object(t)) = v.pointer_mut("/signalling/reassembly") {
-        t.remove("peak_bytes");
-    }
     // Problems are listed in the order flows ended in each worker: compared as sets.
-    if let Some(Value::Array(p)) = v.get_mut("problems") {
-        p.sort_by_key(|x| x.to_string());
-    }
-    if let Some(Value::Object(d)) = v.get_mut("diagnostics") {
-        for (_, t) in d.iter_mut() {
-            if let Some(Value::Array(p)) = t.get_mut("problems") {
-                p.sort_by_key(|x| x.to_string());
-            }
-        }
-    }
+    without_shard_differences(&mut v);
     v
-}
-
-fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => x
-            .iter()
-            .find_map(|(k, v)| match y.get(k) {
-                Some(w) => first_difference(v, w, &format!("{at}.{k}")),
-                None => Some(format!("{at}.{k}: missing")),
-            })
-            .or_else(|| (x.len() != y.len()).then(|| format!("{at}: keys differ"))),
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{at}[{i}]"))),
-        _ => (a != b).then(|| format!("{at}: {a} -> {b}")),
-    }
 }
 
 #[test]

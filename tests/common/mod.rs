@@ -1,5 +1,51 @@
-//! What several integration tests share: hex decoding and real DCE/RPC PDUs.
+//! What several integration tests share: hex decoding, real DCE/RPC PDUs, the list of the
+//! repository's captures and a structural diff of JSON reports.
 #![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Every capture file below `dir` (sorted; the READMEs, tshark references, scripts and licences
+/// beside them left out), appended to `out`.
+pub fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            captures(&p, out);
+        } else if !p.extension().is_some_and(|e| {
+            ["md", "tsv", "sh", "txt", "py", "json"]
+                .iter()
+                .any(|x| e == *x)
+        }) && !p.ends_with("COPYING")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// The first place where two JSON values differ (`.member[index]...: a -> b`), if any.
+pub fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .find_map(|(k, v)| match y.get(k) {
+                Some(w) => first_difference(v, w, &format!("{at}.{k}")),
+                None => Some(format!("{at}.{k}: missing")),
+            })
+            .or_else(|| (x.len() != y.len()).then(|| format!("{at}: keys differ"))),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{at}[{i}]"))),
+        _ => (a != b).then(|| format!("{at}: {a} -> {b}")),
+    }
+}
 
 /// Bytes from a hex string (white space ignored).
 pub fn hex(s: &str) -> Vec<u8> {
@@ -24,4 +70,25 @@ pub mod mapi_pcap {
     pub const LOOKUP_RESPONSE: &str = "0500020310000000d400000001000000bc00000000000000000000007cfc5f3b92b07544a3e3e4d53df481df01000000010000000000000001000000000000000000000000000000000000000300000000000000240000004d532045786368616e6765204469726563746f7279204e535020496e74657266616365004b0000004b000000050013000d185accf564421a108c5908002b2f842638000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b0200000001001f020013880100200400c0a800020000000000";
     /// Frame 711: an NTLM-authenticated bind to EMSMDB (MAPI).
     pub const MAPI_BIND: &str = "05000b03100000008100310001000000d016d01600000000010000000000010000dbf1a447ca6710b31f00dd010662da00005100045d888aeb1cc9119fe808002b104860020000000a020000a8890b004e544c4d535350000100000007b208a0060006002b0000000b000b0020000000414c454f4e4152442d5850434e414d4953";
+}
+
+/// Leaves out of a JSON report what a sharded run documents as different from one thread's
+/// (README, "Threads"): the peaks (sums of the workers') and the order of the `problems` lists.
+pub fn without_shard_differences(v: &mut Value) {
+    if let Some(Value::Object(t)) = v.get_mut("flow_table") {
+        t.remove("peak");
+    }
+    if let Some(Value::Object(t)) = v.pointer_mut("/signalling/reassembly") {
+        t.remove("peak_bytes");
+    }
+    if let Some(Value::Array(p)) = v.get_mut("problems") {
+        p.sort_by_key(|x| x.to_string());
+    }
+    if let Some(Value::Object(d)) = v.get_mut("diagnostics") {
+        for (_, t) in d.iter_mut() {
+            if let Some(Value::Array(p)) = t.get_mut("problems") {
+                p.sort_by_key(|x| x.to_string());
+            }
+        }
+    }
 }
