@@ -507,6 +507,71 @@ fn rules_gathered_as_flows_end_equal_those_from_flow_records() {
     }
 }
 
+/// The report of the capture at `path` with `threads` analysis threads (rules gathered by every
+/// worker as its flows end, then merged).
+fn firewall_threads(
+    path: &std::path::Path,
+    opt: FirewallOptions,
+    threads: usize,
+) -> FirewallReport {
+    let config = Config {
+        firewall: Some(opt),
+        ..Config::default()
+    };
+    let (a, _) = exflow::shard::analyze_files(
+        &[path.to_string_lossy().into_owned()],
+        config,
+        threads,
+        |_, _, _, _| {},
+    )
+    .unwrap();
+    FirewallReport::new(&a, opt)
+}
+
+/// Sharded runs gather the same rules as one thread: the built scenarios (blocked, refused and
+/// working callbacks, the mapper's endpoint blocked by a router, H.323 media blocked) and every
+/// capture of the corpus, with hosts and with /24 groups.
+#[test]
+fn sharded_runs_gather_the_rules_one_thread_gathers() {
+    let dir = std::env::temp_dir().join(format!("exflow-firewall-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for (name, mut sc) in [("scenario", scenario()), ("h323", h323_scenario())] {
+        let path = dir.join(format!("{name}.pcap"));
+        std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
+        files.push(path);
+    }
+    common::captures(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus")),
+        &mut files,
+    );
+    assert!(files.len() > 20, "{} captures", files.len());
+    let mut diffs = Vec::new();
+    let mut rules = 0;
+    for f in &files {
+        for aggregate in [None, Some(24)] {
+            let opt = FirewallOptions {
+                aggregate,
+                ..FirewallOptions::default()
+            };
+            let one = json(&firewall_threads(f, opt, 1));
+            rules += one["rules"].as_array().map_or(0, Vec::len);
+            for threads in [2, 3] {
+                let other = json(&firewall_threads(f, opt, threads));
+                if let Some(d) = common::first_difference(&one, &other, "") {
+                    diffs.push(format!(
+                        "{} ({threads} threads, /{aggregate:?}): {d}",
+                        f.display()
+                    ));
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(rules > 50, "{rules} rules in all");
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
 #[test]
 fn rule_budget_counts_what_it_leaves_out() {
     let opt = FirewallOptions {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::worker::Output;
 use crate::analyze::{Analysis, Config};
 use crate::classify::{Basis, Expectation};
+use crate::firewall::Collector;
 use crate::summary::{FlowRecord, InputStats, Summary, MAX_FAILURES_KEPT};
 use crate::track::Signalling;
 
@@ -29,6 +30,12 @@ pub fn merge(mut input: InputStats, mut outs: Vec<Output>, config: &Config) -> A
             }
         }
     }
+    // Rule groups are keyed by what they hold (proto, hosts, service), not by worker or
+    // expectation id: they add up like counters, into a collector with the run's whole budget.
+    let firewalls: Vec<_> = outs
+        .iter_mut()
+        .filter_map(|o| o.analysis.firewall.take())
+        .collect();
     let mut outs = outs.into_iter().map(|o| o.analysis);
     let Some(mut a) = outs.next() else {
         // No worker output: the reader's counters alone (cannot happen with one worker or more).
@@ -58,6 +65,13 @@ pub fn merge(mut input: InputStats, mut outs: Vec<Output>, config: &Config) -> A
     records.put(&mut a.summary);
     a.input = input;
     a.followups = followups;
+    a.firewall = config.firewall.map(|opt| {
+        let mut c = Collector::new(std::sync::Arc::clone(&a.catalogue), opt);
+        for f in &firewalls {
+            c.merge(f);
+        }
+        c
+    });
     a
 }
 
@@ -74,7 +88,6 @@ fn empty(input: InputStats, config: &Config) -> Analysis {
         signalling: Signalling::default(),
         expectations_dropped_at_cap: 0,
         followups_retired: BTreeMap::new(),
-        // A run that gathers firewall rules is not sharded (see `shard::analyze_files`).
         firewall: None,
     }
 }

@@ -79,15 +79,15 @@ pub struct WorkerFailed {
 }
 
 /// [`analyze_files`](crate::analyze::analyze_files) with `threads` workers (1 is the single
-/// analyzer, with no thread started). The firewall report's rule groups are gathered by one
-/// analyzer as flows end, so a run that collects them uses one thread whatever `threads` says.
+/// analyzer, with no thread started). Firewall rule groups (`Config::firewall`) are gathered by
+/// every worker as its flows end and merged.
 pub fn analyze_files(
     paths: &[String],
     config: Config,
     threads: usize,
     on_progress: impl FnMut(&str, u64, u64, u64),
 ) -> Result<(Analysis, Completeness), WorkerFailed> {
-    if threads <= 1 || config.firewall.is_some() {
+    if threads <= 1 {
         return Ok(crate::analyze::analyze_files(paths, config, on_progress));
     }
     let read = config.read;
@@ -375,6 +375,9 @@ fn shard_config(c: &Config, w: usize, n: usize) -> Config {
     let mut c = c.clone();
     c.flow.max_flows = part(c.flow.max_flows).max(1);
     c.reassembly_budget = part(c.reassembly_budget);
+    if let Some(f) = c.firewall.as_mut() {
+        f.max_groups = part(f.max_groups).max(1);
+    }
     c
 }
 
