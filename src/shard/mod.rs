@@ -58,9 +58,10 @@ const QUEUE: usize = 8;
 /// Most workers: beyond it the reader is the bottleneck on any machine measured.
 pub const MAX_THREADS: usize = 64;
 
-/// Most threads the default (`--threads` not given) uses: the reader reads and decodes every
-/// frame, about half of a frame's cost on the benchmark captures, so past about four threads it
-/// alone sets the pace (README, "Threads"; measured on two cores only).
+/// Most threads the default (`--threads` not given) uses: the reader reads, decodes and routes
+/// every frame, about half of the CPU time of a two-thread run of the real-traffic benchmark, so
+/// past about four threads it alone sets the pace (README, "Threads"; an estimate: only two cores
+/// were measured).
 pub const DEFAULT_MAX_THREADS: usize = 4;
 
 /// The default number of analysis threads: the available cores, at most [`DEFAULT_MAX_THREADS`].
