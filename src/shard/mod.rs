@@ -166,8 +166,19 @@ impl Reader {
         for l in &mut self.links {
             l.filling.mark(m.clone());
         }
-        if let Some(own) = self.own.as_mut() {
-            own.mark(&m);
+        self.on_own(|own| own.mark(&m));
+    }
+
+    /// Runs `f` on worker 0, on this thread. A panic there (a bug) fails the run the way a
+    /// worker thread's panic does (`analysis worker 0 failed: …`) instead of unwinding the
+    /// reader; worker 0 is gone from then on.
+    fn on_own(&mut self, f: impl FnOnce(&mut Worker)) {
+        let Some(own) = self.own.as_mut() else {
+            return;
+        };
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(own))) {
+            self.own = None;
+            self.fail(0, panic_message(e.as_ref()));
         }
     }
 
@@ -224,6 +235,10 @@ impl Reader {
 
     /// An epoch ends here.
     fn epoch(&mut self) {
+        // A failed worker may owe its announcements forever: the run is ending anyway.
+        if self.failed.is_some() {
+            return;
+        }
         let shared = self.collect();
         if self.failed.is_some() {
             return;
@@ -263,7 +278,10 @@ impl Reader {
         }
         // Worker 0 finishes while the others flush their tables.
         if let Some(own) = self.own.take() {
-            outputs.push(own.finish());
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| own.finish())) {
+                Ok(out) => outputs.push(out),
+                Err(e) => self.fail(0, panic_message(e.as_ref())),
+            }
         }
         for (l, link) in self.links.iter_mut().enumerate() {
             match link.thread.take().map(|t| t.join()) {
@@ -343,9 +361,8 @@ impl Reader {
             Err(_) => 0,
         };
         if w == 0 {
-            if let Some(own) = self.own.as_mut() {
-                own.frame(ts, raw.wire_len, decoded, self.seq);
-            }
+            let (wire, seq) = (raw.wire_len, self.seq);
+            self.on_own(|own| own.frame(ts, wire, decoded, seq));
         } else if let Some(link) = self.links.get_mut(w - 1) {
             link.filling.push(
                 ts,
@@ -382,6 +399,14 @@ fn shard_config(c: &Config, w: usize, n: usize) -> Config {
     c
 }
 
+/// A panic's message, when it has one.
+fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| e.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".to_string())
+}
+
 fn spawn(
     me: usize,
     config: Config,
@@ -404,12 +429,7 @@ fn spawn(
             match std::panic::catch_unwind(run) {
                 Ok(out) => Some(out),
                 Err(e) => {
-                    let message = e
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| e.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "panicked".to_string());
-                    let _ = tell.send(Reply::Failed(me, message));
+                    let _ = tell.send(Reply::Failed(me, panic_message(e.as_ref())));
                     None
                 }
             }
@@ -426,5 +446,55 @@ fn spawn(
             filling: Batch::new(),
             thread: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{PcapWriter, TsPrecision};
+
+    /// A bug in worker 0's analysis (on the reader's thread) fails the run like a worker thread's
+    /// panic: an error naming worker 0 and the panic's message, not an unwinding reader.
+    #[test]
+    fn a_panic_in_the_readers_own_share_fails_the_run_as_a_worker_does() {
+        let mut w = PcapWriter::new(Vec::new(), TsPrecision::Micro).unwrap();
+        let mut frame = Vec::new();
+        for i in 0..100u8 {
+            frame.clear();
+            etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([10, 0, 1, i], [10, 0, 2, i], 64)
+                .udp(40_000, 5000)
+                .write(&mut frame, b"x")
+                .unwrap();
+            w.write_packet(1_000_000_000 + i64::from(i) * 1_000, &frame)
+                .unwrap();
+        }
+        // Frame 101 does not decode (ARP): it goes to worker 0.
+        let mut arp = vec![0u8; 12];
+        arp.extend([0x08, 0x06]);
+        arp.extend([0u8; 28]);
+        w.write_packet(1_000_200_000, &arp).unwrap();
+        let path =
+            std::env::temp_dir().join(format!("exflow-own-panic-{}.pcap", std::process::id()));
+        std::fs::write(&path, w.into_inner().unwrap()).unwrap();
+        let run = || {
+            analyze_files(
+                &[path.to_string_lossy().into_owned()],
+                Config::default(),
+                2,
+                |_, _, _, _| {},
+            )
+        };
+        assert!(run().is_ok(), "without the injected bug the run succeeds");
+        worker::test_hooks::PANIC_AT.with(|p| p.set(Some(101)));
+        let got = run();
+        worker::test_hooks::PANIC_AT.with(|p| p.set(None));
+        std::fs::remove_file(&path).unwrap();
+        let Err(err) = got else {
+            panic!("the run should fail");
+        };
+        assert_eq!(err.worker, 0);
+        assert!(err.message.contains("injected at frame 101"), "{err}");
     }
 }

@@ -119,6 +119,10 @@ impl Worker {
         decoded: Result<Packet<'_>, SkipReason>,
         seq: u64,
     ) {
+        #[cfg(test)]
+        if test_hooks::PANIC_AT.with(std::cell::Cell::get) == Some(seq) {
+            panic!("injected at frame {seq}");
+        }
         self.a.packet_decoded(ts, wire, decoded);
         self.note_announced(seq);
     }
@@ -316,5 +320,14 @@ impl Worker {
             claim(f);
             trackers.classify_late_among(f, new, *ended);
         }
+    }
+}
+
+/// Test hooks: a bug injected into the analysis, to see how the run fails.
+#[cfg(test)]
+pub(super) mod test_hooks {
+    thread_local! {
+        /// Worker 0 (the reader's thread) panics at this frame of the run.
+        pub static PANIC_AT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
     }
 }
