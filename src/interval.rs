@@ -99,6 +99,18 @@ impl Intervals {
 
     /// Ends an interval of a running analyzer: returns the interval's own report and the totals.
     pub fn tick(&mut self, a: &mut Analyzer, window: Window) -> (Analysis, Analysis) {
+        self.tick_at(a, window, None)
+    }
+
+    /// [`tick`](Self::tick), the capture time now being `now` when given (a sharded run's
+    /// newest packet, which this worker's analyzer may not have seen) instead of the analyzer's
+    /// newest: the firewall rules of open flows count the flows as old as they are in the run.
+    pub fn tick_at(
+        &mut self,
+        a: &mut Analyzer,
+        window: Window,
+        now: Option<Nanos>,
+    ) -> (Analysis, Analysis) {
         let ended = a.take_firewall();
         let peak = a.take_peak();
         self.peak = self.peak.max(peak);
@@ -126,7 +138,7 @@ impl Intervals {
         a.summary.live_rtt_cut = Some(cut.unwrap_or(Nanos::MIN));
         let (mut interval, mut totals) = (interval, totals);
         if let Some(ended) = ended {
-            let now = totals.input.last_ts.unwrap_or(Nanos::MIN);
+            let now = now.or(totals.input.last_ts).unwrap_or(Nanos::MIN);
             let (iv, all) = self.firewall_tick(ended, a, now, window);
             interval.firewall = Some(iv);
             totals.firewall = Some(all);

@@ -133,10 +133,9 @@ struct AnalysisOpts {
     community_id_seed: u16,
     /// Analysis threads: above 1, the reader thread analyses a share of the host pairs itself and
     /// N-1 workers the rest; the report equals one thread's but for the documented differences
-    /// (README, "Threads"). Default: the available cores, at most 4. With --events, in
-    /// `live --firewall`, and for a streamed --flows listing (JSON/CSV without --threads) the
-    /// analysis runs on one thread. Live mode reads the interface on a thread of its own
-    /// whatever N is.
+    /// (README, "Threads"). Default: the available cores, at most 4. With --events, and for a
+    /// streamed --flows listing (JSON/CSV without --threads), the analysis runs on one thread.
+    /// Live mode reads the interface on a thread of its own whatever N is.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }

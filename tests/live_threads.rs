@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::{captures, first_difference, without_shard_differences};
 use exflow::analyze::Config;
+use exflow::firewall::FirewallOptions;
 use exflow::live::{self, CaptureConfig, FrameSender, LiveConfig, LiveReport, Render};
 use exflow::source::CaptureReader;
 use serde_json::Value;
@@ -22,6 +23,11 @@ use serde_json::Value;
 const TICK_EVERY: u64 = 300;
 
 fn config(threads: usize) -> LiveConfig {
+    config_with(threads, None)
+}
+
+/// [`config`], with `--firewall` when `firewall` is given.
+fn config_with(threads: usize, firewall: Option<FirewallOptions>) -> LiveConfig {
     LiveConfig {
         capture: CaptureConfig {
             interface: "test0".into(),
@@ -31,7 +37,10 @@ fn config(threads: usize) -> LiveConfig {
             buffer_size: None,
             immediate: false,
         },
-        analysis: Config::default(),
+        analysis: Config {
+            firewall,
+            ..Config::default()
+        },
         // Only the sender's ticks end intervals.
         interval: Duration::from_secs(3600),
         threads,
@@ -58,11 +67,16 @@ fn send_capture(path: &Path, mut tx: FrameSender) {
 
 /// The NDJSON reports of a live run over `path` with `threads` analysis threads.
 fn live_run(path: &Path, threads: usize) -> Vec<LiveReport> {
+    live_run_with(path, config(threads))
+}
+
+/// [`live_run`] with the given settings.
+fn live_run_with(path: &Path, config: LiveConfig) -> Vec<LiveReport> {
     let (tx, rx) = live::frames::channel();
     let p = path.to_path_buf();
     let feeder = std::thread::spawn(move || send_capture(&p, tx));
     let mut out = Vec::new();
-    let ending = live::run_frames(&config(threads), rx, &mut out).unwrap();
+    let ending = live::run_frames(&config, rx, &mut out).unwrap();
     feeder.join().unwrap();
     assert_eq!(ending, live::Ending::Stopped);
     String::from_utf8(out)
@@ -219,4 +233,42 @@ fn a_lone_frame_is_analysed_within_its_interval() {
         let dns = lines[0].report.services.iter().find(|s| s.service == "dns");
         assert_eq!(dns.map(|s| s.flows), Some(1), "{threads}");
     }
+}
+
+/// `live --firewall --threads 3` reports the rules one thread reports: in every interval (flows
+/// that ended in it and open flows that carried packets in it, open ones judged at the run's
+/// newest packet) and in the totals of every report, on every corpus capture.
+#[test]
+fn live_firewall_with_three_workers_reports_what_one_thread_reports() {
+    let mut files = Vec::new();
+    captures(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus")),
+        &mut files,
+    );
+    assert!(files.len() > 20, "{} captures", files.len());
+    let opt = Some(FirewallOptions::default());
+    let mut diffs = Vec::new();
+    let mut rules = 0;
+    for f in &files {
+        let one = live_run_with(f, config_with(1, opt));
+        let three = live_run_with(f, config_with(3, opt));
+        assert_eq!(one.len(), three.len(), "{}: reports", f.display());
+        for (i, (a, b)) in one.iter().zip(&three).enumerate() {
+            rules += a.totals.firewall.as_ref().map_or(0, |r| r.rules.len());
+            for (what, x, y) in [
+                ("interval", &a.firewall, &b.firewall),
+                ("totals", &a.totals.firewall, &b.totals.firewall),
+            ] {
+                let (x, y) = (
+                    serde_json::to_value(x).unwrap(),
+                    serde_json::to_value(y).unwrap(),
+                );
+                if let Some(d) = first_difference(&x, &y, "") {
+                    diffs.push(format!("{} report {i} {what}: {d}", f.display()));
+                }
+            }
+        }
+    }
+    assert!(rules > 50, "{rules} rules over the reports");
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }

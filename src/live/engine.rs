@@ -25,15 +25,16 @@ pub trait Engine {
     fn finish(self: Box<Self>, window: Window) -> Result<Ended, WorkerFailed>;
 }
 
-/// The engine for `config` with `threads` workers. Events and firewall rules are gathered by
-/// one analyzer, so such a run has one analysis thread whatever `threads` says.
+/// The engine for `config` with `threads` workers. Events go out in the order one analyzer makes
+/// them, so a run with events has one analysis thread whatever `threads` says; firewall rules
+/// are gathered by every worker and merged.
 pub fn start(
     config: Config,
     threads: usize,
     interface: &str,
     events: Option<Box<dyn EventSink>>,
 ) -> Box<dyn Engine> {
-    if threads > 1 && events.is_none() && config.firewall.is_none() {
+    if threads > 1 && events.is_none() {
         let mut shards = LiveShards::start(config, threads);
         shards.begin_file(interface);
         return Box::new(shards);

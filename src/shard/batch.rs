@@ -52,8 +52,9 @@ pub enum Mark {
     Epoch(Shared),
     /// The input ended: adopt these, the last ones, before the flows are flushed.
     Final(Shared),
-    /// Live: an interval whose frames span the window ends; answer with its figures.
-    Tick(Window, SyncSender<TickReply>),
+    /// Live: an interval whose frames span the window ends, the run's newest packet at the
+    /// given time; answer with its figures.
+    Tick(Window, Option<Nanos>, SyncSender<TickReply>),
     /// Live, a quiet interface: capture time has moved to `.0` without packets; expire what is
     /// idle then (before frame number `.1`).
     SweepIdle(Nanos, u64),

@@ -81,7 +81,9 @@ impl LiveShards {
         self.check()?;
         let n = self.reader.n;
         let (tx, rx) = mpsc::sync_channel(n);
-        self.reader.broadcast(Mark::Tick(window, tx));
+        // The run's newest packet: open flows' firewall rules are judged at the run's time.
+        let now = self.reader.input.last_ts;
+        self.reader.broadcast(Mark::Tick(window, now, tx));
         self.reader.flush_all();
         let mut replies: Vec<TickReply> = Vec::with_capacity(n);
         for _ in 0..n {

@@ -194,7 +194,7 @@ impl Worker {
                 let last = self.a.deferred.take().unwrap_or_default();
                 self.a.conclude(last.into_iter());
             }
-            Mark::Tick(window, reply) => self.tick(*window, reply),
+            Mark::Tick(window, now, reply) => self.tick(*window, *now, reply),
             Mark::SweepIdle(now, seq) => {
                 self.uncount_copies(|a| a.sweep_idle(*now));
                 self.note_announced(*seq);
@@ -232,11 +232,16 @@ impl Worker {
 
     /// Ends a live interval: answers with this worker's interval and totals, and forgets the
     /// numbering of expectations retired since (a run of days stays bounded).
-    fn tick(&mut self, window: Window, reply: &std::sync::mpsc::SyncSender<TickReply>) {
+    fn tick(
+        &mut self,
+        window: Window,
+        now: Option<Nanos>,
+        reply: &std::sync::mpsc::SyncSender<TickReply>,
+    ) {
         let Some(iv) = self.intervals.as_mut() else {
             return;
         };
-        let (interval, totals) = iv.tick(&mut self.a, window);
+        let (interval, totals) = iv.tick_at(&mut self.a, window, now);
         let durations = iv.ended_durations().to_vec();
         let list = &self.a.trackers.shared.expect.list;
         self.announced_at.retain(|id, _| list.contains_key(id));
