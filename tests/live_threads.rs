@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{captures, first_difference, without_shard_differences};
+use common::{corpus, first_difference, without_shard_differences};
 use exflow::analyze::Config;
 use exflow::firewall::FirewallOptions;
 use exflow::live::{self, CaptureConfig, FrameSender, LiveConfig, LiveReport, Render};
@@ -146,12 +146,7 @@ fn totals_at(line: &LiveReport) -> (BTreeMap<String, [u64; 5]>, u64) {
 /// differ there).
 #[test]
 fn live_with_three_workers_totals_what_one_thread_totals() {
-    let mut files = Vec::new();
-    captures(
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus")),
-        &mut files,
-    );
-    assert!(files.len() > 20, "{} captures", files.len());
+    let files = corpus();
     let mut diffs = Vec::new();
     let (mut ticked, mut exact) = (0, 0);
     for f in &files {
@@ -240,12 +235,7 @@ fn a_lone_frame_is_analysed_within_its_interval() {
 /// newest packet) and in the totals of every report, on every corpus capture.
 #[test]
 fn live_firewall_with_three_workers_reports_what_one_thread_reports() {
-    let mut files = Vec::new();
-    captures(
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus")),
-        &mut files,
-    );
-    assert!(files.len() > 20, "{} captures", files.len());
+    let files = corpus();
     let opt = Some(FirewallOptions::default());
     let mut diffs = Vec::new();
     let mut rules = 0;

@@ -28,6 +28,17 @@ pub fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every capture of the corpus copy (`tests/data/corpus`).
+pub fn corpus() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    captures(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus")),
+        &mut files,
+    );
+    assert!(files.len() > 20, "{} captures", files.len());
+    files
+}
+
 /// The first place where two JSON values differ (`.member[index]...: a -> b`), if any.
 pub fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
     match (a, b) {
