@@ -266,12 +266,14 @@ impl Analyzer {
 
     /// The pipeline after decoding, for a frame of `wire` bytes at checked time `ts`.
     #[inline]
-    fn decoded(&mut self, ts: Nanos, wire: u64, decoded: Result<Packet<'_>, SkipReason>) {
+    fn decoded(&mut self, ts: Nanos, wire: u64, mut decoded: Result<Packet<'_>, SkipReason>) {
         let raw_ts = ts;
-        let mut p = match decoded {
+        // Borrowed in place: moving the packet out of the `Result` was a `memcpy` call per
+        // packet (2 % of a run).
+        let p = match &mut decoded {
             Ok(p) => p,
             Err(reason) => {
-                *self.skipped.entry(reason).or_insert(0) += 1;
+                *self.skipped.entry(*reason).or_insert(0) += 1;
                 self.input.skipped_bytes += wire;
                 return;
             }
@@ -279,7 +281,7 @@ impl Analyzer {
         if !self.sharded && self.input.packets.is_multiple_of(65_536) {
             self.trackers.expire(raw_ts);
         }
-        if p.fragment.is_some() && !self.frag.resolve(&mut p) {
+        if p.fragment.is_some() && !self.frag.resolve(p) {
             self.input.orphan_fragments += 1;
         }
         let mut ends = ends!(self);
@@ -294,16 +296,16 @@ impl Analyzer {
             Some(u) => {
                 self.input.icmp_unreachable += 1;
                 self.input.icmp_unreachable_bytes += wire;
-                self.flows.icmp_unreachable(&p, u, &mut ended)
+                self.flows.icmp_unreachable(p, u, &mut ended)
             }
             None => self.flows.packet(
-                &p,
+                p,
                 |pr, port| classifier.is_server_port(pr, port),
                 &mut ended,
             ),
         };
         if touch == Touch::New {
-            if !self.trackers.classify_new(flow, &p) {
+            if !self.trackers.classify_new(flow, p) {
                 classifier.classify_new(flow);
             }
             self.trackers.attach(flow);
@@ -313,7 +315,7 @@ impl Analyzer {
             }
         }
         if p.unreachable.is_none() {
-            self.trackers.packet(flow, &p);
+            self.trackers.packet(flow, p);
         }
         if let Some(ev) = self.events.as_deref_mut() {
             announce(ev, &mut self.trackers);
