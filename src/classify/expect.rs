@@ -1,7 +1,7 @@
 //! The expectation table: follow-up connections announced by signalling (or inferred from a
 //! live session), each with a basis, a lifetime in capture time, caps, and an outcome at the end.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use ahash::RandomState;
@@ -158,6 +158,9 @@ pub struct ExpectTable {
     pub dc_services: Vec<ServiceId>,
     /// Per host, how many expectations in the table are of a domain controller's service.
     dc_hosts: HashMap<IpAddr, u32, RandomState>,
+    /// Ids of the copies of other shards' expectations ([`adopt`](Self::adopt)): each
+    /// expectation is counted once in `retired`, by the shard that announced it.
+    adopted: HashSet<u32, RandomState>,
 }
 
 impl ExpectTable {
@@ -173,6 +176,7 @@ impl ExpectTable {
             announced: None,
             dc_services: Vec::new(),
             dc_hosts: HashMap::with_hasher(RandomState::new()),
+            adopted: HashSet::with_hasher(RandomState::new()),
         }
     }
 
@@ -235,6 +239,7 @@ impl ExpectTable {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         self.by_addr.insert(key, id);
+        self.adopted.insert(id);
         self.list.insert(
             id,
             Expectation {
@@ -350,11 +355,16 @@ impl ExpectTable {
         }
         for id in old {
             if let Some(e) = self.list.remove(&id) {
-                *self.retired.entry((e.service, e.outcome)).or_insert(0) += 1;
                 let key = (e.proto, e.addr);
                 if self.by_addr.get(&key) == Some(&id) {
                     self.by_addr.remove(&key);
                 }
+                // A copy is counted by the shard that announced it, and never counted its host
+                // as a domain controller here.
+                if self.adopted.remove(&id) {
+                    continue;
+                }
+                *self.retired.entry((e.service, e.outcome)).or_insert(0) += 1;
                 if self.dc_services.contains(&e.service) {
                     if let Some(n) = self.dc_hosts.get_mut(&e.addr.ip) {
                         *n = n.saturating_sub(1);
@@ -473,5 +483,41 @@ mod tests {
         t.retire(250 + RETIRE_AFTER, |e, dc| judged.push((e.addr.port, dc)));
         assert_eq!(judged[1], (5002, true));
         assert!(!t.is_dc(host), "forgotten with its last DC expectation");
+    }
+
+    /// A copy of another shard's expectation is concluded when it retires but not counted in
+    /// `retired` (the announcing shard counts it), and leaves the host's DC count alone.
+    #[test]
+    fn retired_copies_are_not_counted() {
+        let mut t = ExpectTable::new(ExpectConfig::default());
+        t.dc_services = vec![ServiceId(7)];
+        let host: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut parent = 0;
+        let own = Expectation {
+            service: ServiceId(7),
+            ..expectation(5002, 300)
+        };
+        t.add(own, &mut parent).unwrap();
+        let copy = t
+            .adopt(&Expectation {
+                service: ServiceId(7),
+                ..expectation(5004, 100)
+            })
+            .unwrap();
+        t.add(expectation(5000, 100), &mut parent).unwrap();
+        let mut concluded = Vec::new();
+        t.retire(150 + RETIRE_AFTER, |e, _| concluded.push(e.id));
+        assert!(concluded.contains(&copy), "the copy leaves too");
+        assert_eq!(concluded.len(), 2);
+        assert_eq!(
+            t.retired.values().sum::<u64>(),
+            1,
+            "only this table's own: {:?}",
+            t.retired
+        );
+        assert!(
+            t.is_dc(host),
+            "the copy did not take the own DC entry's count"
+        );
     }
 }

@@ -196,37 +196,11 @@ impl Worker {
             }
             Mark::Tick(window, now, reply) => self.tick(*window, *now, reply),
             Mark::SweepIdle(now, seq) => {
-                self.uncount_copies(|a| a.sweep_idle(*now));
+                self.a.sweep_idle(*now);
                 self.note_announced(*seq);
             }
-            Mark::Retire(now) => self.uncount_copies(|a| a.retire_followups(*now)),
+            Mark::Retire(now) => self.a.retire_followups(*now),
             Mark::LastWindow(window) => self.last_window = *window,
-        }
-    }
-
-    /// Runs `retire` (which may retire expectations), then takes the copies of other workers'
-    /// expectations it retired out of the retired tally: each expectation counts once, in the
-    /// worker that announced it, with the outcome that worker saw.
-    fn uncount_copies(&mut self, retire: impl FnOnce(&mut Analyzer)) {
-        let list = &self.a.trackers.shared.expect.list;
-        let copies: Vec<_> = self
-            .copies
-            .keys()
-            .filter_map(|id| list.get(id))
-            .map(|e| (e.id, e.service, e.outcome))
-            .collect();
-        retire(&mut self.a);
-        let expect = &mut self.a.trackers.shared.expect;
-        for (id, service, outcome) in copies {
-            if expect.list.contains_key(&id) {
-                continue;
-            }
-            if let Some(n) = expect.retired.get_mut(&(service, outcome)) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    expect.retired.remove(&(service, outcome));
-                }
-            }
         }
     }
 
