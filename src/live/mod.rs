@@ -46,7 +46,7 @@ pub struct LiveConfig {
     pub analysis: Config,
     pub interval: Duration,
     /// Analysis threads (`--threads`): above 1, the shard reader and N-1 workers analyse (unless
-    /// `--events` or `--firewall` ask for one analyzer); the capture has its own thread either way.
+    /// `--events` asks for one analyzer); the capture has its own thread either way.
     pub threads: usize,
     /// Stop after this long (wall clock); run until a signal otherwise.
     pub duration: Option<Duration>,

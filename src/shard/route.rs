@@ -31,24 +31,23 @@ pub const OWN_WEIGHT: u64 = 1;
 /// Address pairs each worker thread analyses, against the reader's [`OWN_WEIGHT`].
 pub const WORKER_WEIGHT: u64 = 3;
 
+/// The weights of `n` workers together.
+fn total_weight(n: usize) -> u64 {
+    OWN_WEIGHT + (n as u64).saturating_sub(1) * WORKER_WEIGHT
+}
+
 /// The share of the address pairs worker `w` (of `n`) analyses: (numerator, denominator).
 pub fn share(w: usize, n: usize) -> (u64, u64) {
-    let total = OWN_WEIGHT + (n as u64).saturating_sub(1) * WORKER_WEIGHT;
     let mine = if w == 0 { OWN_WEIGHT } else { WORKER_WEIGHT };
-    (mine, total)
+    (mine, total_weight(n))
 }
 
 /// The worker (of `n`) for a pair hash, by the shares of [`share`].
 fn shard_of(h: u64, n: usize) -> usize {
-    if n <= 1 {
-        return 0;
-    }
-    let total = OWN_WEIGHT + (n as u64 - 1) * WORKER_WEIGHT;
-    let x = pick(h, total as usize) as u64;
-    if x < OWN_WEIGHT {
-        0
-    } else {
-        1 + ((x - OWN_WEIGHT) / WORKER_WEIGHT) as usize
+    let x = pick(h, total_weight(n) as usize) as u64;
+    match x.checked_sub(OWN_WEIGHT) {
+        None => 0,
+        Some(rest) => 1 + (rest / WORKER_WEIGHT) as usize,
     }
 }
 
