@@ -69,7 +69,7 @@ fn report_with(path: &Path, threads: usize, map_files: bool) -> Value {
 }
 
 #[test]
-fn three_workers_report_what_one_thread_reports_on_every_corpus_capture() {
+fn sharded_runs_report_what_one_thread_reports_on_every_corpus_capture() {
     let mut files = Vec::new();
     for dir in capture_dirs() {
         captures(&dir, &mut files);

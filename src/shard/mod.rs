@@ -309,35 +309,7 @@ impl Reader {
         }
         Ok((self.input_now(), outputs, self.config))
     }
-}
 
-impl Feed for Reader {
-    fn begin_file(&mut self, name: &str) {
-        self.clock.restart();
-        self.input.files.push(FileStats {
-            name: name.to_string(),
-            ..FileStats::default()
-        });
-    }
-
-    fn input(&mut self) -> &mut InputStats {
-        &mut self.input
-    }
-
-    fn mapped(&mut self, map: Option<Arc<memmap2::Mmap>>) {
-        self.map = map;
-    }
-
-    fn feed(&mut self, raw: &RawPacket<'_>) -> bool {
-        if self.failed.is_some() {
-            return false;
-        }
-        self.frame(raw);
-        self.failed.is_none()
-    }
-}
-
-impl Reader {
     /// Routes one frame; returns its checked capture time.
     fn frame(&mut self, raw: &RawPacket<'_>) -> crate::packet::Nanos {
         let ts = self.clock.check(raw.ts);
@@ -379,6 +351,32 @@ impl Reader {
             self.epoch();
         }
         ts
+    }
+}
+
+impl Feed for Reader {
+    fn begin_file(&mut self, name: &str) {
+        self.clock.restart();
+        self.input.files.push(FileStats {
+            name: name.to_string(),
+            ..FileStats::default()
+        });
+    }
+
+    fn input(&mut self) -> &mut InputStats {
+        &mut self.input
+    }
+
+    fn mapped(&mut self, map: Option<Arc<memmap2::Mmap>>) {
+        self.map = map;
+    }
+
+    fn feed(&mut self, raw: &RawPacket<'_>) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        self.frame(raw);
+        self.failed.is_none()
     }
 }
 
