@@ -188,7 +188,7 @@ impl Lines {
 impl Framer for Lines {
     fn next(&mut self, bytes: &[u8]) -> Frame {
         let window = bytes.get(..self.max.saturating_add(1)).unwrap_or(bytes);
-        match window.iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', window) {
             Some(i) if self.discarding => {
                 self.discarding = false;
                 Frame::Oversize {
@@ -337,7 +337,7 @@ pub fn ber_header(bytes: &[u8]) -> Result<Option<(usize, usize)>, BerLengthError
 
 impl Framer for Ber {
     fn next(&mut self, bytes: &[u8]) -> Frame {
-        let Some(skip) = bytes.iter().position(|&b| b == self.tag) else {
+        let Some(skip) = memchr::memchr(self.tag, bytes) else {
             return Frame::More { skip: bytes.len() };
         };
         let rest = bytes.get(skip..).unwrap_or_default();

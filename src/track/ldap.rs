@@ -35,7 +35,7 @@ impl Framer for LdapFramer {
             }
             [0] | [0, _] | [0, _, _] => Frame::More { skip: 0 },
             _ => Frame::More {
-                skip: bytes.iter().position(|&b| b == 0x30).unwrap_or(bytes.len()),
+                skip: memchr::memchr(0x30, bytes).unwrap_or(bytes.len()),
             },
         }
     }
