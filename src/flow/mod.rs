@@ -238,6 +238,8 @@ pub struct FlowTable<C = ()> {
     deadlines: deadline::Deadlines,
     /// The slots a sweep visits, kept between sweeps so that sweeping allocates nothing.
     due: Vec<u32>,
+    /// Scratch for [`oldest_first`], kept for the same reason.
+    order: Vec<(Nanos, u32)>,
     pub evicted: u64,
     pub expired: u64,
     pub peak: usize,
@@ -272,6 +274,7 @@ impl<C: Default> FlowTable<C> {
             armed: None,
             deadlines: deadline::Deadlines::default(),
             due: Vec::new(),
+            order: Vec::new(),
             evicted: 0,
             expired: 0,
             peak: 0,
@@ -436,13 +439,7 @@ impl<C: Default> FlowTable<C> {
     pub fn flush(&mut self, ended: &mut impl FnMut(Flow<C>, EndReason)) {
         // Sort slot numbers, not flows: no second copy of the table.
         let mut open: Vec<u32> = self.index.drain().collect();
-        let slab = &self.slab;
-        let order = |i: &u32| {
-            slab.get(*i as usize)
-                .and_then(Option::as_ref)
-                .map(|f| (f.first_ts, f.proto, f.client, f.server))
-        };
-        open.sort_unstable_by_key(order);
+        oldest_first(&self.slab, &mut open, &mut self.order);
         for i in open {
             if let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) {
                 ended(f, EndReason::Flushed);
@@ -491,11 +488,7 @@ impl<C: Default> FlowTable<C> {
             }
             None => false,
         });
-        due.sort_unstable_by_key(|i| {
-            slab.get(*i as usize)
-                .and_then(Option::as_ref)
-                .map(|f| (f.first_ts, f.proto, f.client, f.server))
-        });
+        oldest_first(&self.slab, &mut due, &mut self.order);
         for &i in &due {
             let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) else {
                 continue;
@@ -540,11 +533,7 @@ impl<C: Default> FlowTable<C> {
             Some(Some(_)) => true,
             _ => false,
         });
-        gone.sort_unstable_by_key(|i| {
-            slab.get(*i as usize)
-                .and_then(Option::as_ref)
-                .map(|f| (f.first_ts, f.proto, f.client, f.server))
-        });
+        oldest_first(&self.slab, &mut gone, &mut self.order);
         let mut n = 0;
         for i in gone {
             if let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) {
@@ -580,6 +569,30 @@ impl<C: Default> FlowTable<C> {
         self.deadlines
             .retain(|i| slab.get(i as usize).is_some_and(Option::is_some));
     }
+}
+
+/// Puts the slot numbers in `slots` in the order flows leave the table: oldest first, by first
+/// time, then protocol, client and server. A flow's key is unique in the table, so the order is
+/// the same on every run. Each flow is read once, for its first time; only flows that share a
+/// first time are compared by key. Reading both from the slab on every comparison made the sort
+/// a tenth of a run (README, Benchmarks). Vacant slots are dropped.
+fn oldest_first<C>(slab: &[Option<Flow<C>>], slots: &mut Vec<u32>, order: &mut Vec<(Nanos, u32)>) {
+    let flow = |i: u32| slab.get(i as usize).and_then(Option::as_ref);
+    order.clear();
+    order.extend(
+        slots
+            .iter()
+            .filter_map(|&i| flow(i).map(|f| (f.first_ts, i))),
+    );
+    order.sort_unstable();
+    let key = |&(_, i): &(Nanos, u32)| flow(i).map(|f| (f.proto, f.client, f.server));
+    for run in order.chunk_by_mut(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            run.sort_unstable_by_key(key);
+        }
+    }
+    slots.clear();
+    slots.extend(order.iter().map(|&(_, i)| i));
 }
 
 /// The flow in slot `i` of `slab`; creates it with `make` should the slot be vacant (it never
