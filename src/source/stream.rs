@@ -46,8 +46,11 @@ pub(crate) struct ByteStream {
     eof: bool,
     /// Mapped streams: pages before this position were given back.
     released: usize,
-    /// Mapped streams: the position at which to give back pages next.
+    /// Mapped streams: the position at which to give back pages next (or to tell the pager
+    /// where the reader is).
     release_at: usize,
+    /// Mapped streams: the thread that maps pages in ahead and gives them back behind.
+    pager: Option<super::map::Pager>,
 }
 
 impl ByteStream {
@@ -62,12 +65,19 @@ impl ByteStream {
             eof: false,
             released: 0,
             release_at: usize::MAX,
+            pager: None,
         }
     }
 
     /// A stream over a mapped file: every byte is available at once and none is copied.
     pub(crate) fn mapped(map: Arc<memmap2::Mmap>) -> Self {
         let end = map.len();
+        let pager = super::map::Pager::start(Arc::clone(&map));
+        let release_at = if pager.is_some() {
+            super::map::PAGE_STEP
+        } else {
+            super::map::RELEASE_EVERY
+        };
         ByteStream {
             inner: Box::new(io::empty()),
             buf: Bytes::Mapped(map),
@@ -76,7 +86,8 @@ impl ByteStream {
             offset: 0,
             eof: true,
             released: 0,
-            release_at: super::map::RELEASE_EVERY,
+            release_at,
+            pager,
         }
     }
 
@@ -205,6 +216,11 @@ impl ByteStream {
     #[cold]
     #[inline(never)]
     fn release(&mut self, at: usize) {
+        if let Some(pager) = &self.pager {
+            pager.reader_at(at);
+            self.release_at = at.saturating_add(super::map::PAGE_STEP);
+            return;
+        }
         let to = at.saturating_sub(super::map::RELEASE_LAG);
         if to > self.released {
             if let Bytes::Mapped(m) = &self.buf {
@@ -240,6 +256,7 @@ impl ByteStream {
             self.end = rest.len();
             self.pos = 0;
             self.buf = Bytes::Owned(rest);
+            self.pager = None;
         }
     }
 }
