@@ -83,7 +83,20 @@ pub(crate) struct Pager {
 struct PagerState {
     /// The reader's position, as last told.
     read_at: AtomicUsize,
+    /// Pages before this offset were given back (by the pager, or by the reader when the pager
+    /// falls behind).
+    released: AtomicUsize,
     stop: AtomicBool,
+}
+
+impl PagerState {
+    /// Gives back the pages of `map` before `to` not given back yet.
+    fn release_to(&self, map: &Mmap, to: usize) {
+        let from = self.released.fetch_max(to, Ordering::AcqRel);
+        if to > from {
+            release(map, from, to);
+        }
+    }
 }
 
 impl Pager {
@@ -92,6 +105,7 @@ impl Pager {
     pub(crate) fn start(map: Arc<Mmap>) -> Option<Pager> {
         let state = Arc::new(PagerState {
             read_at: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         });
         let shared = Arc::clone(&state);
@@ -105,8 +119,14 @@ impl Pager {
         })
     }
 
-    /// Tells the pager the reader is at `at`.
-    pub(crate) fn reader_at(&self, at: usize) {
+    /// Tells the pager the reader of `map` is at `at`. Should the pager be more than a release
+    /// step late giving pages back (no core to run on), the reader gives them back itself, so
+    /// what is resident stays bounded however the threads are scheduled.
+    pub(crate) fn reader_at(&self, map: &Mmap, at: usize) {
+        let behind = at.saturating_sub(RELEASE_LAG);
+        if behind > self.state.released.load(Ordering::Acquire) + 2 * RELEASE_EVERY {
+            self.state.release_to(map, behind);
+        }
         self.state.read_at.store(at, Ordering::Release);
         if let Some(t) = &self.thread {
             t.thread().unpark();
@@ -127,14 +147,13 @@ impl Drop for Pager {
 /// The pager thread: keeps `PAGE_AHEAD` bytes mapped in ahead of the reader and releases what
 /// is `RELEASE_LAG` behind it, until told to stop.
 fn page(map: &Mmap, state: &PagerState) {
-    let (mut populated, mut released) = (0usize, 0usize);
+    let mut populated = 0usize;
     let mut populate_works = true;
     while !state.stop.load(Ordering::Acquire) {
         let at = state.read_at.load(Ordering::Acquire);
         let behind = at.saturating_sub(RELEASE_LAG);
-        if behind >= released.saturating_add(RELEASE_EVERY) {
-            release(map, released, behind);
-            released = behind;
+        if behind >= state.released.load(Ordering::Acquire) + RELEASE_EVERY {
+            state.release_to(map, behind);
         }
         let want = at.saturating_add(PAGE_AHEAD).min(map.len());
         if populated < want {

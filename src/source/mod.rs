@@ -55,6 +55,11 @@ pub struct ReadLimits {
     /// Memory-map uncompressed regular files (the default) instead of reading them like a
     /// stream; see the `map` module for what that risks (`--no-mmap`).
     pub map_files: bool,
+    /// Map a mapped file's pages in ahead of the reader, and give them back behind it, on a
+    /// thread of its own (`map::Pager`) instead of taking page faults on the reading thread.
+    /// It pays when a core is free for it: [`crate::shard::analyze_files`] turns it off when
+    /// every core runs an analysis thread (README, Benchmarks).
+    pub page_ahead: bool,
 }
 
 /// Default of [`ReadLimits::window`]: 128 MiB.
@@ -68,6 +73,7 @@ impl Default for ReadLimits {
             window: DEFAULT_WINDOW,
             interfaces_per_section: DEFAULT_INTERFACES_PER_SECTION,
             map_files: true,
+            page_ahead: true,
         }
     }
 }
@@ -185,7 +191,7 @@ impl CaptureReader {
             if let Some(map) =
                 map::map_file(&file, meta.len()).filter(|m| !m.starts_with(&GZIP_MAGIC))
             {
-                let stream = ByteStream::mapped(Arc::new(map));
+                let stream = ByteStream::mapped(Arc::new(map), limits.page_ahead);
                 return Self::start_stream(path, stream, progress, seekable, limits);
             }
         }

@@ -70,9 +70,13 @@ impl ByteStream {
     }
 
     /// A stream over a mapped file: every byte is available at once and none is copied.
-    pub(crate) fn mapped(map: Arc<memmap2::Mmap>) -> Self {
+    /// With `page_ahead`, a pager thread maps its pages in ahead of the reader and releases
+    /// them behind it; without, the reader does both.
+    pub(crate) fn mapped(map: Arc<memmap2::Mmap>, page_ahead: bool) -> Self {
         let end = map.len();
-        let pager = super::map::Pager::start(Arc::clone(&map));
+        let pager = page_ahead
+            .then(|| super::map::Pager::start(Arc::clone(&map)))
+            .flatten();
         let release_at = if pager.is_some() {
             super::map::PAGE_STEP
         } else {
@@ -216,8 +220,8 @@ impl ByteStream {
     #[cold]
     #[inline(never)]
     fn release(&mut self, at: usize) {
-        if let Some(pager) = &self.pager {
-            pager.reader_at(at);
+        if let (Some(pager), Bytes::Mapped(m)) = (&self.pager, &self.buf) {
+            pager.reader_at(m, at);
             self.release_at = at.saturating_add(super::map::PAGE_STEP);
             return;
         }

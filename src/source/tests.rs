@@ -215,9 +215,10 @@ fn mapped_read_and_streamed_files_give_the_same_packets_and_errors() {
             let part = &bytes[..cut];
             std::fs::write(&path, part).unwrap();
             let streamed = from_bytes(part.to_vec()).map(|mut r| drain(&mut r));
-            for map_files in [true, false] {
+            for (map_files, page_ahead) in [(true, true), (true, false), (false, false)] {
                 let limits = ReadLimits {
                     map_files,
+                    page_ahead,
                     ..ReadLimits::default()
                 };
                 let opened = CaptureReader::open_with(name, limits).map(|mut r| {
@@ -244,4 +245,73 @@ fn mapped_read_and_streamed_files_give_the_same_packets_and_errors() {
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Resident bytes of the mapping that starts at `start`, from `/proc/self/smaps`.
+#[cfg(target_os = "linux")]
+fn mapping_rss(start: usize) -> usize {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let head = format!("{start:x}-");
+    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+    lines
+        .find_map(|l| l.strip_prefix("Rss:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|kb| kb.trim().parse::<usize>().unwrap() * 1024)
+        .unwrap_or_else(|| panic!("no mapping at {start:x}"))
+}
+
+/// A mapped file's pages are given back behind the reader, with or without the pager, and the
+/// pager maps them in ahead of it: at most the lag behind and the read-ahead in front are ever
+/// resident, however long the file.
+#[cfg(target_os = "linux")]
+#[test]
+fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
+    use super::map::{PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
+    let dir = std::env::temp_dir().join(format!("exflow-pager-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("long.bin");
+    let len = 4 * (PAGE_AHEAD + RELEASE_LAG);
+    std::fs::write(&path, vec![7u8; len]).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    for page_ahead in [false, true] {
+        let map = Arc::new(map::map_file(&file, len as u64).unwrap());
+        let start = map.as_ptr() as usize;
+        let mut stream = ByteStream::mapped(Arc::clone(&map), page_ahead);
+        if page_ahead {
+            // Before a byte is read, the pager maps in what lies ahead.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while mapping_rss(start) < PAGE_AHEAD && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            assert!(
+                mapping_rss(start) >= PAGE_AHEAD,
+                "the pager mapped nothing in"
+            );
+        }
+        let (mut most, mut read) = (0, 0u64);
+        while stream.fill(1 << 16).unwrap() {
+            let r = stream.consume(1 << 16);
+            read += stream
+                .slice(r.clone())
+                .iter()
+                .map(|&b| u64::from(b))
+                .sum::<u64>();
+            if r.start % (1 << 20) == 0 {
+                most = most.max(mapping_rss(start));
+            }
+        }
+        assert_eq!(read, 7 * len as u64);
+        // Behind: the lag and two release steps (the reader's own release, should the pager
+        // fall behind); ahead: the pager's reach; and a step of the reader's reports each.
+        let bound = RELEASE_LAG + 2 * RELEASE_EVERY + PAGE_AHEAD + 2 * PAGE_STEP;
+        assert!(
+            most <= bound,
+            "page_ahead {page_ahead}: {most} bytes resident, more than {bound}"
+        );
+        assert!(
+            most < len / 2,
+            "page_ahead {page_ahead}: nothing given back"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
