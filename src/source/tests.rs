@@ -296,7 +296,7 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
                 .iter()
                 .map(|&b| u64::from(b))
                 .sum::<u64>();
-            if r.start % (1 << 20) == 0 {
+            if r.start.is_multiple_of(1 << 20) {
                 most = most.max(mapping_rss(start));
             }
         }
