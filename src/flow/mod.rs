@@ -7,20 +7,21 @@
 //! handed to the caller so its counts reach the totals.
 //!
 //! Layout (measured: a flood of a million one-packet flows, README "Limits"): the flows live in a
-//! slab (`Vec`, vacant slots reused through a free list) and the hash index holds only a `u32`
-//! slot number per flow. The index's power-of-two bucket array (up to twice the flows) then costs
-//! 5 bytes per bucket instead of a whole key and flow, and a flow's key is not stored twice: it
-//! is read back from the flow's own endpoints (lower endpoint first, so both directions meet).
+//! slab (`Vec`, vacant slots reused through a free list) and the hash index (`index.rs`) holds
+//! only a `u32` slot number and a 32-bit hash tag per flow. Its power-of-two bucket array (at
+//! most seven tenths full) then costs 8 bytes per bucket instead of a whole key and flow, and a
+//! flow's key is not stored twice: it is read back from the flow's own endpoints (lower endpoint
+//! first, so both directions meet).
 
 mod clock;
 mod deadline;
 mod health;
+mod index;
 mod state;
 
 use std::hash::{Hash, Hasher};
 
 use ahash::RandomState;
-use hashbrown::HashTable;
 
 use crate::packet::{tcp_flags, Endpoint, IcmpUnreachable, Nanos, Packet, Proto};
 
@@ -223,7 +224,7 @@ pub enum Touch {
 pub struct FlowTable<C = ()> {
     /// Slot numbers in `slab`, found by the hash of the flow's [`FlowKey`]. Keyed by tuples an
     /// attacker chooses: the hasher is seeded per run (ahash `RandomState`).
-    index: HashTable<u32>,
+    index: index::FlowIndex,
     /// The flows; `None` slots are listed in `free`. Every slot in `index` holds a flow.
     slab: Vec<Option<Flow<C>>>,
     free: Vec<u32>,
@@ -268,7 +269,7 @@ impl<C: Default> FlowTable<C> {
         config.max_flows = config.max_flows.min(u32::MAX as usize);
         let initial = config.max_flows.min(1 << 16);
         FlowTable {
-            index: HashTable::with_capacity(initial),
+            index: index::FlowIndex::with_capacity(initial),
             slab: Vec::with_capacity(initial),
             free: Vec::new(),
             hasher: RandomState::new(),
@@ -315,12 +316,12 @@ impl<C: Default> FlowTable<C> {
     fn find(&self, hash: u64, key: &FlowKey) -> Option<usize> {
         let slab = &self.slab;
         self.index
-            .find(hash, |&i| {
+            .find(hash, |i| {
                 slab.get(i as usize)
                     .and_then(Option::as_ref)
                     .is_some_and(|f| key.is_of(f))
             })
-            .map(|&i| i as usize)
+            .map(|i| i as usize)
     }
 
     /// Puts a new flow in a vacant slot and indexes it; returns the slot.
@@ -336,12 +337,7 @@ impl<C: Default> FlowTable<C> {
                 u32::try_from(self.slab.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        let (slab, hasher) = (&self.slab, &self.hasher);
-        self.index.insert_unique(hash, i, |&j| {
-            slab.get(j as usize)
-                .and_then(Option::as_ref)
-                .map_or(0, |f| hash_flow(hasher, f))
-        });
+        self.index.insert(hash, i);
         i as usize
     }
 
@@ -441,7 +437,7 @@ impl<C: Default> FlowTable<C> {
     /// reports list them in the same order on every run.
     pub fn flush(&mut self, ended: &mut impl FnMut(Flow<C>, EndReason)) {
         // Sort slot numbers, not flows: no second copy of the table.
-        let mut open: Vec<u32> = self.index.drain().collect();
+        let mut open: Vec<u32> = self.index.drain();
         oldest_first(&self.slab, &mut open, &mut self.order);
         for i in open {
             if let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) {
@@ -513,9 +509,7 @@ impl<C: Default> FlowTable<C> {
                 continue;
             };
             let hash = hash_flow(&self.hasher, &f);
-            if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
-                entry.remove();
-            }
+            self.index.remove(hash, i);
             self.free.push(i);
             self.expired += 1;
             ended(f, EndReason::Expired);
@@ -544,7 +538,7 @@ impl<C: Default> FlowTable<C> {
         let slab = &self.slab;
         // Slot numbers, not flows: no second copy of what leaves (once per sweep, not per packet).
         let mut gone: Vec<u32> = Vec::new();
-        self.index.retain(|&mut i| match slab.get(i as usize) {
+        self.index.retain(|i| match slab.get(i as usize) {
             Some(Some(f)) if leave(f) => {
                 gone.push(i);
                 false
