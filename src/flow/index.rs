@@ -73,14 +73,6 @@ impl FlowIndex {
         tag as usize & self.mask
     }
 
-    /// Loads the bucket line a lookup of `hash` starts at (a hint; no effect on results).
-    #[inline]
-    pub(super) fn prefetch(&self, hash: u64) {
-        if let Some(b) = self.buckets.get(self.home(tag(hash))) {
-            crate::bytes::prefetch(b);
-        }
-    }
-
     /// The slot with hash `hash` that `is_it` accepts.
     #[inline]
     pub(super) fn find(&self, hash: u64, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
