@@ -586,7 +586,7 @@ pub(crate) trait Feed {
     fn feed(&mut self, raw: &RawPacket<'_>) -> bool;
     /// The map of the file whose frames follow, if it is mapped (`None` for a stream): the
     /// frames' bytes lie in it.
-    fn mapped(&mut self, _map: Option<std::sync::Arc<memmap2::Mmap>>) {}
+    fn mapped(&mut self, _map: Option<std::sync::Arc<crate::source::MappedFile>>) {}
 }
 
 impl Feed for Analyzer {

@@ -5,7 +5,7 @@
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
-use memmap2::Mmap;
+use crate::source::MappedFile;
 
 use super::worker::TickReply;
 use crate::classify::Expectation;
@@ -69,7 +69,7 @@ pub enum Mark {
 pub struct Batch {
     arena: Vec<u8>,
     /// The mapped capture file the payloads of `mapped` slots are in: they are not copied.
-    map: Option<Arc<Mmap>>,
+    map: Option<Arc<MappedFile>>,
     slots: Vec<Slot>,
     /// (index of the frame the mark comes before, mark); sorted by index.
     marks: Vec<(usize, Mark)>,
@@ -88,13 +88,13 @@ impl Batch {
     /// Adds a frame at checked time `ts`, as decoded. Its payload is referred to where it lies in
     /// `map` (the file being read, if mapped; the map stays alive as long as the batch refers to
     /// it) and copied into the arena otherwise.
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         ts: Nanos,
         wire_len: u32,
         decoded: Result<&Packet<'_>, SkipReason>,
         seq: u64,
-        map: Option<&Arc<Mmap>>,
+        map: Option<&Arc<MappedFile>>,
     ) {
         let (mut start, mut end, mut mapped) = (0, 0, false);
         let decoded = decoded.map(|p| {
@@ -121,7 +121,7 @@ impl Batch {
 
     /// Where `bytes` start in `map`, if they lie in it and the batch may refer to `map` (it
     /// refers to one map at most: frames of another file are copied).
-    fn offset_in(&mut self, map: &Arc<Mmap>, bytes: &[u8]) -> Option<usize> {
+    fn offset_in(&mut self, map: &Arc<MappedFile>, bytes: &[u8]) -> Option<usize> {
         let base = map.as_ptr() as usize;
         let at = (bytes.as_ptr() as usize).checked_sub(base)?;
         if at.checked_add(bytes.len())? > map.len() {
@@ -133,6 +133,11 @@ impl Batch {
             None => self.map = Some(Arc::clone(map)),
         }
         Some(at)
+    }
+
+    /// The mapped file the batch's payloads lie in, if any.
+    pub(crate) fn map(&self) -> Option<&Arc<MappedFile>> {
+        self.map.as_ref()
     }
 
     /// Places a mark after the frames pushed so far.

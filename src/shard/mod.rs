@@ -43,6 +43,7 @@ use std::thread::JoinHandle;
 use crate::analyze::{Analysis, Analyzer, Completeness, Config, Feed};
 use crate::flow::CaptureClock;
 use crate::packet::RawPacket;
+use crate::source::MappedFile;
 use crate::summary::{FileStats, InputStats};
 use batch::{Batch, Mark, Shared};
 use route::SweepClock;
@@ -134,7 +135,7 @@ pub(crate) struct Reader {
     failed: Option<WorkerFailed>,
     config: Config,
     /// The file being read, when it is mapped: payloads in it are handed over, not copied.
-    map: Option<Arc<memmap2::Mmap>>,
+    map: Option<Arc<MappedFile>>,
 }
 
 impl Reader {
@@ -374,7 +375,7 @@ impl Feed for Reader {
         &mut self.input
     }
 
-    fn mapped(&mut self, map: Option<Arc<memmap2::Mmap>>) {
+    fn mapped(&mut self, map: Option<Arc<MappedFile>>) {
         self.map = map;
     }
 

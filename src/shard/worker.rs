@@ -3,7 +3,8 @@
 //! expectations to the reader at every epoch mark and adopts the other workers'.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
@@ -14,6 +15,7 @@ use crate::decode::SkipReason;
 use crate::flow::EndReason;
 use crate::interval::{Intervals, Window};
 use crate::packet::{Endpoint, Nanos, Packet, Proto};
+use crate::source::{MappedFile, PageStep};
 
 /// What a worker tells the reader.
 pub enum Reply {
@@ -54,7 +56,29 @@ pub fn run(
     live: bool,
 ) -> Output {
     let mut w = Worker::new(me, a, replies, live);
-    for mut batch in rx {
+    // The file the reader maps: while no batch waits, this worker pages it for the reader.
+    let mut paging: Option<Arc<MappedFile>> = None;
+    loop {
+        let mut batch = match rx.try_recv() {
+            Ok(b) => b,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                match paging.as_ref().map(|f| f.page_step()) {
+                    Some(PageStep::Worked) => continue,
+                    Some(PageStep::Done) => paging = None,
+                    Some(PageStep::Idle) | None => {}
+                }
+                match rx.recv() {
+                    Ok(b) => b,
+                    Err(_) => break,
+                }
+            }
+        };
+        if let Some(m) = batch.map() {
+            if !paging.as_ref().is_some_and(|p| Arc::ptr_eq(p, m)) {
+                paging = Some(Arc::clone(m));
+            }
+        }
         batch.replay(|item| match item {
             Item::Frame(ts, wire, decoded, seq) => w.frame(ts, wire, decoded, seq),
             Item::Mark(m) => w.mark(m),

@@ -65,69 +65,163 @@ pub(crate) fn release(map: &Mmap, from: usize, to: usize) {
     let _ = (map, from, to);
 }
 
-/// How far ahead of the read position the pager maps file pages in.
+/// How far ahead of the read position pages are mapped in.
 pub(crate) const PAGE_AHEAD: usize = 32 << 20;
-/// Bytes the pager maps in per call (one `madvise`), and the step at which the reader tells it
-/// where it is.
+/// Bytes mapped in per step (one `madvise`), and the step at which the reader tells where it
+/// is.
 pub(crate) const PAGE_STEP: usize = 4 << 20;
 
-/// The pages of a mapped file, managed off the reading thread: a thread of its own maps the
-/// pages ahead of the read position into the process (`MADV_POPULATE_READ`, one call per
-/// [`PAGE_STEP`] instead of one page fault per 64 KiB in the reader) and gives back the pages
-/// [`RELEASE_LAG`] behind it. Page faults were a fifth of a one-thread run (README, Benchmarks).
-pub(crate) struct Pager {
-    state: Arc<PagerState>,
-    thread: Option<JoinHandle<()>>,
-}
-
-struct PagerState {
+/// A capture file mapped for reading in order, and the paging of it. Pages are mapped in ahead
+/// of the read position (`MADV_POPULATE_READ`, one call per [`PAGE_STEP`]) and given back
+/// [`RELEASE_LAG`] behind it by whichever thread has time: a pager thread of its own when a core
+/// is free ([`Pager`]), or an analysis worker waiting for frames (`shard::worker`). Page faults
+/// taken by the reading thread were a fifth of a one-thread run (README, Benchmarks); when no
+/// other thread has time, the reader still faults pages in and gives them back itself.
+pub(crate) struct MappedFile {
+    map: Mmap,
     /// The reader's position, as last told.
     read_at: AtomicUsize,
-    /// Pages before this offset were given back (by the pager, or by the reader when the pager
-    /// falls behind).
+    /// Pages before this offset were mapped in (or read: the reader went past them).
+    populated: AtomicUsize,
+    /// Pages before this offset were given back.
     released: AtomicUsize,
-    stop: AtomicBool,
+    /// A thread is taking a paging step.
+    busy: AtomicBool,
+    /// `MADV_POPULATE_READ` failed (before Linux 5.14): pages are mapped in by reading a byte.
+    no_populate: AtomicBool,
 }
 
-impl PagerState {
-    /// Gives back the pages of `map` before `to` not given back yet.
-    fn release_to(&self, map: &Mmap, to: usize) {
-        let from = self.released.fetch_max(to, Ordering::AcqRel);
-        if to > from {
-            release(map, from, to);
+/// What a paging step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Mapped pages in or gave pages back: there may be more to do.
+    Worked,
+    /// Nothing to do until the reader moves on (or another thread is taking a step).
+    Idle,
+    /// The whole file has been mapped in: nothing ahead will be left to do.
+    Done,
+}
+
+impl std::fmt::Debug for MappedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedFile")
+            .field("len", &self.map.len())
+            .field("read_at", &self.read_at)
+            .field("populated", &self.populated)
+            .field("released", &self.released)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for MappedFile {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl MappedFile {
+    pub(crate) fn new(map: Mmap) -> MappedFile {
+        MappedFile {
+            map,
+            read_at: AtomicUsize::new(0),
+            populated: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
+            busy: AtomicBool::new(false),
+            no_populate: AtomicBool::new(false),
         }
     }
+
+    /// The reader is at `at`. Should nobody else have given back the pages well behind it
+    /// (no thread had time), the reader does, so what is resident stays bounded however the
+    /// threads are scheduled.
+    pub(crate) fn reader_at(&self, at: usize) {
+        self.read_at.fetch_max(at, Ordering::AcqRel);
+        let behind = at.saturating_sub(RELEASE_LAG);
+        if behind > self.released.load(Ordering::Acquire) + 2 * RELEASE_EVERY {
+            self.release_to(behind);
+        }
+    }
+
+    /// Gives back the pages before `to` not given back yet.
+    fn release_to(&self, to: usize) {
+        let from = self.released.fetch_max(to, Ordering::AcqRel);
+        if to > from {
+            release(&self.map, from, to);
+        }
+    }
+
+    /// One step of paging, if there is one and no other thread is taking one: gives back what
+    /// is a release step behind the lag, else maps in the next [`PAGE_STEP`] within
+    /// [`PAGE_AHEAD`] of the reader.
+    pub(crate) fn page_step(&self) -> Step {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return Step::Idle;
+        }
+        let step = self.step();
+        self.busy.store(false, Ordering::Release);
+        step
+    }
+
+    fn step(&self) -> Step {
+        let at = self.read_at.load(Ordering::Acquire);
+        let behind = at.saturating_sub(RELEASE_LAG);
+        if behind >= self.released.load(Ordering::Acquire) + RELEASE_EVERY {
+            self.release_to(behind);
+            return Step::Worked;
+        }
+        let len = self.map.len();
+        // Never behind the reader: what it read, it mapped in itself.
+        let from = self.populated.load(Ordering::Acquire).max(at);
+        if from >= len {
+            return Step::Done;
+        }
+        let to = at.saturating_add(PAGE_AHEAD).min(len);
+        if from >= to {
+            return Step::Idle;
+        }
+        let to = from.saturating_add(PAGE_STEP).min(to);
+        if self.no_populate.load(Ordering::Relaxed) || !populate(&self.map, from, to) {
+            self.no_populate.store(true, Ordering::Relaxed);
+            touch(&self.map, from, to);
+        }
+        self.populated.store(to, Ordering::Release);
+        Step::Worked
+    }
+}
+
+/// A thread that pages a [`MappedFile`] for its reader: it takes paging steps until there is
+/// nothing to do, and then waits for the reader to move on. For when a core is free: on a
+/// core shared with an analysis thread it cost 19 % of a run (README, Benchmarks).
+pub(crate) struct Pager {
+    thread: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Pager {
-    /// Starts paging `map`; `None` if the thread cannot be started (then the reader faults the
-    /// pages in itself and releases them, as without a pager).
-    pub(crate) fn start(map: Arc<Mmap>) -> Option<Pager> {
-        let state = Arc::new(PagerState {
-            read_at: AtomicUsize::new(0),
-            released: AtomicUsize::new(0),
-            stop: AtomicBool::new(false),
-        });
-        let shared = Arc::clone(&state);
+    /// Starts paging `file`; `None` if the thread cannot be started (then the reader faults the
+    /// pages in itself and gives them back, as without a pager).
+    pub(crate) fn start(file: Arc<MappedFile>) -> Option<Pager> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("exflow-pager".into())
-            .spawn(move || page(&map, &shared))
+            .spawn(move || {
+                while !stopped.load(Ordering::Acquire) {
+                    if file.page_step() != Step::Worked {
+                        std::thread::park();
+                    }
+                }
+            })
             .ok()?;
         Some(Pager {
-            state,
             thread: Some(thread),
+            stop,
         })
     }
 
-    /// Tells the pager the reader of `map` is at `at`. Should the pager be more than a release
-    /// step late giving pages back (no core to run on), the reader gives them back itself, so
-    /// what is resident stays bounded however the threads are scheduled.
-    pub(crate) fn reader_at(&self, map: &Mmap, at: usize) {
-        let behind = at.saturating_sub(RELEASE_LAG);
-        if behind > self.state.released.load(Ordering::Acquire) + 2 * RELEASE_EVERY {
-            self.state.release_to(map, behind);
-        }
-        self.state.read_at.store(at, Ordering::Release);
+    /// Wakes the pager: the reader moved on.
+    pub(crate) fn wake(&self) {
         if let Some(t) = &self.thread {
             t.thread().unpark();
         }
@@ -136,38 +230,11 @@ impl Pager {
 
 impl Drop for Pager {
     fn drop(&mut self) {
-        self.state.stop.store(true, Ordering::Release);
+        self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
             let _ = t.join();
         }
-    }
-}
-
-/// The pager thread: keeps `PAGE_AHEAD` bytes mapped in ahead of the reader and releases what
-/// is `RELEASE_LAG` behind it, until told to stop.
-fn page(map: &Mmap, state: &PagerState) {
-    let mut populated = 0usize;
-    let mut populate_works = true;
-    while !state.stop.load(Ordering::Acquire) {
-        let at = state.read_at.load(Ordering::Acquire);
-        let behind = at.saturating_sub(RELEASE_LAG);
-        if behind >= state.released.load(Ordering::Acquire) + RELEASE_EVERY {
-            state.release_to(map, behind);
-        }
-        let want = at.saturating_add(PAGE_AHEAD).min(map.len());
-        if populated < want {
-            let end = populated.saturating_add(PAGE_STEP).min(want);
-            if populate_works {
-                populate_works = populate(map, populated, end);
-            }
-            if !populate_works {
-                touch(map, populated, end);
-            }
-            populated = end;
-            continue;
-        }
-        std::thread::park();
     }
 }
 

@@ -31,6 +31,7 @@ pub use self::error::{SourceError, SourceErrorKind};
 
 pub(crate) use self::error::Fault;
 use self::gzip::gunzip;
+pub(crate) use self::map::{MappedFile, Step as PageStep};
 use self::netmon::NetmonReader;
 use self::netxray::NetxrayReader;
 use self::pcap::PcapReader;
@@ -191,7 +192,7 @@ impl CaptureReader {
             if let Some(map) =
                 map::map_file(&file, meta.len()).filter(|m| !m.starts_with(&GZIP_MAGIC))
             {
-                let stream = ByteStream::mapped(Arc::new(map), limits.page_ahead);
+                let stream = ByteStream::mapped(Arc::new(MappedFile::new(map)), limits.page_ahead);
                 return Self::start_stream(path, stream, progress, seekable, limits);
             }
         }
@@ -271,7 +272,7 @@ impl CaptureReader {
     }
 
     /// The mapped file the frames are read from (`None` when it is read as a stream).
-    pub(crate) fn map(&self) -> Option<std::sync::Arc<memmap2::Mmap>> {
+    pub(crate) fn map(&self) -> Option<std::sync::Arc<MappedFile>> {
         self.stream.map().cloned()
     }
 

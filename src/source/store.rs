@@ -22,7 +22,7 @@ pub(crate) struct Seekable {
 pub(crate) enum Store {
     File(Seekable),
     /// A mapped file, and the progress counter to advance as it is read.
-    Mapped(Arc<memmap2::Mmap>, Arc<AtomicU64>),
+    Mapped(Arc<super::map::MappedFile>, Arc<AtomicU64>),
     Memory(Vec<u8>),
 }
 

@@ -11,6 +11,8 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::map::{MappedFile, Pager, PAGE_STEP};
+
 /// Size of the reused read buffer; it only grows when one record is larger than this.
 pub(crate) const BUFFER_SIZE: usize = 1 << 20;
 
@@ -19,7 +21,7 @@ enum Bytes {
     /// A reused buffer filled from `ByteStream::inner`.
     Owned(Vec<u8>),
     /// The whole file, mapped: every byte is available from the start.
-    Mapped(Arc<memmap2::Mmap>),
+    Mapped(Arc<MappedFile>),
 }
 
 impl Bytes {
@@ -44,9 +46,7 @@ pub(crate) struct ByteStream {
     /// Stream offset of `buf[pos]`.
     offset: u64,
     eof: bool,
-    /// Mapped streams: pages before this position were given back.
-    released: usize,
-    /// Mapped streams: the position at which to give back pages next (or to tell the pager
+    /// Mapped streams: the position at which to tell the file's paging where the reader is
     /// where the reader is).
     release_at: usize,
     /// Mapped streams: the thread that maps pages in ahead and gives them back behind.
@@ -63,25 +63,17 @@ impl ByteStream {
             end: 0,
             offset: 0,
             eof: false,
-            released: 0,
             release_at: usize::MAX,
             pager: None,
         }
     }
 
     /// A stream over a mapped file: every byte is available at once and none is copied.
-    /// With `page_ahead`, a pager thread maps its pages in ahead of the reader and releases
-    /// them behind it; without, the reader does both.
-    pub(crate) fn mapped(map: Arc<memmap2::Mmap>, page_ahead: bool) -> Self {
+    /// With `page_ahead`, a pager thread maps its pages in ahead of the reader and gives them
+    /// back behind it; without, the analysis workers do when they wait, or else the reader.
+    pub(crate) fn mapped(map: Arc<MappedFile>, page_ahead: bool) -> Self {
         let end = map.len();
-        let pager = page_ahead
-            .then(|| super::map::Pager::start(Arc::clone(&map)))
-            .flatten();
-        let release_at = if pager.is_some() {
-            super::map::PAGE_STEP
-        } else {
-            super::map::RELEASE_EVERY
-        };
+        let pager = page_ahead.then(|| Pager::start(Arc::clone(&map))).flatten();
         ByteStream {
             inner: Box::new(io::empty()),
             buf: Bytes::Mapped(map),
@@ -89,14 +81,13 @@ impl ByteStream {
             end,
             offset: 0,
             eof: true,
-            released: 0,
-            release_at,
+            release_at: PAGE_STEP,
             pager,
         }
     }
 
     /// The map this stream reads, if it reads one.
-    pub(crate) fn map(&self) -> Option<&Arc<memmap2::Mmap>> {
+    pub(crate) fn map(&self) -> Option<&Arc<MappedFile>> {
         match &self.buf {
             Bytes::Mapped(m) => Some(m),
             Bytes::Owned(_) => None,
@@ -215,24 +206,19 @@ impl ByteStream {
         start..self.pos
     }
 
-    /// Gives back the mapped pages up to [`RELEASE_LAG`](super::map::RELEASE_LAG) before `at`:
-    /// the reader is done with them, and so are the analysis workers the frames went to.
+    /// Tells the mapped file's paging that the reader is at `at` (it gives back the pages
+    /// [`RELEASE_LAG`](super::map::RELEASE_LAG) behind, once the workers the frames went to are
+    /// done with them) and wakes the pager.
     #[cold]
     #[inline(never)]
     fn release(&mut self, at: usize) {
-        if let (Some(pager), Bytes::Mapped(m)) = (&self.pager, &self.buf) {
-            pager.reader_at(m, at);
-            self.release_at = at.saturating_add(super::map::PAGE_STEP);
-            return;
+        if let Bytes::Mapped(m) = &self.buf {
+            m.reader_at(at);
         }
-        let to = at.saturating_sub(super::map::RELEASE_LAG);
-        if to > self.released {
-            if let Bytes::Mapped(m) = &self.buf {
-                super::map::release(m, self.released, to);
-            }
-            self.released = to;
+        if let Some(p) = &self.pager {
+            p.wake();
         }
-        self.release_at = at.saturating_add(super::map::RELEASE_EVERY);
+        self.release_at = at.saturating_add(PAGE_STEP);
     }
 
     /// Bytes previously returned by [`consume`](Self::consume); valid until the next `fill`.

@@ -274,7 +274,7 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
     std::fs::write(&path, vec![7u8; len]).unwrap();
     let file = std::fs::File::open(&path).unwrap();
     for page_ahead in [false, true] {
-        let map = Arc::new(map::map_file(&file, len as u64).unwrap());
+        let map = Arc::new(MappedFile::new(map::map_file(&file, len as u64).unwrap()));
         let start = map.as_ptr() as usize;
         let mut stream = ByteStream::mapped(Arc::clone(&map), page_ahead);
         if page_ahead {
@@ -313,5 +313,51 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
             "page_ahead {page_ahead}: nothing given back"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Paging steps, as an analysis worker takes them while it waits: they map in up to the
+/// read-ahead and then wait for the reader, give back what falls the lag behind it before
+/// mapping in more, and end once the file is mapped in.
+#[cfg(target_os = "linux")]
+#[test]
+fn paging_steps_follow_the_reader() {
+    use super::map::{Step, PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
+    let dir = std::env::temp_dir().join(format!("exflow-steps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("long.bin");
+    let len = 2 * PAGE_AHEAD + RELEASE_LAG + RELEASE_EVERY;
+    std::fs::write(&path, vec![1u8; len]).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let m = MappedFile::new(map::map_file(&file, len as u64).unwrap());
+    let start = m.as_ptr() as usize;
+    let mut worked = 0;
+    while m.page_step() == Step::Worked {
+        worked += 1;
+    }
+    assert_eq!(
+        worked,
+        PAGE_AHEAD / PAGE_STEP,
+        "mapped in more than the read-ahead"
+    );
+    assert_eq!(m.page_step(), Step::Idle);
+    assert!(mapping_rss(start) >= PAGE_AHEAD);
+    // The reader moves past the lag and a release step: the next step gives pages back.
+    let at = RELEASE_LAG + RELEASE_EVERY;
+    m.reader_at(at);
+    let before = mapping_rss(start);
+    assert_eq!(m.page_step(), Step::Worked);
+    assert!(
+        mapping_rss(start) + RELEASE_EVERY <= before,
+        "nothing given back"
+    );
+    while m.page_step() == Step::Worked {}
+    // The reader jumps far ahead and nobody steps: it gives back what is behind it itself.
+    m.reader_at(len);
+    assert!(
+        mapping_rss(start) < PAGE_STEP,
+        "the reader gave nothing back"
+    );
+    assert_eq!(m.page_step(), Step::Done);
     let _ = std::fs::remove_dir_all(&dir);
 }
