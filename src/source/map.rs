@@ -66,7 +66,7 @@ pub(crate) fn release(map: &Mmap, from: usize, to: usize) {
 }
 
 /// How far ahead of the read position pages are mapped in.
-pub(crate) const PAGE_AHEAD: usize = 32 << 20;
+pub(crate) const PAGE_AHEAD: usize = 8 << 20;
 /// Bytes mapped in per step (one `madvise`), and the step at which the reader tells where it
 /// is.
 pub(crate) const PAGE_STEP: usize = 4 << 20;

@@ -270,7 +270,7 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
     let dir = std::env::temp_dir().join(format!("exflow-pager-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("long.bin");
-    let len = 4 * (PAGE_AHEAD + RELEASE_LAG);
+    let len = 6 * (PAGE_AHEAD + RELEASE_LAG);
     std::fs::write(&path, vec![7u8; len]).unwrap();
     let file = std::fs::File::open(&path).unwrap();
     for page_ahead in [false, true] {
@@ -326,7 +326,7 @@ fn paging_steps_follow_the_reader() {
     let dir = std::env::temp_dir().join(format!("exflow-steps-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("long.bin");
-    let len = 2 * PAGE_AHEAD + RELEASE_LAG + RELEASE_EVERY;
+    let len = 2 * (PAGE_AHEAD + RELEASE_LAG) + 3 * RELEASE_EVERY;
     std::fs::write(&path, vec![1u8; len]).unwrap();
     let file = std::fs::File::open(&path).unwrap();
     let m = MappedFile::new(map::map_file(&file, len as u64).unwrap());

@@ -11,8 +11,10 @@ use crate::classify::{Catalogue, ServiceId};
 use crate::packet::{Endpoint, Nanos, Proto};
 use crate::signal::dns::{self, MAX_NAME};
 
-/// Question slots allocated when the tracker attaches.
-const SLOTS_AT_ATTACH: usize = 4;
+/// Question slots allocated when the tracker attaches: most flows (a UDP exchange) ask one
+/// question, and a slot holds a whole name (about 300 bytes); four of them were 1.2 KiB per DNS
+/// flow, a fifth of the peak memory of the generated benchmark capture (README, Benchmarks).
+const SLOTS_AT_ATTACH: usize = 1;
 /// Distinct query types counted per flow (more are counted as `qtypes_cap`).
 const MAX_QTYPES: usize = 8;
 /// How long after a TC answer the TCP retry may start.
