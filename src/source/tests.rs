@@ -260,6 +260,16 @@ fn mapping_rss(start: usize) -> usize {
         .unwrap_or_else(|| panic!("no mapping at {start:x}"))
 }
 
+/// A file of `len` bytes `fill` in a directory of its own (removed by the caller), opened.
+#[cfg(target_os = "linux")]
+fn long_file(name: &str, len: usize, fill: u8) -> (std::path::PathBuf, std::fs::File) {
+    let dir = std::env::temp_dir().join(format!("exflow-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("long.bin");
+    std::fs::write(&path, vec![fill; len]).unwrap();
+    (dir, std::fs::File::open(&path).unwrap())
+}
+
 /// A mapped file's pages are given back behind the reader, with or without the pager, and the
 /// pager maps them in ahead of it: at most the lag behind and the read-ahead in front are ever
 /// resident, however long the file.
@@ -267,12 +277,8 @@ fn mapping_rss(start: usize) -> usize {
 #[test]
 fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
     use super::map::{PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
-    let dir = std::env::temp_dir().join(format!("exflow-pager-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("long.bin");
     let len = 6 * (PAGE_AHEAD + RELEASE_LAG);
-    std::fs::write(&path, vec![7u8; len]).unwrap();
-    let file = std::fs::File::open(&path).unwrap();
+    let (dir, file) = long_file("pager", len, 7);
     for page_ahead in [false, true] {
         let map = Arc::new(MappedFile::new(map::map_file(&file, len as u64).unwrap()));
         let start = map.as_ptr() as usize;
@@ -323,12 +329,8 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
 #[test]
 fn paging_steps_follow_the_reader() {
     use super::map::{Step, PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
-    let dir = std::env::temp_dir().join(format!("exflow-steps-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("long.bin");
     let len = 2 * (PAGE_AHEAD + RELEASE_LAG) + 3 * RELEASE_EVERY;
-    std::fs::write(&path, vec![1u8; len]).unwrap();
-    let file = std::fs::File::open(&path).unwrap();
+    let (dir, file) = long_file("steps", len, 1);
     let m = MappedFile::new(map::map_file(&file, len as u64).unwrap());
     let start = m.as_ptr() as usize;
     let mut worked = 0;
