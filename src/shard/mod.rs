@@ -460,6 +460,66 @@ mod tests {
     use super::*;
     use crate::synth::{PcapWriter, TsPrecision};
 
+    /// A worker with no frames to analyse maps the reader's file in ahead of it: once the only
+    /// batch is done, the read-ahead becomes resident though the reader never moves.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_waiting_worker_pages_the_readers_file() {
+        use crate::source::testutil::{long_file, mapped, mapping_rss, PAGE_AHEAD};
+        let len = 4 * PAGE_AHEAD;
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 1, 1], [10, 0, 2, 1], 64)
+            .udp(40_000, 5000)
+            .write(&mut frame, b"payload")
+            .unwrap();
+        // The frame lies in the middle of a mapped capture: the worker reads its payload there.
+        let at = len / 2;
+        let mut bytes = vec![0u8; len];
+        bytes[at..at + frame.len()].copy_from_slice(&frame);
+        let (dir, file) = long_file("worker-pages", &bytes);
+        let map = mapped(&file, len);
+        let in_map = map.get(at..at + frame.len()).unwrap();
+        let raw = RawPacket {
+            ts: 1_000_000_000,
+            link_type: 1,
+            data: in_map,
+            wire_len: frame.len() as u32,
+        };
+        let p = crate::decode::decode(&raw);
+        let mut batch = Batch::new();
+        batch.push(
+            raw.ts,
+            raw.wire_len,
+            p.as_ref().map_err(|r| *r),
+            1,
+            Some(&map),
+        );
+        assert!(
+            batch.map().is_some(),
+            "the frame's payload does not lie in the map"
+        );
+        let start = map.as_ptr() as usize;
+        let before = mapping_rss(start);
+        let (back, _returned) = mpsc::channel();
+        let (replies, _replied) = mpsc::channel();
+        let mut link = spawn(1, Config::default(), &back, &replies, false);
+        link.tx.as_ref().unwrap().send(batch).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while mapping_rss(start) < before + PAGE_AHEAD && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let after = mapping_rss(start);
+        link.tx = None;
+        link.thread.take().unwrap().join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            after >= before + PAGE_AHEAD,
+            "the worker mapped in {} bytes, not the read-ahead",
+            after - before
+        );
+    }
+
     /// A bug in worker 0's analysis (on the reader's thread) fails the run like a worker thread's
     /// panic: an error naming worker 0 and the panic's message, not an unwinding reader.
     #[test]

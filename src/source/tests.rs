@@ -2,6 +2,8 @@
 
 use std::io::{Cursor, Write};
 
+#[cfg(target_os = "linux")]
+use super::testutil::{long_file, mapping_rss};
 use super::testutil::{pcap_file, PcapRec, Pcapng};
 use super::*;
 
@@ -247,29 +249,6 @@ fn mapped_read_and_streamed_files_give_the_same_packets_and_errors() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Resident bytes of the mapping that starts at `start`, from `/proc/self/smaps`.
-#[cfg(target_os = "linux")]
-fn mapping_rss(start: usize) -> usize {
-    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-    let head = format!("{start:x}-");
-    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
-    lines
-        .find_map(|l| l.strip_prefix("Rss:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .map(|kb| kb.trim().parse::<usize>().unwrap() * 1024)
-        .unwrap_or_else(|| panic!("no mapping at {start:x}"))
-}
-
-/// A file of `len` bytes `fill` in a directory of its own (removed by the caller), opened.
-#[cfg(target_os = "linux")]
-fn long_file(name: &str, len: usize, fill: u8) -> (std::path::PathBuf, std::fs::File) {
-    let dir = std::env::temp_dir().join(format!("exflow-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("long.bin");
-    std::fs::write(&path, vec![fill; len]).unwrap();
-    (dir, std::fs::File::open(&path).unwrap())
-}
-
 /// A mapped file's pages are given back behind the reader, with or without the pager, and the
 /// pager maps them in ahead of it: at most the lag behind and the read-ahead in front are ever
 /// resident, however long the file.
@@ -278,7 +257,7 @@ fn long_file(name: &str, len: usize, fill: u8) -> (std::path::PathBuf, std::fs::
 fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
     use super::map::{PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
     let len = 6 * (PAGE_AHEAD + RELEASE_LAG);
-    let (dir, file) = long_file("pager", len, 7);
+    let (dir, file) = long_file("pager", &vec![7u8; len]);
     for page_ahead in [false, true] {
         let map = Arc::new(MappedFile::new(map::map_file(&file, len as u64).unwrap()));
         let start = map.as_ptr() as usize;
@@ -330,7 +309,7 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
 fn paging_steps_follow_the_reader() {
     use super::map::{Step, PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
     let len = 2 * (PAGE_AHEAD + RELEASE_LAG) + 3 * RELEASE_EVERY;
-    let (dir, file) = long_file("steps", len, 1);
+    let (dir, file) = long_file("steps", &vec![1u8; len]);
     let m = MappedFile::new(map::map_file(&file, len as u64).unwrap());
     let start = m.as_ptr() as usize;
     let mut worked = 0;

@@ -196,3 +196,37 @@ impl Pcapng {
         self.out.clone()
     }
 }
+
+/// Resident bytes of the mapping that starts at `start`, from `/proc/self/smaps`.
+#[cfg(target_os = "linux")]
+pub(crate) fn mapping_rss(start: usize) -> usize {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let head = format!("{start:x}-");
+    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+    lines
+        .find_map(|l| l.strip_prefix("Rss:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|kb| kb.trim().parse::<usize>().unwrap() * 1024)
+        .unwrap_or_else(|| panic!("no mapping at {start:x}"))
+}
+
+/// A file holding `bytes` in a directory of its own (removed by the caller), opened.
+#[cfg(target_os = "linux")]
+pub(crate) fn long_file(name: &str, bytes: &[u8]) -> (std::path::PathBuf, std::fs::File) {
+    let dir = std::env::temp_dir().join(format!("exflow-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("long.bin");
+    std::fs::write(&path, bytes).unwrap();
+    (dir, std::fs::File::open(&path).unwrap())
+}
+
+#[cfg(target_os = "linux")]
+pub(crate) use super::map::PAGE_AHEAD;
+
+/// `file` (of `len` bytes) mapped for reading in order, as a regular capture file is.
+#[cfg(target_os = "linux")]
+pub(crate) fn mapped(file: &std::fs::File, len: usize) -> std::sync::Arc<super::MappedFile> {
+    std::sync::Arc::new(super::MappedFile::new(
+        super::map::map_file(file, len as u64).unwrap(),
+    ))
+}
