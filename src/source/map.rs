@@ -143,6 +143,11 @@ impl MappedFile {
         }
     }
 
+    /// Gives back every page of the file (readers that read out of order: `store.rs`).
+    pub(crate) fn release_all(&self) {
+        release(&self.map, 0, self.map.len());
+    }
+
     /// Gives back the pages before `to` not given back yet.
     fn release_to(&self, to: usize) {
         let from = self.released.fetch_max(to, Ordering::AcqRel);

@@ -522,6 +522,39 @@ mod tests {
         assert_eq!(from_file, from_stream);
     }
 
+    /// A mapped NetMon file, read through its frame table, does not stay resident: its pages are
+    /// given back as it is read, as a pcap file's are.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_mapped_file_is_given_back_as_it_is_read() {
+        use crate::source::testutil::{long_file, mapping_rss, PAGE_AHEAD};
+        let frames: Vec<(u64, Vec<u8>, u16)> = (0..48_000u32)
+            .map(|i| (u64::from(i), vec![i as u8; 1400], 1))
+            .collect();
+        let bytes = netmon(2, 2, 1, &frames);
+        let (dir, _) = long_file("netmon-release", &bytes);
+        let path = dir.join("long.bin");
+        let mut r = CaptureReader::open(path.to_str().unwrap()).unwrap();
+        let start = r.map().expect("a regular file is mapped").as_ptr() as usize;
+        let (mut n, mut most) = (0, 0);
+        while let Some(p) = r.next_packet().unwrap() {
+            assert_eq!(p.data, vec![n as u8; 1400]);
+            n += 1;
+            if n % 1000 == 0 {
+                most = most.max(mapping_rss(start));
+            }
+        }
+        assert_eq!(n, frames.len());
+        drop(r);
+        let _ = std::fs::remove_dir_all(&dir);
+        let bound = 2 * crate::source::map::RELEASE_EVERY + PAGE_AHEAD;
+        assert!(
+            most <= bound,
+            "{most} of {} bytes resident, more than {bound}",
+            bytes.len()
+        );
+    }
+
     #[test]
     fn a_compressed_bomb_stops_at_the_window() {
         use std::io::Write;

@@ -21,8 +21,9 @@ pub(crate) struct Seekable {
 /// The bytes of one capture, from the stream position where its format reader started.
 pub(crate) enum Store {
     File(Seekable),
-    /// A mapped file, and the progress counter to advance as it is read.
-    Mapped(Arc<super::map::MappedFile>, Arc<AtomicU64>),
+    /// A mapped file, the progress counter to advance as it is read, and the bytes read since
+    /// its pages were last given back.
+    Mapped(Arc<super::map::MappedFile>, Arc<AtomicU64>, usize),
     Memory(Vec<u8>),
 }
 
@@ -45,7 +46,7 @@ impl Store {
         if stream.offset() == 0 {
             if let Some(map) = stream.map() {
                 let progress = seekable.map(|s| s.progress).unwrap_or_default();
-                return Ok(Store::Mapped(Arc::clone(map), progress));
+                return Ok(Store::Mapped(Arc::clone(map), progress, 0));
             }
             if let Some(s) = seekable {
                 return Ok(Store::File(s));
@@ -61,7 +62,7 @@ impl Store {
     pub(crate) fn len(&self) -> u64 {
         match self {
             Store::File(s) => s.len,
-            Store::Mapped(m, _) => m.len() as u64,
+            Store::Mapped(m, ..) => m.len() as u64,
             Store::Memory(v) => v.len() as u64,
         }
     }
@@ -76,9 +77,19 @@ impl Store {
         }
         match self {
             Store::Memory(v) => Ok(copy_at(v, at, buf)),
-            Store::Mapped(m, progress) => {
+            Store::Mapped(m, progress, since) => {
                 progress.fetch_max(end, Ordering::Relaxed);
-                Ok(copy_at(m, at, buf))
+                let read = copy_at(m, at, buf);
+                // Records are read out of order (the frame table, a ring buffer's wrap), so
+                // there is no "behind" to give back: every RELEASE_EVERY bytes read, all of the
+                // file's pages are (the bytes were copied out; what is touched again comes back
+                // from the page cache), and the file never counts in the resident set.
+                *since = since.saturating_add(buf.len());
+                if *since >= super::map::RELEASE_EVERY {
+                    m.release_all();
+                    *since = 0;
+                }
+                Ok(read)
             }
             Store::File(s) => {
                 s.file.seek(SeekFrom::Start(at))?;
