@@ -25,11 +25,12 @@ pub fn worker_for(a: IpAddr, b: IpAddr, n: usize) -> usize {
 
 /// Address pairs the reader analyses itself (worker 0), out of every [`OWN_WEIGHT`] +
 /// [`WORKER_WEIGHT`] per other worker: the reader also reads and decodes every frame, so its
-/// own share is smaller. With two threads it takes a quarter, which balances the two on the
-/// benchmark captures (README "Threads").
+/// own share is smaller. With two threads it takes a third: since a worker with nothing to do
+/// pages the file in for the reader, that ran 1–5 % faster than a quarter on both benchmark
+/// captures, in three sittings (README "Threads").
 pub const OWN_WEIGHT: u64 = 1;
 /// Address pairs each worker thread analyses, against the reader's [`OWN_WEIGHT`].
-pub const WORKER_WEIGHT: u64 = 3;
+pub const WORKER_WEIGHT: u64 = 2;
 
 /// The weights of `n` workers together.
 fn total_weight(n: usize) -> u64 {
@@ -129,18 +130,18 @@ mod tests {
         let b: IpAddr = "2001:db8::7".parse().unwrap();
         assert_eq!(pair_hash(a, b), pair_hash(b, a));
         let mut used = [0u32; 3];
-        for i in 0..7000u32 {
+        for i in 0..5000u32 {
             let x = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             used[worker_for(x, a, 3)] += 1;
         }
-        // Shares 1/7, 3/7, 3/7.
+        // Shares 1/5, 2/5, 2/5.
         assert!((800..1200).contains(&used[0]), "{used:?}");
         assert!(
-            used[1..].iter().all(|n| (2700..3300).contains(n)),
+            used[1..].iter().all(|n| (1800..2200).contains(n)),
             "{used:?}"
         );
-        assert_eq!(share(0, 3), (1, 7));
-        assert_eq!(share(2, 3), (3, 7));
+        assert_eq!(share(0, 3), (1, 5));
+        assert_eq!(share(2, 3), (2, 5));
         assert_eq!(share(0, 1), (1, 1));
     }
 
