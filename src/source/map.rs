@@ -1,16 +1,19 @@
 //! Memory maps of regular capture files: the one place that needs `unsafe`.
 //!
 //! Mapping a file lets the format readers hand out packets as slices of the page cache, with no
-//! copy into a user-space buffer (the copy was a fifth of the time of a run). Two costs come
-//! with it, and both are handled here:
+//! copy into a user-space buffer (the copy was a fifth of the time of a run). Three costs come
+//! with it, and all are handled here:
 //! - **A file that shrinks while mapped.** Reading a page past its new end raises SIGBUS, which
 //!   kills the process. Only regular files are mapped, with the length read once when opened;
 //!   appending to the file is harmless (the new bytes are not read), truncating it while exflow
 //!   reads it is not. `--no-mmap` reads regular files like a stream instead, for captures that
 //!   another program may truncate (e.g. a ring buffer being rotated in place).
 //! - **Resident size.** Touched file pages count in the process's RSS; the pages already read
-//!   are given back every [`RELEASE_EVERY`] bytes (they stay in the page cache), so a run's
-//!   peak RSS does not grow with the file.
+//!   are given back [`RELEASE_LAG`] behind the reader, every [`RELEASE_EVERY`] bytes (they stay
+//!   in the page cache), so a run's peak RSS does not grow with the file.
+//! - **Page faults.** Mapping each page in on first touch, and unmapping it behind, was a fifth
+//!   of a one-thread run on the reading thread. [`MappedFile`] lets another thread with time do
+//!   both: a [`Pager`] of its own, or an analysis worker waiting for frames.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -46,11 +46,10 @@ pub(crate) struct ByteStream {
     /// Stream offset of `buf[pos]`.
     offset: u64,
     eof: bool,
-    /// Mapped streams: the position at which to tell the file's paging where the reader is
-    /// where the reader is).
+    /// Mapped streams: the position at which to tell the file's paging where the reader is.
     release_at: usize,
     /// Mapped streams: the thread that maps pages in ahead and gives them back behind.
-    pager: Option<super::map::Pager>,
+    pager: Option<Pager>,
 }
 
 impl ByteStream {
