@@ -141,7 +141,12 @@ impl MappedFile {
     pub(crate) fn reader_at(&self, at: usize) {
         self.read_at.fetch_max(at, Ordering::AcqRel);
         let behind = at.saturating_sub(RELEASE_LAG);
-        if behind > self.released.load(Ordering::Acquire) + 2 * RELEASE_EVERY {
+        if behind
+            > self
+                .released
+                .load(Ordering::Acquire)
+                .saturating_add(2 * RELEASE_EVERY)
+        {
             self.release_to(behind);
         }
     }
@@ -174,7 +179,12 @@ impl MappedFile {
     fn step(&self) -> Step {
         let at = self.read_at.load(Ordering::Acquire);
         let behind = at.saturating_sub(RELEASE_LAG);
-        if behind >= self.released.load(Ordering::Acquire) + RELEASE_EVERY {
+        if behind
+            >= self
+                .released
+                .load(Ordering::Acquire)
+                .saturating_add(RELEASE_EVERY)
+        {
             self.release_to(behind);
             return Step::Worked;
         }
