@@ -90,7 +90,8 @@ pub(crate) struct MappedFile {
     released: AtomicUsize,
     /// A thread is taking a paging step.
     busy: AtomicBool,
-    /// `MADV_POPULATE_READ` failed (before Linux 5.14): pages are mapped in by reading a byte.
+    /// The kernel has no `MADV_POPULATE_READ` (before Linux 5.14): pages are mapped in by
+    /// reading a byte.
     no_populate: AtomicBool,
 }
 
@@ -151,6 +152,12 @@ impl MappedFile {
         }
     }
 
+    /// Whether this kernel has `MADV_POPULATE_READ` (tests).
+    #[cfg(test)]
+    pub(crate) fn can_populate(&self) -> bool {
+        populate(&self.map, 0, self.map.len().min(4096)) != Populated::Unsupported
+    }
+
     /// Gives back every page of the file (readers that read out of order: `store.rs`).
     pub(crate) fn release_all(&self) {
         release(&self.map, 0, self.map.len());
@@ -199,7 +206,9 @@ impl MappedFile {
             return Step::Idle;
         }
         let to = from.saturating_add(PAGE_STEP).min(to);
-        if self.no_populate.load(Ordering::Relaxed) || !populate(&self.map, from, to) {
+        if self.no_populate.load(Ordering::Relaxed)
+            || populate(&self.map, from, to) == Populated::Unsupported
+        {
             self.no_populate.store(true, Ordering::Relaxed);
             touch(&self.map, from, to);
         }
@@ -257,17 +266,40 @@ impl Drop for Pager {
 }
 
 /// Maps in the pages of `map` in `from..to`; false if the kernel cannot (before Linux 5.14).
-fn populate(map: &Mmap, from: usize, to: usize) -> bool {
+fn populate(map: &Mmap, from: usize, to: usize) -> Populated {
     #[cfg(target_os = "linux")]
     {
-        map.advise_range(memmap2::Advice::PopulateRead, from, to - from)
-            .is_ok()
+        match map.advise_range(memmap2::Advice::PopulateRead, from, to - from) {
+            Ok(()) => Populated::Yes,
+            // Linux before 5.14 does not know the advice.
+            Err(e) if e.raw_os_error() == Some(libc_einval()) => Populated::Unsupported,
+            // E.g. the file shrank under the map: leave the pages to the reader, which meets
+            // the shrunk file where it reads (README, "Reading captures"); touching them here
+            // would raise SIGBUS ahead of it.
+            Err(_) => Populated::Failed,
+        }
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (map, from, to);
-        false
+        Populated::Unsupported
     }
+}
+
+/// What a `MADV_POPULATE_READ` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Populated {
+    Yes,
+    /// The kernel does not have it: map pages in by reading a byte of each.
+    Unsupported,
+    /// It failed for this range.
+    Failed,
+}
+
+/// `EINVAL` (22 on Linux), without a dependency on `libc`.
+#[cfg(target_os = "linux")]
+fn libc_einval() -> i32 {
+    22
 }
 
 /// Maps in the pages of `map` in `from..to` by reading a byte of each.
