@@ -71,7 +71,7 @@ pub fn default_threads() -> usize {
 }
 
 /// The cores this process may run on.
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
@@ -92,10 +92,6 @@ pub fn analyze_files(
     threads: usize,
     on_progress: impl FnMut(&str, u64, u64, u64),
 ) -> Result<(Analysis, Completeness), WorkerFailed> {
-    let mut config = config;
-    // The pager needs a core of its own: on one shared with a worker it cost 19 % of a
-    // two-thread run of the generated capture on two cores (README, Benchmarks).
-    config.read.page_ahead &= threads < cores();
     if threads <= 1 {
         return Ok(crate::analyze::analyze_files(paths, config, on_progress));
     }
@@ -377,6 +373,10 @@ impl Feed for Reader {
 
     fn mapped(&mut self, map: Option<Arc<MappedFile>>) {
         self.map = map;
+    }
+
+    fn threads(&self) -> usize {
+        self.n
     }
 
     fn feed(&mut self, raw: &RawPacket<'_>) -> bool {

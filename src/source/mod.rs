@@ -58,8 +58,8 @@ pub struct ReadLimits {
     pub map_files: bool,
     /// Map a mapped file's pages in ahead of the reader, and give them back behind it, on a
     /// thread of its own (`map::Pager`) instead of taking page faults on the reading thread.
-    /// It pays when a core is free for it: [`crate::shard::analyze_files`] turns it off when
-    /// every core runs an analysis thread (README, Benchmarks).
+    /// It pays when a core is free for it: the analysis turns it off when every core runs an
+    /// analysis thread (`analyze::read_files`; README, Benchmarks).
     pub page_ahead: bool,
 }
 
