@@ -588,7 +588,8 @@ impl<C: Default> FlowTable<C> {
 /// time, then protocol, client and server. A flow's key is unique in the table, so the order is
 /// the same on every run. Each flow is read once, for its first time; only flows that share a
 /// first time are compared by key. Reading both from the slab on every comparison made the sort
-/// a tenth of a run (README, Benchmarks). Vacant slots are dropped.
+/// 6 % of a run on the generated benchmark capture (README, Benchmarks). Vacant slots are
+/// dropped.
 fn oldest_first<C>(slab: &[Option<Flow<C>>], slots: &mut Vec<u32>, order: &mut Vec<(Nanos, u32)>) {
     let flow = |i: u32| slab.get(i as usize).and_then(Option::as_ref);
     order.clear();

@@ -587,3 +587,31 @@ fn wheel_sweep_matches_full_walk_through_maybe_sweep() {
     }
     assert!(a.expired > 0 && a.expired == b.expired);
 }
+
+/// The order flows leave the table in is the full sort by (first time, protocol, client,
+/// server), though `oldest_first` reads each flow once and compares keys only within a first
+/// time: many flows share one here, some slots are vacant, and the slots come in scrambled.
+#[test]
+fn oldest_first_is_the_full_key_order() {
+    let mut slab: Vec<Option<Flow>> = Vec::new();
+    for i in 0..600u32 {
+        let ts = Nanos::from(i % 7) * S;
+        let proto = if i % 3 == 0 { Proto::Udp } else { Proto::Tcp };
+        let client = ep(&format!("10.0.{}.{}:{}", i % 5, i % 11, 1000 + i % 13));
+        let server = ep(&format!("10.1.0.{}:{}", i % 4, 25 + i));
+        slab.push((i % 10 != 0).then(|| blank_flow(proto, client, server, ts)));
+    }
+    let mut slots: Vec<u32> = (0..600u32).map(|i| (i * 347) % 600).collect();
+    let mut want: Vec<u32> = slots
+        .iter()
+        .copied()
+        .filter(|&i| slab[i as usize].is_some())
+        .collect();
+    want.sort_by_key(|&i| {
+        let f = slab[i as usize].as_ref().unwrap();
+        (f.first_ts, f.proto, f.client, f.server)
+    });
+    oldest_first(&slab, &mut slots, &mut Vec::new());
+    assert_eq!(slots.len(), 540, "the vacant slots are dropped");
+    assert_eq!(slots, want);
+}
