@@ -44,9 +44,11 @@ impl Store {
     ) -> Result<Store, StoreError> {
         // Format readers only start at the beginning of an uncompressed regular file.
         if stream.offset() == 0 {
-            if let Some(map) = stream.map() {
+            if let Some(map) = stream.map().cloned() {
+                // Read out of order from here on: nothing to page ahead of.
+                stream.stop_paging();
                 let progress = seekable.map(|s| s.progress).unwrap_or_default();
-                return Ok(Store::Mapped(Arc::clone(map), progress, 0));
+                return Ok(Store::Mapped(map, progress, 0));
             }
             if let Some(s) = seekable {
                 return Ok(Store::File(s));

@@ -85,6 +85,12 @@ impl ByteStream {
         }
     }
 
+    /// Ends the pager thread, if there is one: the format reader reads the map out of order
+    /// (`store.rs`), so there is no read position to page ahead of.
+    pub(crate) fn stop_paging(&mut self) {
+        self.pager = None;
+    }
+
     /// The map this stream reads, if it reads one.
     pub(crate) fn map(&self) -> Option<&Arc<MappedFile>> {
         match &self.buf {
