@@ -1,7 +1,7 @@
 //! Live mode's sharded analysis (`live --threads N`): the shard [`Reader`] routes the capture's
-//! frames to N workers (itself one of them), each keeping its own interval figures; at each interval's end the reader
-//! puts a tick mark in every worker's stream and merges their N intervals and N totals the way
-//! `analyze` merges its workers' results.
+//! frames to N workers (itself one of them), each keeping its own interval figures; at each
+//! interval's end the reader puts a tick mark in every worker's stream and merges their N
+//! intervals and N totals the way `analyze` merges its workers' results.
 //!
 //! The quiet-interface clock advance and the retirement of old expectations are marks too, so
 //! every worker does them at the same point of the capture. Each tick also ends an epoch: the
