@@ -145,10 +145,16 @@ mod live {
         body.to_string()
     }
 
-    fn metric(body: &str, name_and_labels: &str) -> u64 {
+    /// The value of a metric in a scrape, if it is there.
+    fn metric_value(body: &str, name_and_labels: &str) -> Option<u64> {
         body.lines()
             .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("no {name_and_labels} in:\n{body}")) as u64
+            .map(|v| v as u64)
+    }
+
+    fn metric(body: &str, name_and_labels: &str) -> u64 {
+        metric_value(body, name_and_labels)
+            .unwrap_or_else(|| panic!("no {name_and_labels} in:\n{body}"))
     }
 
     fn service<'a>(services: &'a [ServiceView], id: &str) -> &'a ServiceView {
@@ -240,14 +246,8 @@ mod live {
         let body = loop {
             let body = scrape(metrics);
             let seen = |svc: &str| {
-                body.lines()
-                    .find_map(|l| {
-                        l.strip_prefix(&format!("exflow_flows_total{{service=\"{svc}\"}}"))?
-                            .trim()
-                            .parse::<f64>()
-                            .ok()
-                    })
-                    .unwrap_or(0.0) as u64
+                metric_value(&body, &format!("exflow_flows_total{{service=\"{svc}\"}}"))
+                    .unwrap_or(0)
             };
             let complete = seen("smtp") == 2 && seen("ldap") == 1 && seen("h323") == 1;
             if complete || Instant::now() >= until {
