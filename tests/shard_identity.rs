@@ -78,7 +78,7 @@ fn sharded_runs_report_what_one_thread_reports_on_every_corpus_capture() {
     let mut diffs = Vec::new();
     for f in &files {
         let one = report(f, 1);
-        // Two: the reader analyses a quarter itself; three, read as a stream: payloads are
+        // Two: the reader analyses a third itself; three, read as a stream: payloads are
         // copied into the batches instead of read in place from the map.
         for (threads, mapped) in [(3, true), (2, true), (3, false)] {
             let other = report_with(f, threads, mapped);
