@@ -90,6 +90,14 @@ impl FlowIndex {
         }
     }
 
+    /// Asks the CPU to load the bucket line where a lookup, insert or removal of `hash` starts.
+    #[inline]
+    pub(super) fn prefetch(&self, hash: u64) {
+        if let Some(b) = self.buckets.get(self.home(tag(hash))) {
+            crate::bytes::prefetch(b);
+        }
+    }
+
     /// Adds `slot` under `hash`; the caller knows it is not in the index.
     pub(super) fn insert(&mut self, hash: u64, slot: u32) {
         if (self.len + 1).saturating_mul(MAX_LOAD.1) > self.buckets.len().saturating_mul(MAX_LOAD.0)

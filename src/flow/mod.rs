@@ -239,6 +239,8 @@ pub struct FlowTable<C = ()> {
     deadlines: deadline::Deadlines,
     /// The slots a sweep visits, kept between sweeps so that sweeping allocates nothing.
     due: Vec<u32>,
+    /// The hash of each flow in `due` that leaves, for the same reason.
+    due_hash: Vec<u64>,
     /// Scratch for [`oldest_first`], kept for the same reason.
     order: Vec<(Nanos, u32)>,
     pub evicted: u64,
@@ -278,6 +280,7 @@ impl<C: Default> FlowTable<C> {
             armed: None,
             deadlines: deadline::Deadlines::default(),
             due: Vec::new(),
+            due_hash: Vec::new(),
             order: Vec::new(),
             evicted: 0,
             expired: 0,
@@ -474,12 +477,15 @@ impl<C: Default> FlowTable<C> {
     /// bucket is due, oldest first (by first time, protocol, client, server).
     pub fn sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow<C>, EndReason)) {
         let mut due = std::mem::take(&mut self.due);
+        let mut hashes = std::mem::take(&mut self.due_hash);
         due.clear();
+        hashes.clear();
         self.deadlines.take_due(now, &mut due);
         due.sort_unstable();
         due.dedup();
         let (cfg, slab, deadlines) = (self.config, &self.slab, &mut self.deadlines);
-        // Each visit is a cache miss on a flow: the flow a few visits ahead is prefetched.
+        // Each visit is a cache miss on a flow: the flow a few visits ahead is prefetched. A flow
+        // that leaves is hashed now, while it is in the cache.
         let mut kept = 0;
         for k in 0..due.len() {
             if let Some(ahead) = due
@@ -489,32 +495,39 @@ impl<C: Default> FlowTable<C> {
                 crate::bytes::prefetch(ahead);
             }
             let i = due[k];
-            let keep = match slab.get(i as usize).and_then(Option::as_ref) {
-                Some(f) if cfg.idle(f, now) => true,
+            let leaves = match slab.get(i as usize).and_then(Option::as_ref) {
+                Some(f) if cfg.idle(f, now) => Some(hash_flow(&self.hasher, f)),
                 Some(f) => {
                     deadlines.add(cfg.deadline(f), i);
-                    false
+                    None
                 }
-                None => false,
+                None => None,
             };
-            if keep {
+            if let Some(hash) = leaves {
                 due[kept] = i;
+                hashes.push(hash);
                 kept += 1;
             }
         }
         due.truncate(kept);
+        // Out of the index, each bucket line prefetched a few removals ahead (another miss each).
+        for (k, (&i, &hash)) in due.iter().zip(&hashes).enumerate() {
+            if let Some(&ahead) = hashes.get(k + SWEEP_PREFETCH) {
+                self.index.prefetch(ahead);
+            }
+            self.index.remove(hash, i);
+        }
         oldest_first(&self.slab, &mut due, &mut self.order);
         for &i in &due {
             let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) else {
                 continue;
             };
-            let hash = hash_flow(&self.hasher, &f);
-            self.index.remove(hash, i);
             self.free.push(i);
             self.expired += 1;
             ended(f, EndReason::Expired);
         }
         self.due = due;
+        self.due_hash = hashes;
     }
 
     /// The sweep as it was before the deadline queue: a walk of the whole table (the reference
