@@ -622,6 +622,7 @@ pub(crate) fn read_files(
     // A pager thread needs a core of its own: on one shared with an analysis thread it cost
     // 19 % of a two-thread run of the generated capture on two cores (README, Benchmarks).
     read.page_ahead &= a.threads() < crate::shard::cores();
+    read.release_lag = read.release_lag.min(crate::shard::release_lag(a.threads()));
     let mut errors = 0;
     for path in paths {
         let mut reader = match crate::source::CaptureReader::open_with(path, read) {

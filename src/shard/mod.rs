@@ -65,6 +65,17 @@ pub const MAX_THREADS: usize = 64;
 /// were measured).
 pub const DEFAULT_MAX_THREADS: usize = 4;
 
+/// How far behind the reader a mapped capture's pages may be given back in a run of `threads`
+/// analysis threads: the frames queued for the workers, which they read in place. Pages given
+/// back sooner are only faulted in again from the page cache; one thread reads nothing behind
+/// itself, so its pages go as soon as they are read.
+pub fn release_lag(threads: usize) -> usize {
+    threads
+        .saturating_sub(1)
+        .saturating_mul(QUEUE)
+        .saturating_mul(batch::BATCH_BYTES)
+}
+
 /// The default number of analysis threads: the available cores, at most [`DEFAULT_MAX_THREADS`].
 pub fn default_threads() -> usize {
     cores().clamp(1, DEFAULT_MAX_THREADS)

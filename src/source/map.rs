@@ -9,8 +9,9 @@
 //!   reads it is not. `--no-mmap` reads regular files like a stream instead, for captures that
 //!   another program may truncate (e.g. a ring buffer being rotated in place).
 //! - **Resident size.** Touched file pages count in the process's RSS; the pages already read
-//!   are given back [`RELEASE_LAG`] behind the reader, every [`RELEASE_EVERY`] bytes (they stay
-//!   in the page cache), so a run's peak RSS does not grow with the file.
+//!   are given back a lag behind the reader (what the analysis threads may still read in place,
+//!   at most [`RELEASE_LAG`]), every [`RELEASE_EVERY`] bytes (they stay in the page cache), so a
+//!   run's peak RSS does not grow with the file.
 //! - **Page faults.** Mapping each page in on first touch, and unmapping it behind, was a fifth
 //!   of a one-thread run on the reading thread. [`MappedFile`] lets another thread with time do
 //!   both: a [`Pager`] of its own, or an analysis worker waiting for frames.
@@ -23,10 +24,11 @@ use std::thread::JoinHandle;
 use memmap2::{Mmap, MmapOptions};
 
 /// Bytes read between two releases of the pages behind the read position.
-pub(crate) const RELEASE_EVERY: usize = 8 << 20;
-/// How far behind the read position pages are released: far enough that the analysis workers of
-/// `--threads`, which read payloads in place a few batches behind the reader, do not fault
-/// released pages back in.
+pub(crate) const RELEASE_EVERY: usize = 4 << 20;
+/// How far behind the read position pages are released by default (`ReadLimits::release_lag`):
+/// far enough that the analysis workers of `--threads`, which read payloads in place a few
+/// batches behind the reader, do not fault released pages back in. A run sets what its workers
+/// need (`shard::release_lag`).
 pub(crate) const RELEASE_LAG: usize = 16 << 20;
 
 /// Maps the first `len` bytes of `file` read-only; `None` if it cannot be mapped (then the file
@@ -76,12 +78,14 @@ pub(crate) const PAGE_STEP: usize = 4 << 20;
 
 /// A capture file mapped for reading in order, and the paging of it. Pages are mapped in ahead
 /// of the read position (`MADV_POPULATE_READ`, one call per [`PAGE_STEP`]) and given back
-/// [`RELEASE_LAG`] behind it by whichever thread has time: a pager thread of its own when a core
+/// its lag behind it by whichever thread has time: a pager thread of its own when a core
 /// is free ([`Pager`]), or an analysis worker waiting for frames (`shard::worker`). Page faults
 /// taken by the reading thread were a fifth of a one-thread run (README, Benchmarks); when no
 /// other thread has time, the reader still faults pages in and gives them back itself.
 pub(crate) struct MappedFile {
     map: Mmap,
+    /// How far behind the reader pages are given back.
+    lag: usize,
     /// The reader's position, as last told.
     read_at: AtomicUsize,
     /// Pages before this offset were mapped in (or read: the reader went past them).
@@ -125,9 +129,11 @@ impl std::ops::Deref for MappedFile {
 }
 
 impl MappedFile {
-    pub(crate) fn new(map: Mmap) -> MappedFile {
+    /// `lag`: how far behind the reader its pages are given back.
+    pub(crate) fn new(map: Mmap, lag: usize) -> MappedFile {
         MappedFile {
             map,
+            lag,
             read_at: AtomicUsize::new(0),
             populated: AtomicUsize::new(0),
             released: AtomicUsize::new(0),
@@ -141,7 +147,7 @@ impl MappedFile {
     /// threads are scheduled.
     pub(crate) fn reader_at(&self, at: usize) {
         self.read_at.fetch_max(at, Ordering::AcqRel);
-        let behind = at.saturating_sub(RELEASE_LAG);
+        let behind = at.saturating_sub(self.lag);
         if behind
             > self
                 .released
@@ -185,7 +191,7 @@ impl MappedFile {
 
     fn step(&self) -> Step {
         let at = self.read_at.load(Ordering::Acquire);
-        let behind = at.saturating_sub(RELEASE_LAG);
+        let behind = at.saturating_sub(self.lag);
         if behind
             >= self
                 .released

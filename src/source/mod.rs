@@ -61,6 +61,9 @@ pub struct ReadLimits {
     /// It pays when a core is free for it: the analysis turns it off when every core runs an
     /// analysis thread (`analyze::read_files`; README, Benchmarks).
     pub page_ahead: bool,
+    /// How far behind the reader a mapped file's pages are given back: what the analysis
+    /// threads may still read in place (`shard::release_lag`); 16 MiB by default.
+    pub release_lag: usize,
 }
 
 /// Default of [`ReadLimits::window`]: 128 MiB.
@@ -75,6 +78,7 @@ impl Default for ReadLimits {
             interfaces_per_section: DEFAULT_INTERFACES_PER_SECTION,
             map_files: true,
             page_ahead: true,
+            release_lag: map::RELEASE_LAG,
         }
     }
 }
@@ -192,7 +196,10 @@ impl CaptureReader {
             if let Some(map) =
                 map::map_file(&file, meta.len()).filter(|m| !m.starts_with(&GZIP_MAGIC))
             {
-                let stream = ByteStream::mapped(Arc::new(MappedFile::new(map)), limits.page_ahead);
+                let stream = ByteStream::mapped(
+                    Arc::new(MappedFile::new(map, limits.release_lag)),
+                    limits.page_ahead,
+                );
                 return Self::start_stream(path, stream, progress, seekable, limits);
             }
         }

@@ -211,9 +211,8 @@ impl ByteStream {
         start..self.pos
     }
 
-    /// Tells the mapped file's paging that the reader is at `at` (it gives back the pages
-    /// [`RELEASE_LAG`](super::map::RELEASE_LAG) behind, once the workers the frames went to are
-    /// done with them) and wakes the pager.
+    /// Tells the mapped file's paging that the reader is at `at` (it gives back the pages its
+    /// lag behind, once the workers the frames went to are done with them) and wakes the pager.
     #[cold]
     #[inline(never)]
     fn release(&mut self, at: usize) {

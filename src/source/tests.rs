@@ -251,15 +251,26 @@ fn mapped_read_and_streamed_files_give_the_same_packets_and_errors() {
 
 /// A mapped file's pages are given back behind the reader, with or without the pager, and the
 /// pager maps them in ahead of it: at most the lag behind and the read-ahead in front are ever
-/// resident, however long the file.
+/// resident, however long the file; a one-thread run's lag (none) keeps less resident than the
+/// default's.
 #[cfg(target_os = "linux")]
 #[test]
 fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
     use super::map::{PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
     let len = 6 * (PAGE_AHEAD + RELEASE_LAG);
     let (dir, file) = long_file("pager", &vec![7u8; len]);
-    for page_ahead in [false, true] {
-        let map = Arc::new(MappedFile::new(map::map_file(&file, len as u64).unwrap()));
+    let one_thread = crate::shard::release_lag(1);
+    assert_eq!(one_thread, 0, "a lone reader reads nothing behind itself");
+    let mut peaks = Vec::new();
+    for (page_ahead, lag) in [
+        (false, RELEASE_LAG),
+        (true, RELEASE_LAG),
+        (true, one_thread),
+    ] {
+        let map = Arc::new(MappedFile::new(
+            map::map_file(&file, len as u64).unwrap(),
+            lag,
+        ));
         let start = map.as_ptr() as usize;
         let mut stream = ByteStream::mapped(Arc::clone(&map), page_ahead);
         if page_ahead {
@@ -288,16 +299,23 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
         assert_eq!(read, 7 * len as u64);
         // Behind: the lag and two release steps (the reader's own release, should the pager
         // fall behind); ahead: the pager's reach; and a step of the reader's reports each.
-        let bound = RELEASE_LAG + 2 * RELEASE_EVERY + PAGE_AHEAD + 2 * PAGE_STEP;
+        let bound = lag + 2 * RELEASE_EVERY + PAGE_AHEAD + 2 * PAGE_STEP;
         assert!(
             most <= bound,
-            "page_ahead {page_ahead}: {most} bytes resident, more than {bound}"
+            "page_ahead {page_ahead}, lag {lag}: {most} bytes resident, more than {bound}"
         );
         assert!(
             most < len / 2,
-            "page_ahead {page_ahead}: nothing given back"
+            "page_ahead {page_ahead}, lag {lag}: nothing given back"
         );
+        peaks.push(most);
     }
+    assert!(
+        peaks[2] + RELEASE_LAG / 2 <= peaks[1],
+        "no lag kept as much resident ({}) as the default lag ({})",
+        peaks[2],
+        peaks[1]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -310,7 +328,7 @@ fn paging_steps_follow_the_reader() {
     use super::map::{Step, PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
     let len = 2 * (PAGE_AHEAD + RELEASE_LAG) + 3 * RELEASE_EVERY;
     let (dir, file) = long_file("steps", &vec![1u8; len]);
-    let m = MappedFile::new(map::map_file(&file, len as u64).unwrap());
+    let m = MappedFile::new(map::map_file(&file, len as u64).unwrap(), RELEASE_LAG);
     let start = m.as_ptr() as usize;
     let mut worked = 0;
     while m.page_step() == Step::Worked {

@@ -228,5 +228,6 @@ pub(crate) use super::map::PAGE_AHEAD;
 pub(crate) fn mapped(file: &std::fs::File, len: usize) -> std::sync::Arc<super::MappedFile> {
     std::sync::Arc::new(super::MappedFile::new(
         super::map::map_file(file, len as u64).unwrap(),
+        super::map::RELEASE_LAG,
     ))
 }
