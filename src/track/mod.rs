@@ -49,6 +49,7 @@ mod tests;
 pub mod tpkt_stream;
 mod x400;
 
+use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
@@ -337,7 +338,8 @@ struct Attached {
 
 /// Per-flow tracker state.
 struct Slot {
-    attached: Vec<Attached>,
+    /// Most flows have one tracker: it is kept in the slot, not in an allocation of its own.
+    attached: SmallVec<[Attached; 1]>,
     /// Expectations this flow announced (for the per-parent cap).
     announced: u32,
 }
@@ -555,7 +557,7 @@ impl Trackers {
             return;
         }
         let info = info(flow);
-        let mut attached = Vec::with_capacity(kinds.len());
+        let mut attached = SmallVec::with_capacity(kinds.len());
         for &k in kinds {
             let kind = &self.kinds[usize::from(k)];
             attach_one(&mut attached, k, kind.as_ref(), &info, &mut self.stats);
@@ -762,7 +764,7 @@ impl Trackers {
 }
 
 fn attach_one(
-    out: &mut Vec<Attached>,
+    out: &mut SmallVec<[Attached; 1]>,
     k: u16,
     kind: &dyn TrackerKind,
     info: &FlowInfo,

@@ -362,7 +362,7 @@ fn per_flow_state_stays_small() {
         ("FlowClass", size_of::<crate::classify::FlowClass>(), 16),
         ("Reassembler", size_of::<Reassembler>(), 24),
         ("Attached", size_of::<Attached>(), 72),
-        ("Option<Slot>", size_of::<Option<Slot>>(), 32),
+        ("Option<Slot>", size_of::<Option<Slot>>(), 96),
     ];
     for (what, size, bound) in sizes {
         eprintln!("{what}: {size} bytes");
