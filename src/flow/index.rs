@@ -98,6 +98,16 @@ impl FlowIndex {
         }
     }
 
+    /// The slot of the first bucket from `hash`'s home whose tag is `hash`'s, if the home's
+    /// line has one (a prefetch hint: it may be another flow's).
+    #[inline]
+    pub(super) fn first_candidate(&self, hash: u64) -> Option<u32> {
+        let t = tag(hash);
+        let i = self.home(t);
+        let e = *self.buckets.get(i)?;
+        (e != 0 && tag_of(e) == t).then(|| slot_of(e))
+    }
+
     /// Adds `slot` under `hash`; the caller knows it is not in the index.
     pub(super) fn insert(&mut self, hash: u64, slot: u32) {
         if (self.len + 1).saturating_mul(MAX_LOAD.1) > self.buckets.len().saturating_mul(MAX_LOAD.0)

@@ -243,6 +243,8 @@ pub struct FlowTable<C = ()> {
     due_hash: Vec<u64>,
     /// Scratch for [`oldest_first`], kept for the same reason.
     order: Vec<(Nanos, u32)>,
+    /// The key and hash of the next packet's flow, computed ahead ([`hint`](Self::hint)).
+    hint: Option<(FlowKey, u64)>,
     pub evicted: u64,
     pub expired: u64,
     pub peak: usize,
@@ -282,6 +284,7 @@ impl<C: Default> FlowTable<C> {
             due: Vec::new(),
             due_hash: Vec::new(),
             order: Vec::new(),
+            hint: None,
             evicted: 0,
             expired: 0,
             peak: 0,
@@ -290,6 +293,40 @@ impl<C: Default> FlowTable<C> {
 
     pub fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// The hash of the flow between `a` and `b`, for [`prefetch_bucket`](Self::prefetch_bucket),
+    /// [`prefetch_flow`](Self::prefetch_flow) and [`hint`](Self::hint) a few packets later.
+    #[inline]
+    pub fn hash(&self, proto: Proto, a: Endpoint, b: Endpoint) -> u64 {
+        self.hasher.hash_one(FlowKey::new(proto, a, b))
+    }
+
+    /// Starts loading the index bucket a lookup of `hash` reads first.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Starts loading the flow the bucket of `hash` names, if its tag is `hash`'s (the bucket
+    /// should be loaded by now: [`prefetch_bucket`](Self::prefetch_bucket) a few packets ago).
+    #[inline]
+    pub fn prefetch_flow(&self, hash: u64) {
+        if let Some(f) = self
+            .index
+            .first_candidate(hash)
+            .and_then(|i| self.slab.get(i as usize))
+        {
+            crate::bytes::prefetch(f);
+        }
+    }
+
+    /// The next packet's flow is between `a` and `b` and hashes to `hash` (from
+    /// [`hash`](Self::hash)): [`packet`](Self::packet) takes it instead of hashing again when
+    /// its key is this one.
+    #[inline]
+    pub fn hint(&mut self, proto: Proto, a: Endpoint, b: Endpoint, hash: u64) {
+        self.hint = Some((FlowKey::new(proto, a, b), hash));
     }
 
     /// The open flow between `a` and `b`, if any.
@@ -355,7 +392,10 @@ impl<C: Default> FlowTable<C> {
         self.maybe_sweep(p.ts, ended);
         let key = FlowKey::new(p.proto, p.src, p.dst);
         // One hash and one lookup per packet; room is made only for a new flow in a full table.
-        let hash = self.hasher.hash_one(key);
+        let hash = match self.hint.take() {
+            Some((k, h)) if k == key => h,
+            _ => self.hasher.hash_one(key),
+        };
         let mut was_closed = true;
         let (touch, i) = match self.find(hash, &key) {
             Some(i) => {

@@ -17,6 +17,9 @@ use crate::packet::{Nanos, Packet};
 /// run of the 5 M-frame benchmark capture spent 1.5 s CPU in the reader, with 2 048 1.0 s (one
 /// run each, `/proc/thread-self/schedstat`).
 pub const BATCH_PACKETS: usize = 2048;
+/// How many frames ahead of the one analysed a worker starts loading the flow-table bucket of a
+/// frame (and half as many, the flow).
+pub const AHEAD: usize = 8;
 /// Arena bytes per batch before it is sent (a batch of jumbo frames goes out early).
 pub const BATCH_BYTES: usize = 512 * 1024;
 
@@ -161,10 +164,19 @@ impl Batch {
         self.map = None;
     }
 
-    /// Calls `f` with each frame and each mark, in order.
+    /// Calls `f` with each frame and each mark, in order; before each frame, with the decoded
+    /// frame [`AHEAD`] frames on (and the first `AHEAD` before the first), payload left out.
     pub fn replay(&self, mut f: impl FnMut(Item<'_>)) {
         let mut marks = self.marks.iter().peekable();
+        for (j, s) in self.slots.iter().enumerate().take(AHEAD) {
+            if let Ok(p) = &s.decoded {
+                f(Item::Ahead(p, j));
+            }
+        }
         for (i, s) in self.slots.iter().enumerate() {
+            if let Some(Ok(p)) = self.slots.get(i + AHEAD).map(|s| &s.decoded) {
+                f(Item::Ahead(p, i + AHEAD));
+            }
             while let Some((_, m)) = marks.next_if(|(at, _)| *at <= i) {
                 f(Item::Mark(m));
             }
@@ -187,6 +199,9 @@ impl Batch {
 pub enum Item<'b> {
     Frame(Nanos, u32, Result<Packet<'b>, SkipReason>, u64),
     Mark(&'b Mark),
+    /// A frame to come (its number in the batch, from 0), for prefetching: it comes before
+    /// the frame [`AHEAD`] before it.
+    Ahead(&'b Packet<'static>, usize),
 }
 
 /// The packet's fields without its payload (which the batch keeps in its arena).
@@ -241,6 +256,7 @@ mod tests {
                 d.map(|p| (p.src.port, p.payload.to_vec()))
             )),
             Item::Mark(m) => seen.push(format!("{m:?}")),
+            Item::Ahead(..) => {}
         });
         assert_eq!(
             seen,
