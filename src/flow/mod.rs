@@ -243,8 +243,9 @@ pub struct FlowTable<C = ()> {
     due_hash: Vec<u64>,
     /// Scratch for [`oldest_first`], kept for the same reason.
     order: Vec<(Nanos, u32)>,
-    /// The key and hash of the next packet's flow, computed ahead ([`hint`](Self::hint)).
-    hint: Option<(FlowKey, u64)>,
+    /// The next packet's protocol and endpoints as sent, and its flow's hash, computed ahead
+    /// ([`hint`](Self::hint)).
+    hint: Option<(Proto, Endpoint, Endpoint, u64)>,
     pub evicted: u64,
     pub expired: u64,
     pub peak: usize,
@@ -326,7 +327,7 @@ impl<C: Default> FlowTable<C> {
     /// its key is this one.
     #[inline]
     pub fn hint(&mut self, proto: Proto, a: Endpoint, b: Endpoint, hash: u64) {
-        self.hint = Some((FlowKey::new(proto, a, b), hash));
+        self.hint = Some((proto, a, b, hash));
     }
 
     /// The open flow between `a` and `b`, if any.
@@ -390,11 +391,22 @@ impl<C: Default> FlowTable<C> {
         ended: &mut impl FnMut(Flow<C>, EndReason),
     ) -> (Touch, &mut Flow<C>) {
         self.maybe_sweep(p.ts, ended);
-        let key = FlowKey::new(p.proto, p.src, p.dst);
         // One hash and one lookup per packet; room is made only for a new flow in a full table.
-        let hash = match self.hint.take() {
-            Some((k, h)) if k == key => h,
-            _ => self.hasher.hash_one(key),
+        // With a hint for this very packet the key need not be ordered: only the hash needs
+        // the lower endpoint first, and finding a flow compares both directions.
+        let (key, hash) = match self.hint.take() {
+            Some((proto, src, dst, h)) if proto == p.proto && src == p.src && dst == p.dst => (
+                FlowKey {
+                    proto,
+                    lo: src,
+                    hi: dst,
+                },
+                h,
+            ),
+            _ => {
+                let key = FlowKey::new(p.proto, p.src, p.dst);
+                (key, self.hasher.hash_one(key))
+            }
         };
         let mut was_closed = true;
         let (touch, i) = match self.find(hash, &key) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::source::MappedFile;
 
 use super::worker::TickReply;
-use crate::classify::Expectation;
+use crate::classify::{Expectation, FlowTable};
 use crate::decode::SkipReason;
 use crate::interval::Window;
 use crate::packet::{Nanos, Packet};
@@ -190,6 +190,53 @@ impl Batch {
         }
         for (_, m) in marks {
             f(Item::Mark(m));
+        }
+    }
+}
+
+/// The flow hashes of the frames a worker is about to analyse. The flow table is larger than
+/// the caches: a frame's index bucket and its flow are each a cache miss. Each frame's bucket
+/// is prefetched [`AHEAD`] frames before it is analysed, the flow that bucket names half as
+/// many, and the hash is handed to the table with the frame so it is computed once.
+#[derive(Default)]
+pub(crate) struct Ahead {
+    /// (frame number in the batch, hash), at the frame number modulo the length.
+    ring: [(usize, u64); 2 * AHEAD],
+}
+
+impl Ahead {
+    /// Whether the flow table looks `p` up by its own addresses (fragments and ICMP errors
+    /// are looked up otherwise).
+    fn plain(p: &Packet<'_>) -> bool {
+        p.fragment.is_none() && p.unreachable.is_none()
+    }
+
+    /// Frame number `at` of the batch is [`AHEAD`] frames away.
+    #[inline]
+    pub(crate) fn frame(&mut self, flows: &FlowTable, at: usize, p: &Packet<'_>) {
+        let cell = &mut self.ring[at % (2 * AHEAD)];
+        *cell = (usize::MAX, 0);
+        if Self::plain(p) {
+            let hash = flows.hash(p.proto, p.src, p.dst);
+            flows.prefetch_bucket(hash);
+            *cell = (at, hash);
+        }
+        if let Some(near) = at.checked_sub(AHEAD / 2) {
+            if let Some(&(n, hash)) = self.ring.get(near % (2 * AHEAD)) {
+                if n == near {
+                    flows.prefetch_flow(hash);
+                }
+            }
+        }
+    }
+
+    /// Frame number `at` is analysed next: the table gets its hash.
+    #[inline]
+    pub(crate) fn hint(&self, flows: &mut FlowTable, at: usize, p: &Packet<'_>) {
+        if let Some(&(n, hash)) = self.ring.get(at % (2 * AHEAD)) {
+            if n == at && Self::plain(p) {
+                flows.hint(p.proto, p.src, p.dst, hash);
+            }
         }
     }
 }
