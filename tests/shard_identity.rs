@@ -79,8 +79,9 @@ fn sharded_runs_report_what_one_thread_reports_on_every_corpus_capture() {
     for f in &files {
         let one = report(f, 1);
         // Two: the reader analyses a third itself; three, read as a stream: payloads are
-        // copied into the batches instead of read in place from the map.
-        for (threads, mapped) in [(3, true), (2, true), (3, false)] {
+        // copied into the batches instead of read in place from the map. One, read as a
+        // stream: frame by frame, where a mapped file is decoded a few frames ahead.
+        for (threads, mapped) in [(3, true), (2, true), (3, false), (1, false)] {
             let other = report_with(f, threads, mapped);
             if let Some(d) = first_difference(&one, &other, "") {
                 diffs.push(format!(
@@ -270,4 +271,34 @@ fn the_command_line_takes_threads() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+}
+
+/// One thread decodes a mapped capture's frames a few ahead of their analysis
+/// (`analyze::read_ahead`); read as a stream, it analyses each as it is read. A capture cut
+/// anywhere, mid-record included, reports the same either way: the same frames analysed, the
+/// same warning naming the cut, the same flows.
+#[test]
+fn one_thread_reads_a_cut_mapped_capture_as_it_reads_a_stream() {
+    let src = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/corpus/suricata-verify/tests/smtp-errors/smtperr.pcap"
+    ));
+    let bytes = std::fs::read(&src).unwrap();
+    let dir = std::env::temp_dir().join(format!("exflow-read-ahead-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cuts: Vec<usize> = (0..8).map(|k| bytes.len() * k / 8 + 13).collect();
+    cuts.extend([24, 25, 40, bytes.len() - 1, bytes.len()]);
+    let mut warned = 0;
+    for cut in cuts {
+        let f = dir.join(format!("cut-{cut}.pcap"));
+        std::fs::write(&f, &bytes[..cut.min(bytes.len())]).unwrap();
+        let mapped = report_with(&f, 1, true);
+        let streamed = report_with(&f, 1, false);
+        if let Some(d) = first_difference(&streamed, &mapped, "") {
+            panic!("cut at {cut}: {d}");
+        }
+        warned += usize::from(mapped.to_string().contains("truncated"));
+    }
+    assert!(warned >= 5, "only {warned} cuts were reported as truncated");
+    let _ = std::fs::remove_dir_all(&dir);
 }

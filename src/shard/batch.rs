@@ -207,7 +207,7 @@ pub(crate) struct Ahead {
 impl Ahead {
     /// Whether the flow table looks `p` up by its own addresses (fragments and ICMP errors
     /// are looked up otherwise).
-    fn plain(p: &Packet<'_>) -> bool {
+    pub(crate) fn plain(p: &Packet<'_>) -> bool {
         p.fragment.is_none() && p.unreachable.is_none()
     }
 
