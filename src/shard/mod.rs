@@ -66,8 +66,9 @@ pub const MAX_THREADS: usize = 64;
 pub const DEFAULT_MAX_THREADS: usize = 4;
 
 /// How far behind the reader a mapped capture's pages may be given back in a run of `threads`
-/// analysis threads. One thread reads nothing behind itself: its pages go as soon as they are
-/// read. Workers read the payloads of their queued frames in place: a full queue of batches
+/// analysis threads. One thread reads next to nothing behind itself: its pages go as soon as
+/// they are read (the few frames it decoded ahead, `analyze::read_ahead`, are at worst faulted
+/// in again). Workers read the payloads of their queued frames in place: a full queue of batches
 /// whose payloads were copied is [`QUEUE`] × [`BATCH_BYTES`] per worker, the lag given here (at
 /// most the default). A batch of mapped payloads is [`BATCH_PACKETS`] frames however large, so
 /// a full queue of them can span more; pages given back before a worker reads them are faulted
