@@ -1,6 +1,7 @@
 //! A sharded run (`--threads 2`) allocates nothing per frame once it is warm: frames go to the
 //! worker in recycled batches, payloads of the mapped file are referred to in place, and the
-//! reader analyses its own share with the same allocation-free path as one thread.
+//! reader analyses its own share with the same allocation-free path as one thread. Nor does one
+//! thread reading a mapped file, its frames decoded a few ahead (`analyze::read_ahead`).
 //!
 //! Allocations are counted process-wide (the workers are other threads), so this binary holds a
 //! single test: nothing else runs while it counts. It needs `unsafe` for one reason:
@@ -65,13 +66,13 @@ fn capture(name: &str, n: usize) -> std::path::PathBuf {
     path
 }
 
-/// Allocations of a whole `--threads 2` run of `path`.
-fn run(path: &std::path::Path) -> u64 {
+/// Allocations of a whole run of `path` with `threads` analysis threads.
+fn run(path: &std::path::Path, threads: usize) -> u64 {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let (a, _) = exflow::shard::analyze_files(
         &[path.to_string_lossy().into_owned()],
         Config::default(),
-        2,
+        threads,
         |_, _, _, _| {},
     )
     .unwrap();
@@ -87,9 +88,18 @@ fn a_sharded_run_allocates_nothing_per_frame() {
         capture("short.pcap", 100_000),
         capture("long.pcap", 300_000),
     );
-    let (a, b) = (run(&short), run(&long));
+    let (a, b) = (run(&short, 2), run(&long, 2));
+    let (one_a, one_b) = (run(&short, 1), run(&long, 1));
     std::fs::remove_file(short).unwrap();
     std::fs::remove_file(long).unwrap();
+    // One thread has no epochs: the longer run may allocate no more than a few times (a
+    // histogram or a table growing once more), nothing per frame.
+    let extra = one_b.saturating_sub(one_a);
+    assert!(
+        extra <= 16,
+        "one thread: {extra} more allocations for 200 000 more frames ({one_a} for 100 000, \
+         {one_b} for 300 000)"
+    );
     // The longer run has 200 000 frames more. What it may allocate more is per epoch (8 192
     // frames: the exchange of announcements, a few small vectors), not per frame.
     let extra = b.saturating_sub(a);
