@@ -69,7 +69,7 @@ pub const DEFAULT_MAX_THREADS: usize = 4;
 /// analysis threads. One thread reads next to nothing behind itself: its pages go as soon as
 /// they are read (the few frames it decoded ahead, `analyze::read_ahead`, are at worst faulted
 /// in again). Workers read the payloads of their queued frames in place: a full queue of batches
-/// whose payloads were copied is [`QUEUE`] × [`BATCH_BYTES`] per worker, the lag given here (at
+/// whose payloads were copied is `QUEUE` × [`BATCH_BYTES`] per worker, the lag given here (at
 /// most the default). A batch of mapped payloads is [`BATCH_PACKETS`] frames however large, so
 /// a full queue of them can span more; pages given back before a worker reads them are faulted
 /// in again from the page cache, nothing worse. At `--threads 2` on the generated capture, five
