@@ -593,37 +593,119 @@ pub(crate) trait Feed {
     fn threads(&self) -> usize {
         1
     }
-    /// The analyzer itself, when this feed is one: frames of a mapped capture are then decoded
-    /// a few frames ahead of their analysis ([`read_ahead`]).
-    fn analyzer(&mut self) -> Option<&mut Analyzer> {
-        None
+    /// Whether this feed takes the frames of a mapped capture decoded a few ahead of their
+    /// analysis ([`feed_ahead`](Self::feed_ahead), [`read_ahead`]).
+    fn reads_ahead(&self) -> bool {
+        false
     }
+    /// One frame whose bytes lie in the mapped capture (they outlive the reader's borrow): the
+    /// feed may hold it in `held` and analyse it a few frames later, in order. False stops
+    /// reading, as [`feed`](Self::feed).
+    fn feed_ahead<'m>(&mut self, raw: RawPacket<'m>, held: &mut Held<'m>) -> bool {
+        self.drain(held);
+        self.feed(&raw)
+    }
+    /// Analyses every frame `held` holds, oldest first (before anything that must come after
+    /// them: a frame analysed at once, the end of the file).
+    fn drain(&mut self, _held: &mut Held<'_>) {}
 }
 
 /// A frame of a mapped capture decoded ahead of its analysis, with its flow's hash.
-struct Pending<'m> {
-    ts: Nanos,
-    wire: u64,
-    decoded: Result<Packet<'m>, SkipReason>,
-    hash: Option<u64>,
+pub(crate) struct Pending<'m> {
+    pub(crate) ts: Nanos,
+    pub(crate) wire: u64,
+    pub(crate) decoded: Result<Packet<'m>, SkipReason>,
+    /// From [`ahead_hash`]: the frame's bucket was prefetched when it was decoded.
+    pub(crate) hash: Option<u64>,
 }
 
-/// Frames a thread reading a mapped capture on its own decodes before it analyses them. The
-/// flow table is larger than the caches, so a frame's index bucket and its flow are each a
-/// cache miss (`FlowIndex::find` was 17 % of a one-thread run of the real-traffic mix): each
-/// frame's bucket is prefetched [`AHEAD`] frames before the frame is analysed, and the flow the
-/// bucket names half as many. Its hash is computed once, with the prefetch
-/// ([`FlowTable::hint`](crate::flow::FlowTable::hint)).
-const RING: usize = 2 * AHEAD;
+/// Frames a thread reading a mapped capture decodes before it analyses them. The flow table
+/// is larger than the caches, so a frame's index bucket and its flow are each a cache miss
+/// (`FlowIndex::find` was 17 % of a one-thread run of the real-traffic mix): each frame's
+/// bucket is prefetched when it is decoded, [`AHEAD`] frames before its analysis, and the flow
+/// the bucket names half as many before. Its hash is computed once
+/// ([`FlowTable::hint`](crate::flow::FlowTable::hint)). The frames' payloads stay in the map:
+/// a held frame is not copied.
+pub(crate) struct Held<'m> {
+    ring: [Option<Pending<'m>>; 2 * AHEAD],
+    /// Frames held so far (the next one goes to `ring[n % len]`).
+    n: u64,
+}
+
+impl<'m> Held<'m> {
+    pub(crate) fn new() -> Held<'m> {
+        Held {
+            ring: Default::default(),
+            n: 0,
+        }
+    }
+
+    fn cell(&mut self, k: u64) -> &mut Option<Pending<'m>> {
+        let len = self.ring.len() as u64;
+        &mut self.ring[(k % len) as usize]
+    }
+
+    /// Holds `p`, prefetches in `flows` the flow of the frame held [`AHEAD`] / 2 frames before
+    /// it, and returns the frame held [`AHEAD`] frames before it, if any, to analyse now (then
+    /// [`done`](Self::done)).
+    #[inline]
+    pub(crate) fn hold(&mut self, p: Pending<'m>, flows: &FlowTable) -> Option<&mut Pending<'m>> {
+        let n = self.n;
+        *self.cell(n) = Some(p);
+        self.n += 1;
+        if let Some(near) = n.checked_sub(AHEAD as u64 / 2) {
+            if let Some(Pending { hash: Some(h), .. }) = self.cell(near) {
+                flows.prefetch_flow(*h);
+            }
+        }
+        let due = n.checked_sub(AHEAD as u64)?;
+        self.cell(due).as_mut()
+    }
+
+    /// The frame [`hold`](Self::hold) returned was analysed.
+    #[inline]
+    pub(crate) fn done(&mut self) {
+        if let Some(due) = (self.n - 1).checked_sub(AHEAD as u64) {
+            *self.cell(due) = None;
+        }
+    }
+
+    /// Hands every frame held to `analyse`, oldest first, and holds none.
+    pub(crate) fn drain(&mut self, mut analyse: impl FnMut(&mut Pending<'m>)) {
+        for k in self.n.saturating_sub(AHEAD as u64)..self.n {
+            let cell = self.cell(k);
+            if let Some(p) = cell {
+                analyse(p);
+            }
+            *cell = None;
+        }
+    }
+}
+
+/// The hash of the flow of `decoded`, its index bucket prefetched in `flows`; `None` for what
+/// the table looks up otherwise (fragments, ICMP errors) or did not decode.
+#[inline]
+pub(crate) fn ahead_hash(
+    flows: &FlowTable,
+    decoded: &Result<Packet<'_>, SkipReason>,
+) -> Option<u64> {
+    match decoded {
+        Ok(p) if Ahead::plain(p) => {
+            let h = flows.hash(p.proto, p.src, p.dst);
+            flows.prefetch_bucket(h);
+            Some(h)
+        }
+        _ => None,
+    }
+}
 
 impl Analyzer {
-    /// Analyses a frame decoded ahead (in place: the packet is not copied again).
+    /// Analyses a frame decoded ahead, in place, its hash handed to the flow table.
     #[inline]
-    fn analyse_pending(&mut self, p: &mut Pending<'_>) {
+    pub(crate) fn analyse_held(&mut self, p: &mut Pending<'_>) {
         if let (Some(hash), Ok(packet)) = (p.hash, &p.decoded) {
             self.flows.hint(packet.proto, packet.src, packet.dst, hash);
         }
-        self.input.count_frame(p.wire, p.ts);
         self.decoded(p.ts, p.wire, &mut p.decoded);
     }
 }
@@ -635,79 +717,42 @@ fn in_map<'m>(map: &'m crate::source::MappedFile, bytes: &[u8]) -> Option<&'m [u
     map.get(at..at.checked_add(bytes.len())?)
 }
 
-/// Reads `reader`, a capture mapped as `map`, into `a`, each frame decoded [`AHEAD`] frames
-/// before it is analysed (see [`RING`]). Returns the frames read and the error that ended the
-/// file, if one did; frames read before it are analysed first.
-fn read_ahead(
+/// Reads `reader`, a capture mapped as `map`, into `a`, which holds each frame a few frames
+/// before it analyses it ([`Held`]). Returns the frames read, the error that ended the file if
+/// one did (frames read before it are analysed first), and whether `a` stopped the reading.
+fn read_ahead<F: Feed>(
     reader: &mut crate::source::CaptureReader,
     map: &crate::source::MappedFile,
-    a: &mut Analyzer,
+    a: &mut F,
     mut on_progress: impl FnMut(u64, &crate::source::CaptureReader),
-) -> (u64, Option<crate::source::SourceError>) {
-    let mut ring: [Option<Pending<'_>>; RING] = Default::default();
+) -> (u64, Option<crate::source::SourceError>, bool) {
+    let mut held = Held::new();
     let mut n: u64 = 0;
-    // Analyses the frames still in the ring, oldest first.
-    let drain = |ring: &mut [Option<Pending<'_>>; RING], a: &mut Analyzer, n: u64| {
-        for k in n.saturating_sub(AHEAD as u64)..n {
-            let cell = &mut ring[k as usize % RING];
-            if let Some(p) = cell {
-                a.analyse_pending(p);
-            }
-            *cell = None;
-        }
-    };
+    let mut stopped = false;
     let error = loop {
         let raw = match reader.next_packet() {
             Ok(Some(raw)) => raw,
             Ok(None) => break None,
             Err(e) => break Some(e),
         };
-        match in_map(map, raw.data) {
-            Some(data) => {
-                let ts = a.clock.check(raw.ts);
-                let raw = RawPacket { ts, data, ..raw };
-                let decoded = decode::decode(&raw);
-                let hash = match &decoded {
-                    Ok(p) if Ahead::plain(p) => {
-                        let h = a.flows.hash(p.proto, p.src, p.dst);
-                        a.flows.prefetch_bucket(h);
-                        Some(h)
-                    }
-                    _ => None,
-                };
-                ring[n as usize % RING] = Some(Pending {
-                    ts,
-                    wire: u64::from(raw.wire_len),
-                    decoded,
-                    hash,
-                });
-                if let Some(near) = n.checked_sub(AHEAD as u64 / 2) {
-                    if let Some(Some(Pending { hash: Some(h), .. })) =
-                        ring.get(near as usize % RING)
-                    {
-                        a.flows.prefetch_flow(*h);
-                    }
-                }
-                if let Some(due) = n.checked_sub(AHEAD as u64) {
-                    let cell = &mut ring[due as usize % RING];
-                    if let Some(p) = cell {
-                        a.analyse_pending(p);
-                    }
-                    *cell = None;
-                }
-            }
+        let go = match in_map(map, raw.data) {
+            Some(data) => a.feed_ahead(RawPacket { data, ..raw }, &mut held),
             None => {
-                drain(&mut ring, a, n);
-                a.packet(&raw);
+                a.drain(&mut held);
+                a.feed(&raw)
             }
+        };
+        if !go {
+            stopped = true;
+            break None;
         }
         n += 1;
         if n.is_multiple_of(65_536) {
             on_progress(n, reader);
         }
     };
-    drain(&mut ring, a, n);
-    (n, error)
+    a.drain(&mut held);
+    (n, error, stopped)
 }
 
 impl Feed for Analyzer {
@@ -715,8 +760,35 @@ impl Feed for Analyzer {
         Analyzer::begin_file(self, name);
     }
 
-    fn analyzer(&mut self) -> Option<&mut Analyzer> {
-        Some(self)
+    fn reads_ahead(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn feed_ahead<'m>(&mut self, raw: RawPacket<'m>, held: &mut Held<'m>) -> bool {
+        let ts = self.clock.check(raw.ts);
+        let wire = u64::from(raw.wire_len);
+        let decoded = decode::decode(&RawPacket { ts, ..raw });
+        let hash = ahead_hash(&self.flows, &decoded);
+        let p = Pending {
+            ts,
+            wire,
+            decoded,
+            hash,
+        };
+        if let Some(due) = held.hold(p, &self.flows) {
+            self.input.count_frame(due.wire, due.ts);
+            self.analyse_held(due);
+        }
+        held.done();
+        true
+    }
+
+    fn drain(&mut self, held: &mut Held<'_>) {
+        held.drain(|p| {
+            self.input.count_frame(p.wire, p.ts);
+            self.analyse_held(p);
+        });
     }
 
     fn input(&mut self) -> &mut InputStats {
@@ -762,18 +834,19 @@ pub(crate) fn read_files(
         a.mapped(map.clone());
         let mut n: u64 = 0;
         let mut stopped = false;
-        if let (Some(map), Some(analyzer)) = (map.as_deref(), a.analyzer()) {
-            let (read, error) = read_ahead(&mut reader, map, analyzer, |n, reader| {
+        if let (Some(map), true) = (map.as_deref(), a.reads_ahead()) {
+            let (read, error, stop) = read_ahead(&mut reader, map, a, |n, reader| {
                 let (done, total) = reader.progress().unwrap_or((reader.offset(), 0));
                 on_progress(path, done, total, n);
             });
             n = read;
+            stopped = stop;
             if let Some(e) = error {
                 errors += 1;
                 a.file_error(e.to_string());
             }
         } else {
-            // Streamed input, or a sharded run's reader.
+            // Streamed input.
             loop {
                 match reader.next_packet() {
                     Ok(Some(raw)) => {
