@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, FlowTable};
 use crate::decode::{self, FragmentTracker, SkipReason};
 use crate::firewall::Collector;
+use crate::flow::PREFETCH_AHEAD as AHEAD;
 use crate::flow::{CaptureClock, EndReason, FlowConfig, Touch};
 use crate::packet::{Endpoint, Nanos, Packet, Proto, RawPacket};
-use crate::shard::batch::{Ahead, AHEAD};
 use crate::summary::{FileStats, FlowRecord, InputStats, Summary};
 use crate::track::{Signalling, Trackers};
 
@@ -593,47 +593,38 @@ pub(crate) trait Feed {
     fn threads(&self) -> usize {
         1
     }
-    /// Whether this feed takes the frames of a mapped capture decoded a few ahead of their
-    /// analysis ([`feed_ahead`](Self::feed_ahead), [`read_ahead`]).
-    fn reads_ahead(&self) -> bool {
-        false
+    /// The analyzer itself, when this feed is one: a mapped capture's frames are then decoded
+    /// a few frames ahead of their analysis ([`read_ahead`]).
+    fn analyzer(&mut self) -> Option<&mut Analyzer> {
+        None
     }
-    /// One frame whose bytes lie in the mapped capture (they outlive the reader's borrow): the
-    /// feed may hold it in `held` and analyse it a few frames later, in order. False stops
-    /// reading, as [`feed`](Self::feed).
-    fn feed_ahead<'m>(&mut self, raw: RawPacket<'m>, held: &mut Held<'m>) -> bool {
-        self.drain(held);
-        self.feed(&raw)
-    }
-    /// Analyses every frame `held` holds, oldest first (before anything that must come after
-    /// them: a frame analysed at once, the end of the file).
-    fn drain(&mut self, _held: &mut Held<'_>) {}
 }
 
 /// A frame of a mapped capture decoded ahead of its analysis, with its flow's hash.
-pub(crate) struct Pending<'m> {
-    pub(crate) ts: Nanos,
-    pub(crate) wire: u64,
-    pub(crate) decoded: Result<Packet<'m>, SkipReason>,
-    /// From [`ahead_hash`]: the frame's bucket was prefetched when it was decoded.
-    pub(crate) hash: Option<u64>,
+struct Pending<'m> {
+    ts: Nanos,
+    wire: u64,
+    decoded: Result<Packet<'m>, SkipReason>,
+    /// From [`FlowTable::prefetch_packet`](crate::flow::FlowTable::prefetch_packet): the
+    /// frame's bucket was prefetched when it was decoded.
+    hash: Option<u64>,
 }
 
-/// Frames a thread reading a mapped capture decodes before it analyses them. The flow table
-/// is larger than the caches, so a frame's index bucket and its flow are each a cache miss
-/// (`FlowIndex::find` was 17 % of a one-thread run of the real-traffic mix): each frame's
+/// The frames one thread reading a mapped capture decoded and has not analysed yet. The flow
+/// table is larger than the caches, so a frame's index bucket and its flow are each a cache
+/// miss (`FlowIndex::find` was 17 % of a one-thread run of the real-traffic mix): each frame's
 /// bucket is prefetched when it is decoded, [`AHEAD`] frames before its analysis, and the flow
-/// the bucket names half as many before. Its hash is computed once
-/// ([`FlowTable::hint`](crate::flow::FlowTable::hint)). The frames' payloads stay in the map:
-/// a held frame is not copied.
-pub(crate) struct Held<'m> {
+/// the bucket names half as many before; its hash is computed once. The frames' payloads stay
+/// in the map: a held frame is not copied again. (`shard::batch::Ahead` does the same over a
+/// worker's batch.)
+struct Held<'m> {
     ring: [Option<Pending<'m>>; 2 * AHEAD],
     /// Frames held so far (the next one goes to `ring[n % len]`).
     n: u64,
 }
 
 impl<'m> Held<'m> {
-    pub(crate) fn new() -> Held<'m> {
+    fn new() -> Held<'m> {
         Held {
             ring: Default::default(),
             n: 0,
@@ -645,67 +636,66 @@ impl<'m> Held<'m> {
         &mut self.ring[(k % len) as usize]
     }
 
-    /// Holds `p`, prefetches in `flows` the flow of the frame held [`AHEAD`] / 2 frames before
-    /// it, and returns the frame held [`AHEAD`] frames before it, if any, to analyse now (then
-    /// [`done`](Self::done)).
+    /// Holds `p`, prefetches the flow of the frame held [`AHEAD`] / 2 frames before it, and
+    /// analyses the one held [`AHEAD`] frames before it.
     #[inline]
-    pub(crate) fn hold(&mut self, p: Pending<'m>, flows: &FlowTable) -> Option<&mut Pending<'m>> {
+    fn hold(&mut self, p: Pending<'m>, a: &mut Analyzer) {
         let n = self.n;
-        *self.cell(n) = Some(p);
         self.n += 1;
+        *self.cell(n) = Some(p);
         if let Some(near) = n.checked_sub(AHEAD as u64 / 2) {
             if let Some(Pending { hash: Some(h), .. }) = self.cell(near) {
-                flows.prefetch_flow(*h);
+                a.flows.prefetch_flow(*h);
             }
         }
-        let due = n.checked_sub(AHEAD as u64)?;
-        self.cell(due).as_mut()
-    }
-
-    /// The frame [`hold`](Self::hold) returned was analysed.
-    #[inline]
-    pub(crate) fn done(&mut self) {
-        if let Some(due) = (self.n - 1).checked_sub(AHEAD as u64) {
-            *self.cell(due) = None;
+        if let Some(due) = n.checked_sub(AHEAD as u64) {
+            let cell = self.cell(due);
+            if let Some(p) = cell {
+                a.analyse_held(p);
+            }
+            *cell = None;
         }
     }
 
-    /// Hands every frame held to `analyse`, oldest first, and holds none.
-    pub(crate) fn drain(&mut self, mut analyse: impl FnMut(&mut Pending<'m>)) {
+    /// Analyses every frame held, oldest first, and holds none.
+    fn drain(&mut self, a: &mut Analyzer) {
         for k in self.n.saturating_sub(AHEAD as u64)..self.n {
             let cell = self.cell(k);
             if let Some(p) = cell {
-                analyse(p);
+                a.analyse_held(p);
             }
             *cell = None;
         }
     }
 }
 
-/// The hash of the flow of `decoded`, its index bucket prefetched in `flows`; `None` for what
-/// the table looks up otherwise (fragments, ICMP errors) or did not decode.
-#[inline]
-pub(crate) fn ahead_hash(
-    flows: &FlowTable,
-    decoded: &Result<Packet<'_>, SkipReason>,
-) -> Option<u64> {
-    match decoded {
-        Ok(p) if Ahead::plain(p) => {
-            let h = flows.hash(p.proto, p.src, p.dst);
-            flows.prefetch_bucket(h);
-            Some(h)
-        }
-        _ => None,
-    }
-}
-
 impl Analyzer {
-    /// Analyses a frame decoded ahead, in place, its hash handed to the flow table.
+    /// Decodes a frame whose bytes lie in the mapped capture (they outlive the reader's
+    /// borrow) and holds it in `held`, to be analysed a few frames later.
     #[inline]
-    pub(crate) fn analyse_held(&mut self, p: &mut Pending<'_>) {
+    fn feed_ahead<'m>(&mut self, raw: RawPacket<'m>, held: &mut Held<'m>) {
+        let ts = self.clock.check(raw.ts);
+        let decoded = decode::decode(&RawPacket { ts, ..raw });
+        let hash = decoded
+            .as_ref()
+            .ok()
+            .and_then(|p| self.flows.prefetch_packet(p));
+        let p = Pending {
+            ts,
+            wire: u64::from(raw.wire_len),
+            decoded,
+            hash,
+        };
+        held.hold(p, self);
+    }
+
+    /// Counts and analyses a frame decoded ahead, in place, its hash handed to the flow table.
+    #[inline]
+    fn analyse_held(&mut self, p: &mut Pending<'_>) {
         if let (Some(hash), Ok(packet)) = (p.hash, &p.decoded) {
-            self.flows.hint(packet.proto, packet.src, packet.dst, hash);
+            self.flows.hint(packet, hash);
         }
+        self.input.count_frame(p.wire, p.ts);
         self.decoded(p.ts, p.wire, &mut p.decoded);
     }
 }
@@ -717,42 +707,37 @@ fn in_map<'m>(map: &'m crate::source::MappedFile, bytes: &[u8]) -> Option<&'m [u
     map.get(at..at.checked_add(bytes.len())?)
 }
 
-/// Reads `reader`, a capture mapped as `map`, into `a`, which holds each frame a few frames
-/// before it analyses it ([`Held`]). Returns the frames read, the error that ended the file if
-/// one did (frames read before it are analysed first), and whether `a` stopped the reading.
-fn read_ahead<F: Feed>(
+/// Reads `reader`, a capture mapped as `map`, into `a`, each frame decoded [`AHEAD`] frames
+/// before it is analysed ([`Held`]). Returns the frames read and the error that ended the file,
+/// if one did; frames read before it are analysed first.
+fn read_ahead(
     reader: &mut crate::source::CaptureReader,
     map: &crate::source::MappedFile,
-    a: &mut F,
+    a: &mut Analyzer,
     mut on_progress: impl FnMut(u64, &crate::source::CaptureReader),
-) -> (u64, Option<crate::source::SourceError>, bool) {
+) -> (u64, Option<crate::source::SourceError>) {
     let mut held = Held::new();
     let mut n: u64 = 0;
-    let mut stopped = false;
     let error = loop {
         let raw = match reader.next_packet() {
             Ok(Some(raw)) => raw,
             Ok(None) => break None,
             Err(e) => break Some(e),
         };
-        let go = match in_map(map, raw.data) {
+        match in_map(map, raw.data) {
             Some(data) => a.feed_ahead(RawPacket { data, ..raw }, &mut held),
             None => {
-                a.drain(&mut held);
-                a.feed(&raw)
+                held.drain(a);
+                a.packet(&raw);
             }
-        };
-        if !go {
-            stopped = true;
-            break None;
         }
         n += 1;
         if n.is_multiple_of(65_536) {
             on_progress(n, reader);
         }
     };
-    a.drain(&mut held);
-    (n, error, stopped)
+    held.drain(a);
+    (n, error)
 }
 
 impl Feed for Analyzer {
@@ -760,35 +745,8 @@ impl Feed for Analyzer {
         Analyzer::begin_file(self, name);
     }
 
-    fn reads_ahead(&self) -> bool {
-        true
-    }
-
-    #[inline]
-    fn feed_ahead<'m>(&mut self, raw: RawPacket<'m>, held: &mut Held<'m>) -> bool {
-        let ts = self.clock.check(raw.ts);
-        let wire = u64::from(raw.wire_len);
-        let decoded = decode::decode(&RawPacket { ts, ..raw });
-        let hash = ahead_hash(&self.flows, &decoded);
-        let p = Pending {
-            ts,
-            wire,
-            decoded,
-            hash,
-        };
-        if let Some(due) = held.hold(p, &self.flows) {
-            self.input.count_frame(due.wire, due.ts);
-            self.analyse_held(due);
-        }
-        held.done();
-        true
-    }
-
-    fn drain(&mut self, held: &mut Held<'_>) {
-        held.drain(|p| {
-            self.input.count_frame(p.wire, p.ts);
-            self.analyse_held(p);
-        });
+    fn analyzer(&mut self) -> Option<&mut Analyzer> {
+        Some(self)
     }
 
     fn input(&mut self) -> &mut InputStats {
@@ -834,19 +792,18 @@ pub(crate) fn read_files(
         a.mapped(map.clone());
         let mut n: u64 = 0;
         let mut stopped = false;
-        if let (Some(map), true) = (map.as_deref(), a.reads_ahead()) {
-            let (read, error, stop) = read_ahead(&mut reader, map, a, |n, reader| {
+        if let (Some(map), Some(analyzer)) = (map.as_deref(), a.analyzer()) {
+            let (read, error) = read_ahead(&mut reader, map, analyzer, |n, reader| {
                 let (done, total) = reader.progress().unwrap_or((reader.offset(), 0));
                 on_progress(path, done, total, n);
             });
             n = read;
-            stopped = stop;
             if let Some(e) = error {
                 errors += 1;
                 a.file_error(e.to_string());
             }
         } else {
-            // Streamed input.
+            // Streamed input, or a sharded run's reader.
             loop {
                 match reader.next_packet() {
                     Ok(Some(raw)) => {

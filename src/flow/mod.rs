@@ -259,6 +259,12 @@ pub const DEFAULT_MAX_FLOWS: usize = 1 << 19;
 /// How many visits ahead a sweep prefetches the flow it will visit.
 const SWEEP_PREFETCH: usize = 8;
 
+/// How many packets before a packet reaches the table its caller starts loading what the lookup
+/// will touch: the index bucket then ([`FlowTable::prefetch_packet`]), the flow it names half as
+/// many packets before ([`FlowTable::prefetch_flow`]). The table is larger than the caches, so
+/// each is a cache miss (README, Benchmarks).
+pub const PREFETCH_AHEAD: usize = 8;
+
 /// How often (capture time) the table is swept for idle flows.
 pub const SWEEP_EVERY: Nanos = 10 * 1_000_000_000;
 
@@ -296,21 +302,22 @@ impl<C: Default> FlowTable<C> {
         self.index.len()
     }
 
-    /// The hash of the flow between `a` and `b`, for [`prefetch_bucket`](Self::prefetch_bucket),
-    /// [`prefetch_flow`](Self::prefetch_flow) and [`hint`](Self::hint) a few packets later.
+    /// [`PREFETCH_AHEAD`] packets before `p` comes: starts loading the index bucket its lookup
+    /// reads first, and returns its flow's hash, for [`prefetch_flow`](Self::prefetch_flow) and
+    /// [`hint`](Self::hint). `None` for packets the table finds by other addresses (an ICMP
+    /// error, by the packet it quotes; a fragment, once its ports are known).
     #[inline]
-    pub fn hash(&self, proto: Proto, a: Endpoint, b: Endpoint) -> u64 {
-        self.hasher.hash_one(FlowKey::new(proto, a, b))
-    }
-
-    /// Starts loading the index bucket a lookup of `hash` reads first.
-    #[inline]
-    pub fn prefetch_bucket(&self, hash: u64) {
+    pub fn prefetch_packet(&self, p: &Packet<'_>) -> Option<u64> {
+        if p.fragment.is_some() || p.unreachable.is_some() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(FlowKey::new(p.proto, p.src, p.dst));
         self.index.prefetch(hash);
+        Some(hash)
     }
 
     /// Starts loading the flow the bucket of `hash` names, if its tag is `hash`'s (the bucket
-    /// should be loaded by now: [`prefetch_bucket`](Self::prefetch_bucket) a few packets ago).
+    /// should be loaded by now: [`prefetch_packet`](Self::prefetch_packet) a few packets ago).
     #[inline]
     pub fn prefetch_flow(&self, hash: u64) {
         if let Some(f) = self
@@ -322,12 +329,12 @@ impl<C: Default> FlowTable<C> {
         }
     }
 
-    /// The next packet's flow is between `a` and `b` and hashes to `hash` (from
-    /// [`hash`](Self::hash)): [`packet`](Self::packet) takes it instead of hashing again when
-    /// its key is this one.
+    /// The next packet is `p`, whose flow hashes to `hash` (from
+    /// [`prefetch_packet`](Self::prefetch_packet)): [`packet`](Self::packet) takes the hash
+    /// instead of hashing again when its packet has `p`'s protocol and endpoints.
     #[inline]
-    pub fn hint(&mut self, proto: Proto, a: Endpoint, b: Endpoint, hash: u64) {
-        self.hint = Some((proto, a, b, hash));
+    pub fn hint(&mut self, p: &Packet<'_>, hash: u64) {
+        self.hint = Some((p.proto, p.src, p.dst, hash));
     }
 
     /// The open flow between `a` and `b`, if any.

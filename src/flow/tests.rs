@@ -628,30 +628,36 @@ fn hash_hints_are_taken_only_for_their_own_key() {
     // Right hint, in the reply's direction: the same flow.
     t.packet(&a, is_server, &mut ended);
     let reply = tcp(S + 1, "10.0.0.2:25", "10.0.0.1:1025", SYN | ACK, 9);
-    let h = t.hash(Proto::Tcp, reply.src, reply.dst);
-    assert_eq!(
-        h,
-        t.hash(Proto::Tcp, a.src, a.dst),
-        "both directions hash alike"
-    );
-    t.hint(Proto::Tcp, reply.src, reply.dst, h);
+    let h = t.prefetch_packet(&reply).unwrap();
+    assert_eq!(Some(h), t.prefetch_packet(&a), "both directions hash alike");
+    t.hint(&reply, h);
     let (touch, f) = t.packet(&reply, is_server, &mut ended);
     assert_eq!(touch, Touch::Existing);
     assert!(f.tcp.synack);
     // A stale hint: flow a's hash, handed in before flow b's packet. b is a new flow of its own,
     // found again by its own key afterwards.
-    t.hint(Proto::Tcp, a.src, a.dst, h);
+    t.hint(&a, h);
     let (touch, f) = t.packet(&b, is_server, &mut ended);
     assert_eq!((touch, f.client), (Touch::New, b.src));
     assert_eq!(t.len(), 2);
     // A hint with the right key but a wrong hash would misplace the flow: the table trusts a
-    // matching key, so hints must come from `hash`. Here one from `hash` finds b again.
-    let hb = t.hash(Proto::Tcp, b.src, b.dst);
-    t.hint(Proto::Tcp, b.src, b.dst, hb);
+    // matching key, so hints must come from `prefetch_packet`. Here one from it finds b again.
     let ack = tcp(S + 2, "10.0.0.3:1026", "10.0.0.2:25", ACK, 2);
+    let hb = t.prefetch_packet(&ack).unwrap();
+    t.hint(&ack, hb);
     let (touch, f) = t.packet(&ack, is_server, &mut ended);
     assert_eq!((touch, f.client, f.packets()), (Touch::Existing, b.src, 2));
     assert!(t
         .get_mut(Proto::Tcp, a.src, a.dst)
         .is_some_and(|f| f.packets() == 2));
+    // Packets the table finds by other addresses get no hash to hint with.
+    let fragment = Packet {
+        fragment: Some(crate::packet::Fragment {
+            id: 7,
+            offset: 0,
+            more: true,
+        }),
+        ..a
+    };
+    assert_eq!(t.prefetch_packet(&fragment), None);
 }

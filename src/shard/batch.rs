@@ -10,6 +10,7 @@ use crate::source::MappedFile;
 use super::worker::TickReply;
 use crate::classify::{Expectation, FlowTable};
 use crate::decode::SkipReason;
+use crate::flow::PREFETCH_AHEAD as AHEAD;
 use crate::interval::Window;
 use crate::packet::{Nanos, Packet};
 
@@ -17,9 +18,6 @@ use crate::packet::{Nanos, Packet};
 /// run of the 5 M-frame benchmark capture spent 1.5 s CPU in the reader, with 2 048 1.0 s (one
 /// run each, `/proc/thread-self/schedstat`).
 pub const BATCH_PACKETS: usize = 2048;
-/// How many frames ahead of the one analysed a worker starts loading the flow-table bucket of a
-/// frame (and half as many, the flow).
-pub const AHEAD: usize = 8;
 /// Arena bytes per batch before it is sent (a batch of jumbo frames goes out early).
 pub const BATCH_BYTES: usize = 512 * 1024;
 
@@ -194,10 +192,10 @@ impl Batch {
     }
 }
 
-/// The flow hashes of the frames a worker is about to analyse. The flow table is larger than
-/// the caches: a frame's index bucket and its flow are each a cache miss. Each frame's bucket
-/// is prefetched [`AHEAD`] frames before it is analysed, the flow that bucket names half as
-/// many, and the hash is handed to the table with the frame so it is computed once.
+/// The flow hashes of the frames a worker is about to analyse: each frame's index bucket is
+/// prefetched [`AHEAD`] frames before it is analysed, the flow that bucket names half as many,
+/// and the hash is handed to the table with the frame so it is computed once
+/// ([`FlowTable::prefetch_packet`]; `analyze::Held` does the same for one thread).
 #[derive(Default)]
 pub(crate) struct Ahead {
     /// (frame number in the batch, hash), at the frame number modulo the length.
@@ -205,22 +203,12 @@ pub(crate) struct Ahead {
 }
 
 impl Ahead {
-    /// Whether the flow table looks `p` up by its own addresses (fragments and ICMP errors
-    /// are looked up otherwise).
-    pub(crate) fn plain(p: &Packet<'_>) -> bool {
-        p.fragment.is_none() && p.unreachable.is_none()
-    }
-
     /// Frame number `at` of the batch is [`AHEAD`] frames away.
     #[inline]
     pub(crate) fn frame(&mut self, flows: &FlowTable, at: usize, p: &Packet<'_>) {
-        let cell = &mut self.ring[at % (2 * AHEAD)];
-        *cell = (usize::MAX, 0);
-        if Self::plain(p) {
-            let hash = flows.hash(p.proto, p.src, p.dst);
-            flows.prefetch_bucket(hash);
-            *cell = (at, hash);
-        }
+        self.ring[at % (2 * AHEAD)] = flows
+            .prefetch_packet(p)
+            .map_or((usize::MAX, 0), |hash| (at, hash));
         if let Some(near) = at.checked_sub(AHEAD / 2) {
             if let Some(&(n, hash)) = self.ring.get(near % (2 * AHEAD)) {
                 if n == near {
@@ -234,8 +222,8 @@ impl Ahead {
     #[inline]
     pub(crate) fn hint(&self, flows: &mut FlowTable, at: usize, p: &Packet<'_>) {
         if let Some(&(n, hash)) = self.ring.get(at % (2 * AHEAD)) {
-            if n == at && Self::plain(p) {
-                flows.hint(p.proto, p.src, p.dst, hash);
+            if n == at {
+                flows.hint(p, hash);
             }
         }
     }
