@@ -649,23 +649,25 @@ impl<'m> Held<'m> {
             }
         }
         if let Some(due) = n.checked_sub(AHEAD as u64) {
-            let cell = self.cell(due);
-            if let Some(p) = cell {
-                a.analyse_held(p);
-            }
-            *cell = None;
+            self.analyse(due, a);
         }
     }
 
     /// Analyses every frame held, oldest first, and holds none.
     fn drain(&mut self, a: &mut Analyzer) {
         for k in self.n.saturating_sub(AHEAD as u64)..self.n {
-            let cell = self.cell(k);
-            if let Some(p) = cell {
-                a.analyse_held(p);
-            }
-            *cell = None;
+            self.analyse(k, a);
         }
+    }
+
+    /// Analyses frame `k`, if it is still held, and lets it go.
+    #[inline]
+    fn analyse(&mut self, k: u64, a: &mut Analyzer) {
+        let cell = self.cell(k);
+        if let Some(p) = cell {
+            a.analyse_held(p);
+        }
+        *cell = None;
     }
 }
 
