@@ -8,7 +8,7 @@ use crate::classify::{Catalogue, Classifier, ExpectConfig, Expectation, Flow, Fl
 use crate::decode::{self, FragmentTracker, SkipReason};
 use crate::firewall::Collector;
 use crate::flow::PREFETCH_AHEAD as AHEAD;
-use crate::flow::{CaptureClock, EndReason, FlowConfig, Touch};
+use crate::flow::{CaptureClock, EndReason, FlowConfig, FlowHash, Touch};
 use crate::packet::{Endpoint, Nanos, Packet, Proto, RawPacket};
 use crate::summary::{FileStats, FlowRecord, InputStats, Summary};
 use crate::track::{Signalling, Trackers};
@@ -248,26 +248,35 @@ impl Analyzer {
     pub(crate) fn packet_at(&mut self, raw: &RawPacket<'_>) {
         let wire = u64::from(raw.wire_len);
         self.input.count_frame(wire, raw.ts);
-        self.decoded(raw.ts, wire, &mut decode::decode(raw));
+        self.decoded(raw.ts, wire, &mut decode::decode(raw), None);
     }
 
-    /// A shard's frame, decoded by the reader: counted, then [`decoded`](Self::decoded).
+    /// A shard's frame, decoded by the reader: counted, then [`decoded`](Self::decoded) (with
+    /// its flow's hash if the worker computed it ahead).
     pub(crate) fn packet_decoded(
         &mut self,
         ts: Nanos,
         wire: u32,
         mut decoded: Result<Packet<'_>, SkipReason>,
+        hash: Option<FlowHash>,
     ) {
         let wire = u64::from(wire);
         self.input.packets += 1;
         self.input.bytes += wire;
         self.input.note_time(ts);
-        self.decoded(ts, wire, &mut decoded);
+        self.decoded(ts, wire, &mut decoded, hash);
     }
 
-    /// The pipeline after decoding, for a frame of `wire` bytes at checked time `ts`.
+    /// The pipeline after decoding, for a frame of `wire` bytes at checked time `ts`; `hash` is
+    /// the decoded packet's flow hash if [`FlowTable::prefetch_packet`] gave one.
     #[inline]
-    fn decoded(&mut self, ts: Nanos, wire: u64, decoded: &mut Result<Packet<'_>, SkipReason>) {
+    fn decoded(
+        &mut self,
+        ts: Nanos,
+        wire: u64,
+        decoded: &mut Result<Packet<'_>, SkipReason>,
+        hash: Option<FlowHash>,
+    ) {
         let raw_ts = ts;
         // Borrowed in place: moving the packet out of the `Result` was a `memcpy` call per
         // packet (2 % of a run).
@@ -299,8 +308,9 @@ impl Analyzer {
                 self.input.icmp_unreachable_bytes += wire;
                 self.flows.icmp_unreachable(p, u, &mut ended)
             }
-            None => self.flows.packet(
+            None => self.flows.packet_hashed(
                 p,
+                hash,
                 |pr, port| classifier.is_server_port(pr, port),
                 &mut ended,
             ),
@@ -607,7 +617,7 @@ struct Pending<'m> {
     decoded: Result<Packet<'m>, SkipReason>,
     /// From [`FlowTable::prefetch_packet`](crate::flow::FlowTable::prefetch_packet): the
     /// frame's bucket was prefetched when it was decoded.
-    hash: Option<u64>,
+    hash: Option<FlowHash>,
 }
 
 /// The frames one thread reading a mapped capture decoded and has not analysed yet. The flow
@@ -694,11 +704,8 @@ impl Analyzer {
     /// Counts and analyses a frame decoded ahead, in place, its hash handed to the flow table.
     #[inline]
     fn analyse_held(&mut self, p: &mut Pending<'_>) {
-        if let (Some(hash), Ok(packet)) = (p.hash, &p.decoded) {
-            self.flows.hint(packet, hash);
-        }
         self.input.count_frame(p.wire, p.ts);
-        self.decoded(p.ts, p.wire, &mut p.decoded);
+        self.decoded(p.ts, p.wire, &mut p.decoded, p.hash);
     }
 }
 

@@ -243,9 +243,6 @@ pub struct FlowTable<C = ()> {
     due_hash: Vec<u64>,
     /// Scratch for [`oldest_first`], kept for the same reason.
     order: Vec<(Nanos, u32)>,
-    /// The next packet's protocol and endpoints as sent, and its flow's hash, computed ahead
-    /// ([`hint`](Self::hint)).
-    hint: Option<(Proto, Endpoint, Endpoint, u64)>,
     pub evicted: u64,
     pub expired: u64,
     pub peak: usize,
@@ -264,6 +261,11 @@ const SWEEP_PREFETCH: usize = 8;
 /// many packets before ([`FlowTable::prefetch_flow`]). The table is larger than the caches, so
 /// each is a cache miss (README, Benchmarks).
 pub const PREFETCH_AHEAD: usize = 8;
+
+/// A packet's flow hash, from [`FlowTable::prefetch_packet`], for that packet's
+/// [`FlowTable::packet_hashed`] (debug builds check it is that packet's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowHash(u64);
 
 /// How often (capture time) the table is swept for idle flows.
 pub const SWEEP_EVERY: Nanos = 10 * 1_000_000_000;
@@ -291,7 +293,6 @@ impl<C: Default> FlowTable<C> {
             due: Vec::new(),
             due_hash: Vec::new(),
             order: Vec::new(),
-            hint: None,
             evicted: 0,
             expired: 0,
             peak: 0,
@@ -304,37 +305,29 @@ impl<C: Default> FlowTable<C> {
 
     /// [`PREFETCH_AHEAD`] packets before `p` comes: starts loading the index bucket its lookup
     /// reads first, and returns its flow's hash, for [`prefetch_flow`](Self::prefetch_flow) and
-    /// [`hint`](Self::hint). `None` for packets the table finds by other addresses (an ICMP
-    /// error, by the packet it quotes; a fragment, once its ports are known).
+    /// [`packet_hashed`](Self::packet_hashed). `None` for packets the table finds by other
+    /// addresses (an ICMP error, by the packet it quotes; a fragment, once its ports are known).
     #[inline]
-    pub fn prefetch_packet(&self, p: &Packet<'_>) -> Option<u64> {
+    pub fn prefetch_packet(&self, p: &Packet<'_>) -> Option<FlowHash> {
         if p.fragment.is_some() || p.unreachable.is_some() {
             return None;
         }
         let hash = self.hasher.hash_one(FlowKey::new(p.proto, p.src, p.dst));
         self.index.prefetch(hash);
-        Some(hash)
+        Some(FlowHash(hash))
     }
 
     /// Starts loading the flow the bucket of `hash` names, if its tag is `hash`'s (the bucket
     /// should be loaded by now: [`prefetch_packet`](Self::prefetch_packet) a few packets ago).
     #[inline]
-    pub fn prefetch_flow(&self, hash: u64) {
+    pub fn prefetch_flow(&self, hash: FlowHash) {
         if let Some(f) = self
             .index
-            .first_candidate(hash)
+            .first_candidate(hash.0)
             .and_then(|i| self.slab.get(i as usize))
         {
             crate::bytes::prefetch(f);
         }
-    }
-
-    /// The next packet is `p`, whose flow hashes to `hash` (from
-    /// [`prefetch_packet`](Self::prefetch_packet)): [`packet`](Self::packet) takes the hash
-    /// instead of hashing again when its packet has `p`'s protocol and endpoints.
-    #[inline]
-    pub fn hint(&mut self, p: &Packet<'_>, hash: u64) {
-        self.hint = Some((p.proto, p.src, p.dst, hash));
     }
 
     /// The open flow between `a` and `b`, if any.
@@ -397,20 +390,40 @@ impl<C: Default> FlowTable<C> {
         is_server_port: impl Fn(Proto, u16) -> bool,
         ended: &mut impl FnMut(Flow<C>, EndReason),
     ) -> (Touch, &mut Flow<C>) {
+        self.packet_hashed(p, None, is_server_port, ended)
+    }
+
+    /// [`packet`](Self::packet), with the flow's hash when [`prefetch_packet`]
+    /// (Self::prefetch_packet) gave one for this very packet: it is not computed again. (It is
+    /// passed with the packet rather than stored in the table ahead of it: copying the packet's
+    /// key into the table and comparing it back cost more than the hash it saved.)
+    #[inline]
+    pub fn packet_hashed(
+        &mut self,
+        p: &Packet<'_>,
+        hash: Option<FlowHash>,
+        is_server_port: impl Fn(Proto, u16) -> bool,
+        ended: &mut impl FnMut(Flow<C>, EndReason),
+    ) -> (Touch, &mut Flow<C>) {
         self.maybe_sweep(p.ts, ended);
         // One hash and one lookup per packet; room is made only for a new flow in a full table.
-        // With a hint for this very packet the key need not be ordered: only the hash needs
-        // the lower endpoint first, and finding a flow compares both directions.
-        let (key, hash) = match self.hint.take() {
-            Some((proto, src, dst, h)) if proto == p.proto && src == p.src && dst == p.dst => (
-                FlowKey {
-                    proto,
-                    lo: src,
-                    hi: dst,
-                },
-                h,
-            ),
-            _ => {
+        // With the hash at hand the key need not be ordered: only the hash needs the lower
+        // endpoint first, and finding a flow compares both directions.
+        let (key, hash) = match hash {
+            Some(FlowHash(h)) => {
+                debug_assert_eq!(
+                    h,
+                    self.hasher.hash_one(FlowKey::new(p.proto, p.src, p.dst)),
+                    "a flow hash is handed in only with its own packet"
+                );
+                let key = FlowKey {
+                    proto: p.proto,
+                    lo: p.src,
+                    hi: p.dst,
+                };
+                (key, h)
+            }
+            None => {
                 let key = FlowKey::new(p.proto, p.src, p.dst);
                 (key, self.hasher.hash_one(key))
             }

@@ -616,41 +616,38 @@ fn oldest_first_is_the_full_key_order() {
     assert_eq!(slots, want);
 }
 
-/// A hash handed in ahead of a packet is used only for the packet whose key it was computed
-/// for: a stale hint (another flow's key and hash) and a hint whose key matches are both safe,
-/// and each packet still joins its own flow.
+/// A flow hash computed ahead of a packet ([`FlowTable::prefetch_packet`]) finds the packet's
+/// own flow, in either direction, the same flow the table finds by hashing the packet itself.
 #[test]
-fn hash_hints_are_taken_only_for_their_own_key() {
+fn hashes_computed_ahead_find_their_own_flow() {
     let mut t: FlowTable = FlowTable::new(FlowConfig::default());
     let mut ended = |_: Flow, _: EndReason| {};
     let a = tcp(S, "10.0.0.1:1025", "10.0.0.2:25", SYN, 1);
     let b = tcp(S, "10.0.0.3:1026", "10.0.0.2:25", SYN, 1);
-    // Right hint, in the reply's direction: the same flow.
+    // The hash of the reply, in the other direction: the same flow.
     t.packet(&a, is_server, &mut ended);
     let reply = tcp(S + 1, "10.0.0.2:25", "10.0.0.1:1025", SYN | ACK, 9);
-    let h = t.prefetch_packet(&reply).unwrap();
-    assert_eq!(Some(h), t.prefetch_packet(&a), "both directions hash alike");
-    t.hint(&reply, h);
-    let (touch, f) = t.packet(&reply, is_server, &mut ended);
+    let h = t.prefetch_packet(&reply);
+    assert!(h.is_some());
+    assert_eq!(h, t.prefetch_packet(&a), "both directions hash alike");
+    let (touch, f) = t.packet_hashed(&reply, h, is_server, &mut ended);
     assert_eq!(touch, Touch::Existing);
     assert!(f.tcp.synack);
-    // A stale hint: flow a's hash, handed in before flow b's packet. b is a new flow of its own,
-    // found again by its own key afterwards.
-    t.hint(&a, h);
-    let (touch, f) = t.packet(&b, is_server, &mut ended);
+    // A new flow opened with its hash is found again by hashing, and the other way round.
+    let hb = t.prefetch_packet(&b);
+    assert_ne!(hb, h);
+    let (touch, f) = t.packet_hashed(&b, hb, is_server, &mut ended);
     assert_eq!((touch, f.client), (Touch::New, b.src));
     assert_eq!(t.len(), 2);
-    // A hint with the right key but a wrong hash would misplace the flow: the table trusts a
-    // matching key, so hints must come from `prefetch_packet`. Here one from it finds b again.
     let ack = tcp(S + 2, "10.0.0.3:1026", "10.0.0.2:25", ACK, 2);
-    let hb = t.prefetch_packet(&ack).unwrap();
-    t.hint(&ack, hb);
     let (touch, f) = t.packet(&ack, is_server, &mut ended);
     assert_eq!((touch, f.client, f.packets()), (Touch::Existing, b.src, 2));
-    assert!(t
-        .get_mut(Proto::Tcp, a.src, a.dst)
-        .is_some_and(|f| f.packets() == 2));
-    // Packets the table finds by other addresses get no hash to hint with.
+    let ack = tcp(S + 3, "10.0.0.1:1025", "10.0.0.2:25", ACK, 2);
+    let ha = t.prefetch_packet(&ack);
+    let (touch, f) = t.packet_hashed(&ack, ha, is_server, &mut ended);
+    assert_eq!((touch, f.client, f.packets()), (Touch::Existing, a.src, 3));
+    assert_eq!(t.len(), 2);
+    // Packets the table finds by other addresses get no hash.
     let fragment = Packet {
         fragment: Some(crate::packet::Fragment {
             id: 7,
@@ -660,4 +657,17 @@ fn hash_hints_are_taken_only_for_their_own_key() {
         ..a
     };
     assert_eq!(t.prefetch_packet(&fragment), None);
+}
+
+/// A hash handed in with another packet would misplace the flow; debug builds (the tests) catch
+/// a caller that does it.
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "only with its own packet")]
+fn a_hash_handed_in_with_another_packet_is_caught() {
+    let mut t: FlowTable = FlowTable::new(FlowConfig::default());
+    let a = tcp(S, "10.0.0.1:1025", "10.0.0.2:25", SYN, 1);
+    let b = tcp(S, "10.0.0.3:1026", "10.0.0.2:25", SYN, 1);
+    let h = t.prefetch_packet(&a);
+    t.packet_hashed(&b, h, is_server, &mut |_, _| {});
 }

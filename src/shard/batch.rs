@@ -10,7 +10,7 @@ use crate::source::MappedFile;
 use super::worker::TickReply;
 use crate::classify::{Expectation, FlowTable};
 use crate::decode::SkipReason;
-use crate::flow::PREFETCH_AHEAD as AHEAD;
+use crate::flow::{FlowHash, PREFETCH_AHEAD as AHEAD};
 use crate::interval::Window;
 use crate::packet::{Nanos, Packet};
 
@@ -199,18 +199,16 @@ impl Batch {
 #[derive(Default)]
 pub(crate) struct Ahead {
     /// (frame number in the batch, hash), at the frame number modulo the length.
-    ring: [(usize, u64); 2 * AHEAD],
+    ring: [(usize, Option<FlowHash>); 2 * AHEAD],
 }
 
 impl Ahead {
     /// Frame number `at` of the batch is [`AHEAD`] frames away.
     #[inline]
     pub(crate) fn frame(&mut self, flows: &FlowTable, at: usize, p: &Packet<'_>) {
-        self.ring[at % (2 * AHEAD)] = flows
-            .prefetch_packet(p)
-            .map_or((usize::MAX, 0), |hash| (at, hash));
+        self.ring[at % (2 * AHEAD)] = (at, flows.prefetch_packet(p));
         if let Some(near) = at.checked_sub(AHEAD / 2) {
-            if let Some(&(n, hash)) = self.ring.get(near % (2 * AHEAD)) {
+            if let Some(&(n, Some(hash))) = self.ring.get(near % (2 * AHEAD)) {
                 if n == near {
                     flows.prefetch_flow(hash);
                 }
@@ -218,13 +216,12 @@ impl Ahead {
         }
     }
 
-    /// Frame number `at` is analysed next: the table gets its hash.
+    /// The flow hash of frame number `at`, analysed next, if it was computed ahead.
     #[inline]
-    pub(crate) fn hint(&self, flows: &mut FlowTable, at: usize, p: &Packet<'_>) {
-        if let Some(&(n, hash)) = self.ring.get(at % (2 * AHEAD)) {
-            if n == at {
-                flows.hint(p, hash);
-            }
+    pub(crate) fn hash(&self, at: usize) -> Option<FlowHash> {
+        match self.ring.get(at % (2 * AHEAD)) {
+            Some(&(n, hash)) if n == at => hash,
+            _ => None,
         }
     }
 }

@@ -358,7 +358,7 @@ impl Reader {
         };
         if w == 0 {
             let (wire, seq) = (raw.wire_len, self.seq);
-            self.on_own(|own| own.frame(ts, wire, decoded, seq));
+            self.on_own(|own| own.frame(ts, wire, decoded, seq, None));
         } else if let Some(link) = self.links.get_mut(w - 1) {
             link.filling.push(
                 ts,

@@ -12,7 +12,7 @@ use super::batch::{Ahead, Batch, Item, Mark, Shared};
 use crate::analyze::{Analysis, Analyzer};
 use crate::classify::{Basis, Expectation, Flow};
 use crate::decode::SkipReason;
-use crate::flow::EndReason;
+use crate::flow::{EndReason, FlowHash};
 use crate::interval::{Intervals, Window};
 use crate::packet::{Endpoint, Nanos, Packet, Proto};
 use crate::source::{MappedFile, PageStep};
@@ -83,11 +83,9 @@ pub fn run(
         let mut n = 0;
         batch.replay(|item| match item {
             Item::Frame(ts, wire, decoded, seq) => {
-                if let Ok(p) = &decoded {
-                    ahead.hint(&mut w.a.flows, n, p);
-                }
+                let hash = decoded.is_ok().then(|| ahead.hash(n)).flatten();
                 n += 1;
-                w.frame(ts, wire, decoded, seq);
+                w.frame(ts, wire, decoded, seq, hash);
             }
             Item::Mark(m) => w.mark(m),
             Item::Ahead(p, at) => ahead.frame(&w.a.flows, at, p),
@@ -151,12 +149,13 @@ impl Worker {
         wire: u32,
         decoded: Result<Packet<'_>, SkipReason>,
         seq: u64,
+        hash: Option<FlowHash>,
     ) {
         #[cfg(test)]
         if test_hooks::PANIC_AT.with(std::cell::Cell::get) == Some(seq) {
             panic!("injected at frame {seq}");
         }
-        self.a.packet_decoded(ts, wire, decoded);
+        self.a.packet_decoded(ts, wire, decoded, hash);
         self.note_announced(seq);
     }
 
