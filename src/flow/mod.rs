@@ -15,13 +15,12 @@
 
 mod clock;
 mod deadline;
+mod hash;
 mod health;
 mod index;
 mod state;
 
 use std::hash::{Hash, Hasher};
-
-use ahash::RandomState;
 
 use crate::packet::{tcp_flags, Endpoint, IcmpUnreachable, Nanos, Packet, Proto};
 
@@ -223,12 +222,12 @@ pub enum Touch {
 /// The flow table.
 pub struct FlowTable<C = ()> {
     /// Slot numbers in `slab`, found by the hash of the flow's [`FlowKey`]. Keyed by tuples an
-    /// attacker chooses: the hasher is seeded per run (ahash `RandomState`).
+    /// attacker chooses: the hash is keyed per run ([`hash`]).
     index: index::FlowIndex,
     /// The flows; `None` slots are listed in `free`. Every slot in `index` holds a flow.
     slab: Vec<Option<Flow<C>>>,
     free: Vec<u32>,
-    hasher: RandomState,
+    hasher: hash::FlowHasher,
     config: FlowConfig,
     /// Capture time of the next expiry sweep.
     next_sweep: Nanos,
@@ -272,8 +271,8 @@ pub const SWEEP_EVERY: Nanos = 10 * 1_000_000_000;
 
 /// The hash of a flow's key, from the flow itself (both directions hash alike).
 #[inline]
-fn hash_flow<C>(hasher: &RandomState, f: &Flow<C>) -> u64 {
-    hasher.hash_one(FlowKey::new(f.proto, f.client, f.server))
+fn hash_flow<C>(hasher: &hash::FlowHasher, f: &Flow<C>) -> u64 {
+    hasher.hash(f.proto, f.client, f.server)
 }
 
 impl<C: Default> FlowTable<C> {
@@ -285,7 +284,7 @@ impl<C: Default> FlowTable<C> {
             index: index::FlowIndex::with_capacity(initial),
             slab: Vec::with_capacity(initial),
             free: Vec::new(),
-            hasher: RandomState::new(),
+            hasher: hash::FlowHasher::new(),
             config,
             next_sweep: Nanos::MIN,
             armed: None,
@@ -312,7 +311,7 @@ impl<C: Default> FlowTable<C> {
         if p.fragment.is_some() || p.unreachable.is_some() {
             return None;
         }
-        let hash = self.hasher.hash_one(FlowKey::new(p.proto, p.src, p.dst));
+        let hash = self.hasher.hash(p.proto, p.src, p.dst);
         self.index.prefetch(hash);
         Some(FlowHash(hash))
     }
@@ -333,7 +332,7 @@ impl<C: Default> FlowTable<C> {
     /// The open flow between `a` and `b`, if any.
     pub fn get_mut(&mut self, proto: Proto, a: Endpoint, b: Endpoint) -> Option<&mut Flow<C>> {
         let key = FlowKey::new(proto, a, b);
-        let i = self.find(self.hasher.hash_one(key), &key)?;
+        let i = self.find(self.hasher.hash(proto, a, b), &key)?;
         self.slab.get_mut(i)?.as_mut()
     }
 
@@ -407,26 +406,23 @@ impl<C: Default> FlowTable<C> {
     ) -> (Touch, &mut Flow<C>) {
         self.maybe_sweep(p.ts, ended);
         // One hash and one lookup per packet; room is made only for a new flow in a full table.
-        // With the hash at hand the key need not be ordered: only the hash needs the lower
-        // endpoint first, and finding a flow compares both directions.
-        let (key, hash) = match hash {
+        // The key need not be ordered: the hash is the same both ways, and finding a flow
+        // compares both directions.
+        let key = FlowKey {
+            proto: p.proto,
+            lo: p.src,
+            hi: p.dst,
+        };
+        let hash = match hash {
             Some(FlowHash(h)) => {
                 debug_assert_eq!(
                     h,
-                    self.hasher.hash_one(FlowKey::new(p.proto, p.src, p.dst)),
+                    self.hasher.hash(p.proto, p.src, p.dst),
                     "a flow hash is handed in only with its own packet"
                 );
-                let key = FlowKey {
-                    proto: p.proto,
-                    lo: p.src,
-                    hi: p.dst,
-                };
-                (key, h)
+                h
             }
-            None => {
-                let key = FlowKey::new(p.proto, p.src, p.dst);
-                (key, self.hasher.hash_one(key))
-            }
+            None => self.hasher.hash(p.proto, p.src, p.dst),
         };
         let mut was_closed = true;
         let (touch, i) = match self.find(hash, &key) {
@@ -473,7 +469,7 @@ impl<C: Default> FlowTable<C> {
         self.maybe_sweep(p.ts, ended);
         let q = u.quoted;
         let key = FlowKey::new(q.proto, q.src, q.dst);
-        let hash = self.hasher.hash_one(key);
+        let hash = self.hasher.hash(q.proto, q.src, q.dst);
         let blank = || {
             let mut f = blank_flow(q.proto, q.src, q.dst, p.ts);
             // The quoted packet was sent by q.src; for TCP it is most likely the SYN.
