@@ -286,6 +286,24 @@ impl CaptureReader {
     /// The next packet, `Ok(None)` at the end. After an error the reader is finished.
     #[inline]
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError> {
+        // A pcap record that is all buffered and needs no word, in line in the read loop;
+        // everything else out of line.
+        if let Reader::Pcap(r) = &self.reader {
+            if let Some(meta) = r.next_whole(&mut self.stream) {
+                return Ok(Some(RawPacket {
+                    ts: meta.ts,
+                    link_type: meta.link_type,
+                    data: self.stream.slice(meta.data),
+                    wire_len: meta.wire_len,
+                }));
+            }
+        }
+        self.next_record()
+    }
+
+    /// [`next_packet`](Self::next_packet) for every format and every case.
+    #[inline(never)]
+    fn next_record(&mut self) -> Result<Option<RawPacket<'_>>, SourceError> {
         let step = match &mut self.reader {
             Reader::Pcap(r) => r.next(&mut self.stream, &mut self.warnings),
             Reader::Pcapng(r) => r.next(&mut self.stream, &mut self.warnings),

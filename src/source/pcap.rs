@@ -85,6 +85,36 @@ impl PcapReader {
         })
     }
 
+    /// The next record if it is all buffered and unremarkable (16-byte header, captured length
+    /// within [`MAX_CAPLEN`] and the original length): what [`next`](Self::next) would return
+    /// for it, read in one step ([`ByteStream::whole_record`]). `None`, with nothing consumed,
+    /// for anything else: `next` then reads it, with its warnings and faults.
+    #[inline]
+    pub(crate) fn next_whole(&self, stream: &mut ByteStream) -> Option<PacketMeta> {
+        if self.record_header_len != 16 {
+            return None;
+        }
+        let be = self.big_endian;
+        let (h, data) = stream.whole_record::<16>(|h| {
+            let caplen = read_u32([h[8], h[9], h[10], h[11]], be);
+            let orig_len = read_u32([h[12], h[13], h[14], h[15]], be);
+            (caplen <= MAX_CAPLEN && orig_len >= caplen).then_some(caplen as usize)
+        })?;
+        let sec = read_u32([h[0], h[1], h[2], h[3]], be);
+        let frac = read_u32([h[4], h[5], h[6], h[7]], be);
+        let frac_ns = if self.nanos {
+            i64::from(frac)
+        } else {
+            i64::from(frac) * 1_000
+        };
+        Some(PacketMeta {
+            ts: i64::from(sec) * 1_000_000_000 + frac_ns,
+            link_type: self.link_type,
+            data,
+            wire_len: read_u32([h[12], h[13], h[14], h[15]], be),
+        })
+    }
+
     /// Reads the next record; `Ok(None)` at a clean end of the stream.
     #[inline]
     pub(crate) fn next(

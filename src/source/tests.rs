@@ -392,3 +392,83 @@ fn paging_skips_what_a_shrunk_file_no_longer_has() {
     assert_eq!(m.first(), Some(&3));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every packet (time, link type, bytes, wire length), then the error or `None`, and the
+/// warnings, read from `r` by `next`.
+type Read = (Vec<(i64, u32, Vec<u8>, u32)>, Option<String>, Vec<String>);
+
+fn read_all(
+    r: &mut CaptureReader,
+    next: fn(&mut CaptureReader) -> Result<Option<RawPacket<'_>>, SourceError>,
+) -> Read {
+    let mut out = Vec::new();
+    let end = loop {
+        match next(r) {
+            Ok(Some(p)) => out.push((p.ts, p.link_type, p.data.to_vec(), p.wire_len)),
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    (out, end, r.warnings())
+}
+
+/// The in-line reading of whole pcap records (`PcapReader::next_whole`) gives what the careful
+/// path (`next_record`, every format's) gives: same packets, faults and warnings, in both byte
+/// orders and resolutions, mapped and streamed, with records whose original length is below
+/// the captured one (a warning), a captured length past `MAX_CAPLEN` (a fault), and every cut.
+#[test]
+fn whole_pcap_records_read_in_line_as_the_careful_path_reads_them() {
+    let dir = std::env::temp_dir().join(format!("exflow-whole-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("f.pcap");
+    let name = path.to_str().unwrap();
+    let rec = |sec: u32, frac: u32, len: usize, orig_len: u32| PcapRec {
+        sec,
+        frac,
+        data: (0..len).map(|i| (i as u8) ^ (sec as u8)).collect(),
+        orig_len,
+    };
+    let mut fast_paths = 0;
+    for (big_endian, nanos) in [(false, false), (true, false), (false, true), (true, true)] {
+        let recs = [
+            rec(1, 999_999, 60, 60),
+            rec(2, 5, 10, 4), // captured more than the wire carried: a warning
+            rec(u32::MAX, 999_999_999, 0, 0),
+            rec(3, 0, 1514, 9000),
+            rec(4, 7, 33, 33),
+        ];
+        let mut bytes = pcap_file(big_endian, nanos, 1, &recs);
+        // A last record whose captured length is past MAX_CAPLEN: a fault, from either path.
+        let mut corrupt = bytes.clone();
+        let caplen = MAX_CAPLEN + 1;
+        let w = |x: u32| {
+            if big_endian {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            }
+        };
+        corrupt.extend_from_slice(&[w(5), w(0), w(caplen), w(caplen)].concat());
+        corrupt.extend_from_slice(&[0; 64]);
+        for file in [std::mem::take(&mut bytes), corrupt] {
+            for cut in (24..=file.len()).rev().step_by(7) {
+                let part = &file[..cut];
+                std::fs::write(&path, part).unwrap();
+                for map_files in [true, false] {
+                    let limits = ReadLimits {
+                        map_files,
+                        ..ReadLimits::default()
+                    };
+                    let mut a = CaptureReader::open_with(name, limits).unwrap();
+                    let mut b = CaptureReader::open_with(name, limits).unwrap();
+                    let inline = read_all(&mut a, CaptureReader::next_packet);
+                    let careful = read_all(&mut b, CaptureReader::next_record);
+                    assert_eq!(inline, careful, "cut {cut}, mapped {map_files}");
+                    fast_paths += inline.0.len();
+                }
+            }
+        }
+    }
+    assert!(fast_paths > 1000, "only {fast_paths} packets read");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
