@@ -284,7 +284,7 @@ impl CaptureReader {
     }
 
     /// The next packet, `Ok(None)` at the end. After an error the reader is finished.
-    #[inline]
+    #[inline(always)]
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError> {
         // A pcap record that is all buffered and needs no word, in line in the read loop;
         // everything else out of line.

@@ -89,29 +89,37 @@ impl PcapReader {
     /// within [`MAX_CAPLEN`] and the original length): what [`next`](Self::next) would return
     /// for it, read in one step ([`ByteStream::whole_record`]). `None`, with nothing consumed,
     /// for anything else: `next` then reads it, with its warnings and faults.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_whole(&self, stream: &mut ByteStream) -> Option<PacketMeta> {
         if self.record_header_len != 16 {
             return None;
         }
-        let be = self.big_endian;
-        let (h, data) = stream.whole_record::<16>(|h| {
-            let caplen = read_u32([h[8], h[9], h[10], h[11]], be);
-            let orig_len = read_u32([h[12], h[13], h[14], h[15]], be);
-            (caplen <= MAX_CAPLEN && orig_len >= caplen).then_some(caplen as usize)
-        })?;
-        let sec = read_u32([h[0], h[1], h[2], h[3]], be);
-        let frac = read_u32([h[4], h[5], h[6], h[7]], be);
-        let frac_ns = if self.nanos {
-            i64::from(frac)
-        } else {
-            i64::from(frac) * 1_000
+        let (be, nanos) = (self.big_endian, self.nanos);
+        let word = |h: &[u8; 16], at: usize| {
+            let w = [h[at], h[at + 1], h[at + 2], h[at + 3]];
+            if be {
+                u32::from_be_bytes(w)
+            } else {
+                u32::from_le_bytes(w)
+            }
         };
+        let ((ts, wire_len), data) = stream.whole_record::<16, _>(|h| {
+            let caplen = word(h, 8);
+            let orig_len = word(h, 12);
+            if caplen > MAX_CAPLEN || orig_len < caplen {
+                return None;
+            }
+            let frac = i64::from(word(h, 4));
+            let frac_ns = if nanos { frac } else { frac * 1_000 };
+            // u32 seconds times 1e9 plus a u32 fraction stays far below i64::MAX.
+            let ts = i64::from(word(h, 0)) * 1_000_000_000 + frac_ns;
+            Some((caplen as usize, (ts, orig_len)))
+        })?;
         Some(PacketMeta {
-            ts: i64::from(sec) * 1_000_000_000 + frac_ns,
+            ts,
             link_type: self.link_type,
             data,
-            wire_len: read_u32([h[12], h[13], h[14], h[15]], be),
+            wire_len,
         })
     }
 

@@ -212,21 +212,22 @@ impl ByteStream {
     }
 
     /// The record at the current position when all of it is buffered (every record of a
-    /// mapped file but one cut short at its end): its `H`-byte header and the range of the
-    /// `body_len(header)` bytes after it, consumed. `None`, with nothing consumed, when the
-    /// record is not all there or `body_len` declines it: the format's reader then takes the
+    /// mapped file but one cut short at its end): what `read_header` reads from its `H`-byte
+    /// header, and the range of the record's body (as long as `read_header` says) after it,
+    /// consumed. `None`, with nothing consumed, when the record is not all there or
+    /// `read_header` declines it: the format's reader then takes the
     /// careful path (refills, truncation and corruption faults, warnings). The common case in
     /// one look at the buffer: the careful path looked three times and asked twice whether
     /// enough was buffered (a third of the instructions of reading a record).
-    #[inline]
-    pub(crate) fn whole_record<const H: usize>(
+    #[inline(always)]
+    pub(crate) fn whole_record<const H: usize, T>(
         &mut self,
-        body_len: impl FnOnce(&[u8; H]) -> Option<usize>,
-    ) -> Option<([u8; H], Range<usize>)> {
+        read_header: impl FnOnce(&[u8; H]) -> Option<(usize, T)>,
+    ) -> Option<(T, Range<usize>)> {
         let buf = self.buf.as_slice();
         let rest = buf.get(self.pos..self.end)?;
-        let header = *rest.first_chunk::<H>()?;
-        let total = H.checked_add(body_len(&header)?)?;
+        let (body_len, header) = read_header(rest.first_chunk::<H>()?)?;
+        let total = H.checked_add(body_len)?;
         if total > rest.len() {
             return None;
         }
