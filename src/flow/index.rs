@@ -74,7 +74,7 @@ impl FlowIndex {
     }
 
     /// The slot with hash `hash` that `is_it` accepts.
-    #[inline]
+    #[inline(always)]
     pub(super) fn find(&self, hash: u64, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
         let t = tag(hash);
         let mut i = self.home(t);

@@ -352,7 +352,7 @@ impl<C: Default> FlowTable<C> {
     }
 
     /// The slot of the flow with `key`, if it is in the table.
-    #[inline]
+    #[inline(always)]
     fn find(&self, hash: u64, key: &FlowKey) -> Option<usize> {
         let slab = &self.slab;
         self.index
