@@ -257,14 +257,14 @@ impl Analyzer {
         &mut self,
         ts: Nanos,
         wire: u32,
-        mut decoded: Result<Packet<'_>, SkipReason>,
+        decoded: &mut Result<Packet<'_>, SkipReason>,
         hash: Option<FlowHash>,
     ) {
         let wire = u64::from(wire);
         self.input.packets += 1;
         self.input.bytes += wire;
         self.input.note_time(ts);
-        self.decoded(ts, wire, &mut decoded, hash);
+        self.decoded(ts, wire, decoded, hash);
     }
 
     /// The pipeline after decoding, for a frame of `wire` bytes at checked time `ts`; `hash` is

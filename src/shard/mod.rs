@@ -342,7 +342,7 @@ impl Reader {
         let wire = u64::from(raw.wire_len);
         self.input.count_frame(wire, ts);
         let n = self.n;
-        let decoded = crate::decode::decode(&raw);
+        let mut decoded = crate::decode::decode(&raw);
         let w = match &decoded {
             Ok(p) => {
                 // The same points as one analyzer: expiry, then the table's sweep, then the frame.
@@ -358,7 +358,7 @@ impl Reader {
         };
         if w == 0 {
             let (wire, seq) = (raw.wire_len, self.seq);
-            self.on_own(|own| own.frame(ts, wire, decoded, seq, None));
+            self.on_own(|own| own.frame(ts, wire, &mut decoded, seq, None));
         } else if let Some(link) = self.links.get_mut(w - 1) {
             link.filling.push(
                 ts,

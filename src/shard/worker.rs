@@ -147,7 +147,7 @@ impl Worker {
         &mut self,
         ts: Nanos,
         wire: u32,
-        decoded: Result<Packet<'_>, SkipReason>,
+        decoded: &mut Result<Packet<'_>, SkipReason>,
         seq: u64,
         hash: Option<FlowHash>,
     ) {
