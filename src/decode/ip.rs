@@ -43,7 +43,7 @@ impl L3<'_> {
 
 /// Parses the IP header(s) at the start of `bytes`. The version nibble must agree with what the
 /// link layer announced.
-#[inline]
+#[inline(always)]
 pub(super) fn parse(bytes: &[u8], announced: IpVersion) -> Result<L3<'_>, SkipReason> {
     let first = *bytes.first().ok_or(SkipReason::Truncated(Layer::Ip))?;
     match (announced, first >> 4) {
