@@ -522,13 +522,22 @@ impl<C: Default> FlowTable<C> {
 
     /// Expires flows idle past their timeout, at most once per [`SWEEP_EVERY`] of capture time,
     /// when two packets in a row are past the sweep time.
+    #[inline(always)]
     pub fn maybe_sweep(&mut self, now: Nanos, ended: &mut impl FnMut(Flow<C>, EndReason)) {
-        if self.next_sweep == Nanos::MIN {
-            self.next_sweep = now.saturating_add(SWEEP_EVERY);
-            return;
-        }
+        // Every packet asks; the answer is nearly always no, in line (the call was 3 % of the
+        // instructions of a run).
         if now < self.next_sweep {
             self.armed = None;
+            return;
+        }
+        self.sweep_if_due(now, ended);
+    }
+
+    /// [`maybe_sweep`](Self::maybe_sweep) past the sweep time (or before the first packet).
+    #[inline(never)]
+    fn sweep_if_due(&mut self, now: Nanos, ended: &mut impl FnMut(Flow<C>, EndReason)) {
+        if self.next_sweep == Nanos::MIN {
+            self.next_sweep = now.saturating_add(SWEEP_EVERY);
             return;
         }
         let Some(first) = self.armed else {
