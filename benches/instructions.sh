@@ -34,7 +34,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 tcpdump -r "$file" -c "$packets" -w "$work/cut.pcap" 2>/dev/null
 # The packets the cut holds, as exflow counts them (the file's entry in the report comes first).
-got=$("$bin" analyze -q "$work/cut.pcap" --format json | sed -n 's/^ *"packets": \([0-9]*\),$/\1/p' | head -1)
+"$bin" analyze -q "$work/cut.pcap" --format json >"$work/report.json"
+got=$(sed -n 's/^ *"packets": \([0-9]*\),$/\1/p' "$work/report.json" | sed -n 1p)
 
 echo "| threads | packets | instructions | per packet |"
 echo "|---:|---:|---:|---:|"
