@@ -392,10 +392,11 @@ impl<C: Default> FlowTable<C> {
         self.packet_hashed(p, None, is_server_port, ended)
     }
 
-    /// [`packet`](Self::packet), with the flow's hash when [`prefetch_packet`]
-    /// (Self::prefetch_packet) gave one for this very packet: it is not computed again. (It is
-    /// passed with the packet rather than stored in the table ahead of it: copying the packet's
-    /// key into the table and comparing it back cost more than the hash it saved.)
+    /// [`packet`](Self::packet), with the flow's hash when
+    /// [`prefetch_packet`](Self::prefetch_packet) gave one for this very packet: it is not
+    /// computed again. (It is passed with the packet rather than stored in the table ahead of
+    /// it: copying the packet's key into the table and comparing it back cost more than the
+    /// hash it saved.)
     #[inline]
     pub fn packet_hashed(
         &mut self,
