@@ -640,20 +640,24 @@ impl Smtp {
                 *d.commands.entry(verb.name()).or_insert(0) += u64::from(n);
             }
         }
-        let mut seen: Vec<&str> = Vec::new();
-        for e in &self.extensions {
+        for (i, e) in self.extensions.iter().enumerate() {
             let kw = e.split(' ').next().unwrap_or_default();
-            if !seen.contains(&kw) {
-                seen.push(kw);
+            // Each keyword once a session (the list is short: at most MAX_EXTENSIONS).
+            if !self.extensions[..i]
+                .iter()
+                .any(|p| p.split(' ').next().unwrap_or_default() == kw)
+            {
                 d.extension(kw);
             }
         }
         if v != Verdict::Delivered {
             let t = self.transactions.last();
-            d.problem(SmtpProblem {
-                client: cx.flow.client.to_string(),
-                server: cx.flow.server.to_string(),
-                first_ts: cx.first_ts,
+            let flow = cx.flow;
+            let first_ts = cx.first_ts;
+            d.problem(|| SmtpProblem {
+                client: flow.client.to_string(),
+                server: flow.server.to_string(),
+                first_ts,
                 verdict: v.as_str(),
                 reply: self.deciding(v).cloned(),
                 mail_from: t.map(|t| t.mail_from.clone()),

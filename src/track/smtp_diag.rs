@@ -63,20 +63,37 @@ impl SmtpDiag {
         }
     }
 
+    /// Counts an EHLO keyword, in capitals. A keyword already counted is found without an
+    /// allocation (it was one per keyword of every session, a good part of ending a session).
     pub(super) fn extension(&mut self, kw: &str) {
-        let kw = kw.to_ascii_uppercase();
-        if let Some(n) = self.extensions.get_mut(&kw) {
+        let mut buf = [0u8; 32];
+        let upper = match buf.get_mut(..kw.len()) {
+            Some(b) => {
+                b.copy_from_slice(kw.as_bytes());
+                b.make_ascii_uppercase();
+                // ASCII case changes keep UTF-8 valid.
+                std::str::from_utf8(b).ok()
+            }
+            None => None,
+        };
+        let found = match upper {
+            Some(u) => self.extensions.get_mut(u),
+            None => self.extensions.get_mut(&kw.to_ascii_uppercase()),
+        };
+        if let Some(n) = found {
             *n += 1;
         } else if self.extensions.len() < MAX_EXTENSION_KEYWORDS {
-            self.extensions.insert(kw, 1);
+            self.extensions.insert(kw.to_ascii_uppercase(), 1);
         } else {
             self.extensions_not_listed += 1;
         }
     }
 
-    pub(super) fn problem(&mut self, p: SmtpProblem) {
+    /// Lists the problem `p` makes, or counts it when the list is full: it is only built when
+    /// it is listed (its addresses and mail addresses are strings).
+    pub(super) fn problem(&mut self, p: impl FnOnce() -> SmtpProblem) {
         if self.problems.len() < self.cap {
-            self.problems.push(p);
+            self.problems.push(p());
         } else {
             self.problems_not_listed += 1;
         }
@@ -112,7 +129,7 @@ impl Diagnostics for SmtpDiag {
         }
         self.extensions_not_listed += o.extensions_not_listed;
         for p in &o.problems {
-            self.problem(p.clone());
+            self.problem(|| p.clone());
         }
         self.problems_not_listed += o.problems_not_listed;
     }
@@ -182,4 +199,52 @@ pub fn problem_line(p: &SmtpProblem) -> String {
         s.push_str(&format!(" (<{from}> → {})", p.rcpt.join(", ")));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keywords are counted in capitals whatever their case or length, and the list stops at
+    /// its cap; a problem is built only when it is listed, and counted when it is not.
+    #[test]
+    fn keywords_and_problems_are_counted_within_their_caps() {
+        let mut d = SmtpDiag::with_cap(2);
+        let long = "x-".repeat(40);
+        for kw in [
+            "pipelining",
+            "PIPELINING",
+            "Size",
+            long.as_str(),
+            long.as_str(),
+        ] {
+            d.extension(kw);
+        }
+        assert_eq!(d.extensions.get("PIPELINING"), Some(&2));
+        assert_eq!(d.extensions.get("SIZE"), Some(&1));
+        assert_eq!(d.extensions.get(&long.to_ascii_uppercase()), Some(&2));
+        for i in 0..MAX_EXTENSION_KEYWORDS + 5 {
+            d.extension(&format!("k{i}"));
+        }
+        assert_eq!(d.extensions.len(), MAX_EXTENSION_KEYWORDS);
+        assert_eq!(d.extensions_not_listed, 8);
+        let built = std::cell::Cell::new(0);
+        let problem = || {
+            built.set(built.get() + 1);
+            SmtpProblem {
+                client: "10.0.0.1:1025".into(),
+                server: "10.0.0.2:25".into(),
+                first_ts: 0,
+                verdict: "rejected",
+                reply: None,
+                mail_from: None,
+                rcpt: Vec::new(),
+            }
+        };
+        for _ in 0..5 {
+            d.problem(problem);
+        }
+        assert_eq!((d.problems.len(), d.problems_not_listed), (2, 3));
+        assert_eq!(built.get(), 2, "problems past the cap are not built");
+    }
 }
