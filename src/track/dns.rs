@@ -255,12 +255,10 @@ impl Dns {
         d.queries += self.queries;
         d.responses += self.responses;
         for &(t, n) in self.qtypes.iter().filter(|e| e.1 > 0) {
-            *d.qtypes.entry(dns::type_name(t).into_owned()).or_insert(0) += u64::from(n);
+            count_by_name(&mut d.qtypes, dns::type_name(t), n);
         }
         for (r, &n) in self.rcodes.iter().enumerate().filter(|e| *e.1 > 0) {
-            *d.rcodes
-                .entry(dns::rcode_name(r as u8).into_owned())
-                .or_insert(0) += u64::from(n);
+            count_by_name(&mut d.rcodes, dns::rcode_name(r as u8), n);
         }
         d.unanswered += u64::from(self.dropped_unanswered);
         d.transactions_not_listed += u64::from(self.dropped);
@@ -284,6 +282,21 @@ impl Dns {
                     s.first_ts,
                 );
             }
+        }
+    }
+}
+
+/// Adds `n` to `name`'s count; the name is copied only the first time it is counted (it was
+/// copied for every query type and reply code of every flow).
+fn count_by_name(
+    counts: &mut std::collections::BTreeMap<String, u64>,
+    name: std::borrow::Cow<'static, str>,
+    n: u32,
+) {
+    match counts.get_mut(name.as_ref()) {
+        Some(c) => *c += u64::from(n),
+        None => {
+            counts.insert(name.into_owned(), u64::from(n));
         }
     }
 }

@@ -84,14 +84,25 @@ impl DnsDiag {
         self.rtt_us.saturating_record((rtt / 1000).max(0) as u64);
     }
 
+    /// One more transaction with the problem `key`, from `client` to `server` at `ts`. (Nothing
+    /// is allocated for a problem already listed, or for one past the cap, beyond its key.)
     pub(super) fn problem(&mut self, key: ProblemKey, client: IpAddr, server: IpAddr, ts: Nanos) {
-        let p = Problem {
-            count: 1,
-            clients: vec![client],
-            servers: vec![server],
-            first_ts: ts,
-        };
-        self.add_problem(key, &p);
+        if let Some(e) = self.problems.get_mut(&key) {
+            e.count += 1;
+            e.first_ts = e.first_ts.min(ts);
+            add_host(&mut e.clients, client);
+            add_host(&mut e.servers, server);
+        } else if self.problems.len() < self.cap {
+            let p = Problem {
+                count: 1,
+                clients: vec![client],
+                servers: vec![server],
+                first_ts: ts,
+            };
+            self.problems.insert(key, p);
+        } else {
+            self.problems_not_listed += 1;
+        }
     }
 
     fn add_problem(&mut self, key: ProblemKey, p: &Problem) {
