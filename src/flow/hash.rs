@@ -3,9 +3,9 @@
 //! Each endpoint is mixed on its own, with keys drawn per run, and the two are added, so both
 //! directions of a flow hash alike without ordering the endpoints first. A keyed multiply folds
 //! every step (the 128-bit product's halves XORed, as ahash does), so the hash is as seeded as
-//! ahash's and costs a fraction of it: hashing the derived `Hash` of an ordered [`FlowKey`]
-//! (super::FlowKey) with ahash was seven chained rounds plus the comparison that orders the
-//! endpoints, about 5 % of a one-thread run of the real-traffic benchmark (README, Benchmarks).
+//! ahash's and costs a fraction of it: hashing the derived `Hash` of a key with its endpoints in
+//! order with ahash was seven chained rounds plus the comparison that ordered them, about 5 % of
+//! a one-thread run of the real-traffic benchmark (README, Benchmarks).
 //!
 //! Inputs are distinct before they are mixed: an IPv4 endpoint is its address and port as one
 //! 48-bit word; an IPv6 one folds its two address halves, then its port, each step keyed, so no

@@ -20,53 +20,33 @@ mod health;
 mod index;
 mod state;
 
-use std::hash::{Hash, Hasher};
-
 use crate::packet::{tcp_flags, Endpoint, IcmpUnreachable, Nanos, Packet, Proto};
 
 pub use clock::{CaptureClock, MAX_JUMP, MAX_TS};
 pub use health::{Side, TcpHealth, STALL_AFTER};
 pub use state::{Outcome, TcpTrack};
 
-/// Direction-free identity of a flow: the lower endpoint first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// What a lookup looks for: a flow's protocol and its two endpoints, in either order (the flow
+/// hash is the same both ways, [`hash`], and [`is_of`](Self::is_of) compares both directions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     pub proto: Proto,
-    pub lo: Endpoint,
-    pub hi: Endpoint,
-}
-
-impl Hash for FlowKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.proto.hash(h);
-        self.lo.hash(h);
-        self.hi.hash(h);
-    }
+    pub a: Endpoint,
+    pub b: Endpoint,
 }
 
 impl FlowKey {
+    #[inline]
     pub fn new(proto: Proto, a: Endpoint, b: Endpoint) -> FlowKey {
-        if a <= b {
-            FlowKey {
-                proto,
-                lo: a,
-                hi: b,
-            }
-        } else {
-            FlowKey {
-                proto,
-                lo: b,
-                hi: a,
-            }
-        }
+        FlowKey { proto, a, b }
     }
 
     /// True when `f` is the flow of this key (either direction).
     #[inline]
     fn is_of<C>(&self, f: &Flow<C>) -> bool {
         f.proto == self.proto
-            && ((f.client == self.lo && f.server == self.hi)
-                || (f.client == self.hi && f.server == self.lo))
+            && ((f.client == self.a && f.server == self.b)
+                || (f.client == self.b && f.server == self.a))
     }
 }
 
@@ -407,13 +387,7 @@ impl<C: Default> FlowTable<C> {
     ) -> (Touch, &mut Flow<C>) {
         self.maybe_sweep(p.ts, ended);
         // One hash and one lookup per packet; room is made only for a new flow in a full table.
-        // The key need not be ordered: the hash is the same both ways, and finding a flow
-        // compares both directions.
-        let key = FlowKey {
-            proto: p.proto,
-            lo: p.src,
-            hi: p.dst,
-        };
+        let key = FlowKey::new(p.proto, p.src, p.dst);
         let hash = match hash {
             Some(FlowHash(h)) => {
                 debug_assert_eq!(
@@ -461,6 +435,7 @@ impl<C: Default> FlowTable<C> {
 
     /// Attributes an ICMP destination-unreachable to the flow it quotes, creating that flow (with
     /// no packets) when the quoted packet itself was not captured.
+    #[inline(never)]
     pub fn icmp_unreachable(
         &mut self,
         p: &Packet<'_>,
