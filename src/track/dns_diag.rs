@@ -84,41 +84,41 @@ impl DnsDiag {
         self.rtt_us.saturating_record((rtt / 1000).max(0) as u64);
     }
 
-    /// One more transaction with the problem `key`, from `client` to `server` at `ts`. (Nothing
-    /// is allocated for a problem already listed, or for one past the cap, beyond its key.)
+    /// One more transaction with the problem `key`, from `client` to `server` at `ts`.
     pub(super) fn problem(&mut self, key: ProblemKey, client: IpAddr, server: IpAddr, ts: Nanos) {
-        if let Some(e) = self.problems.get_mut(&key) {
-            e.count += 1;
-            e.first_ts = e.first_ts.min(ts);
-            add_host(&mut e.clients, client);
-            add_host(&mut e.servers, server);
-        } else if self.problems.len() < self.cap {
-            let p = Problem {
-                count: 1,
-                clients: vec![client],
-                servers: vec![server],
-                first_ts: ts,
-            };
-            self.problems.insert(key, p);
-        } else {
-            self.problems_not_listed += 1;
-        }
+        self.add_problem(key, 1, &[client], &[server], ts);
     }
 
-    fn add_problem(&mut self, key: ProblemKey, p: &Problem) {
+    /// Adds `count` transactions with the problem `key` (from `clients` to `servers`, the first
+    /// at `first_ts`). Nothing is allocated for a problem already listed, or past the cap,
+    /// beyond its key.
+    fn add_problem(
+        &mut self,
+        key: ProblemKey,
+        count: u64,
+        clients: &[IpAddr],
+        servers: &[IpAddr],
+        first_ts: Nanos,
+    ) {
         if let Some(e) = self.problems.get_mut(&key) {
-            e.count += p.count;
-            e.first_ts = e.first_ts.min(p.first_ts);
-            for &c in &p.clients {
+            e.count += count;
+            e.first_ts = e.first_ts.min(first_ts);
+            for &c in clients {
                 add_host(&mut e.clients, c);
             }
-            for &s in &p.servers {
+            for &s in servers {
                 add_host(&mut e.servers, s);
             }
         } else if self.problems.len() < self.cap {
-            self.problems.insert(key, p.clone());
+            let p = Problem {
+                count,
+                clients: clients.to_vec(),
+                servers: servers.to_vec(),
+                first_ts,
+            };
+            self.problems.insert(key, p);
         } else {
-            self.problems_not_listed += p.count;
+            self.problems_not_listed += count;
         }
     }
 }
@@ -140,7 +140,7 @@ impl Diagnostics for DnsDiag {
         add_counts(&mut self.rcodes, &o.rcodes);
         let _ = self.rtt_us.add(&o.rtt_us);
         for (k, p) in &o.problems {
-            self.add_problem(k.clone(), p);
+            self.add_problem(k.clone(), p.count, &p.clients, &p.servers, p.first_ts);
         }
         self.problems_not_listed += o.problems_not_listed;
     }
