@@ -66,24 +66,24 @@ impl SmtpDiag {
     /// Counts an EHLO keyword, in capitals. A keyword already counted is found without an
     /// allocation (it was one per keyword of every session, a good part of ending a session).
     pub(super) fn extension(&mut self, kw: &str) {
+        // In capitals, on the stack when it fits (ASCII case changes keep UTF-8 valid).
         let mut buf = [0u8; 32];
-        let upper = match buf.get_mut(..kw.len()) {
-            Some(b) => {
-                b.copy_from_slice(kw.as_bytes());
-                b.make_ascii_uppercase();
-                // ASCII case changes keep UTF-8 valid.
-                std::str::from_utf8(b).ok()
+        let long;
+        let upper = match buf.get_mut(..kw.len()).and_then(|b| {
+            b.copy_from_slice(kw.as_bytes());
+            b.make_ascii_uppercase();
+            std::str::from_utf8(b).ok()
+        }) {
+            Some(u) => u,
+            None => {
+                long = kw.to_ascii_uppercase();
+                long.as_str()
             }
-            None => None,
         };
-        let found = match upper {
-            Some(u) => self.extensions.get_mut(u),
-            None => self.extensions.get_mut(&kw.to_ascii_uppercase()),
-        };
-        if let Some(n) = found {
+        if let Some(n) = self.extensions.get_mut(upper) {
             *n += 1;
         } else if self.extensions.len() < MAX_EXTENSION_KEYWORDS {
-            self.extensions.insert(kw.to_ascii_uppercase(), 1);
+            self.extensions.insert(upper.to_owned(), 1);
         } else {
             self.extensions_not_listed += 1;
         }
