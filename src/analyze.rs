@@ -799,42 +799,38 @@ pub(crate) fn read_files(
         a.begin_file(path);
         let map = reader.map();
         a.mapped(map.clone());
-        let mut n: u64 = 0;
         let mut stopped = false;
-        if let (Some(map), Some(analyzer)) = (map.as_deref(), a.analyzer()) {
-            let (read, error) = read_ahead(&mut reader, map, analyzer, |n, reader| {
-                let (done, total) = reader.progress().unwrap_or((reader.offset(), 0));
-                on_progress(path, done, total, n);
-            });
-            n = read;
-            if let Some(e) = error {
-                errors += 1;
-                a.file_error(e.to_string());
-            }
+        // A stream has no size: its bytes so far, and 0 for the total.
+        let mut report = |n: u64, reader: &crate::source::CaptureReader| {
+            let (done, total) = reader.progress().unwrap_or((reader.offset(), 0));
+            on_progress(path, done, total, n);
+        };
+        let (n, error) = if let (Some(map), Some(analyzer)) = (map.as_deref(), a.analyzer()) {
+            read_ahead(&mut reader, map, analyzer, &mut report)
         } else {
             // Streamed input, or a sharded run's reader.
-            loop {
+            let mut n: u64 = 0;
+            let error = loop {
                 match reader.next_packet() {
                     Ok(Some(raw)) => {
                         if !a.feed(&raw) {
                             stopped = true;
-                            break;
+                            break None;
                         }
                         n += 1;
                         if n.is_multiple_of(65_536) {
-                            // A stream has no size: its bytes so far, and 0 for the total.
-                            let (done, total) = reader.progress().unwrap_or((reader.offset(), 0));
-                            on_progress(path, done, total, n);
+                            report(n, &reader);
                         }
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        errors += 1;
-                        a.file_error(e.to_string());
-                        break;
-                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
                 }
-            }
+            };
+            (n, error)
+        };
+        if let Some(e) = error {
+            errors += 1;
+            a.file_error(e.to_string());
         }
         let input = a.input();
         input.read_limits += reader.limit_counts();
