@@ -4,7 +4,7 @@ use std::io::{Cursor, Write};
 
 #[cfg(target_os = "linux")]
 use super::testutil::{long_file, mapping_rss};
-use super::testutil::{pcap_file, PcapRec, Pcapng};
+use super::testutil::{pcap_file, PcapRec, Pcapng, TempDir};
 use super::*;
 
 fn from_bytes(bytes: Vec<u8>) -> Result<CaptureReader, SourceError> {
@@ -151,8 +151,7 @@ fn open_reports_missing_files_and_progress() {
     let e = CaptureReader::open("/").err().unwrap();
     assert_eq!(e.to_string(), "/: is a directory");
 
-    let dir = std::env::temp_dir().join(format!("exflow-source-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("source");
     let path = dir.join("p.pcap.gz");
     let z = gzip(&small_pcap());
     std::fs::write(&path, &z).unwrap();
@@ -164,7 +163,6 @@ fn open_reports_missing_files_and_progress() {
     std::fs::write(&empty, b"").unwrap();
     let e = CaptureReader::open(empty.to_str().unwrap()).err().unwrap();
     assert_eq!(e.to_string(), format!("{}: empty file", empty.display()));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -203,8 +201,7 @@ fn drain(r: &mut CaptureReader) -> (Vec<(i64, Vec<u8>)>, Option<String>) {
 
 #[test]
 fn mapped_read_and_streamed_files_give_the_same_packets_and_errors() {
-    let dir = std::env::temp_dir().join(format!("exflow-map-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("map");
     let path = dir.join("cut.pcap");
     let name = path.to_str().unwrap();
     let full = small_pcap();
@@ -246,7 +243,6 @@ fn mapped_read_and_streamed_files_give_the_same_packets_and_errors() {
             }
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A mapped file's pages are given back behind the reader, with or without the pager, and the
@@ -418,8 +414,7 @@ fn read_all(
 /// the captured one (a warning), a captured length past `MAX_CAPLEN` (a fault), and every cut.
 #[test]
 fn whole_pcap_records_read_in_line_as_the_careful_path_reads_them() {
-    let dir = std::env::temp_dir().join(format!("exflow-whole-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("whole");
     let path = dir.join("f.pcap");
     let name = path.to_str().unwrap();
     let rec = |sec: u32, frac: u32, len: usize, orig_len: u32| PcapRec {
@@ -428,7 +423,7 @@ fn whole_pcap_records_read_in_line_as_the_careful_path_reads_them() {
         data: (0..len).map(|i| (i as u8) ^ (sec as u8)).collect(),
         orig_len,
     };
-    let mut fast_paths = 0;
+    let mut packets = 0;
     for (big_endian, nanos) in [(false, false), (true, false), (false, true), (true, true)] {
         let recs = [
             rec(1, 999_999, 60, 60),
@@ -450,6 +445,17 @@ fn whole_pcap_records_read_in_line_as_the_careful_path_reads_them() {
         };
         corrupt.extend_from_slice(&[w(5), w(0), w(caplen), w(caplen)].concat());
         corrupt.extend_from_slice(&[0; 64]);
+        // Every whole, unremarkable record goes the in-line way: all but the one whose original
+        // length is below its captured length.
+        std::fs::write(&path, &bytes).unwrap();
+        for map_files in [true, false] {
+            let limits = ReadLimits {
+                map_files,
+                ..ReadLimits::default()
+            };
+            let mut r = CaptureReader::open_with(name, limits).unwrap();
+            assert_eq!(read_in_line(&mut r), (4, 5), "mapped {map_files}");
+        }
         for file in [std::mem::take(&mut bytes), corrupt] {
             for cut in (24..=file.len()).rev().step_by(7) {
                 let part = &file[..cut];
@@ -464,11 +470,27 @@ fn whole_pcap_records_read_in_line_as_the_careful_path_reads_them() {
                     let inline = read_all(&mut a, CaptureReader::next_packet);
                     let careful = read_all(&mut b, CaptureReader::next_record);
                     assert_eq!(inline, careful, "cut {cut}, mapped {map_files}");
-                    fast_paths += inline.0.len();
+                    packets += inline.0.len();
                 }
             }
         }
     }
-    assert!(fast_paths > 1000, "only {fast_paths} packets read");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(packets > 1000, "only {packets} packets read");
+}
+
+/// Reads `r` as `next_packet` does, counting the records the in-line path read: (in line, all).
+fn read_in_line(r: &mut CaptureReader) -> (usize, usize) {
+    let (mut inline, mut all) = (0, 0);
+    loop {
+        if let Reader::Pcap(p) = r.reader {
+            if p.next_whole(&mut r.stream).is_some() {
+                (inline, all) = (inline + 1, all + 1);
+                continue;
+            }
+        }
+        match r.next_record() {
+            Ok(Some(_)) => all += 1,
+            _ => return (inline, all),
+        }
+    }
 }

@@ -210,6 +210,29 @@ pub(crate) fn mapping_rss(start: usize) -> usize {
         .unwrap_or_else(|| panic!("no mapping at {start:x}"))
 }
 
+/// A directory of its own under the system's temporary directory, removed when dropped (also
+/// when the test fails).
+pub(crate) struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("exflow-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// The path of `file` in the directory.
+    pub(crate) fn join(&self, file: &str) -> std::path::PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A file holding `bytes` in a directory of its own (removed by the caller), opened.
 #[cfg(target_os = "linux")]
 pub(crate) fn long_file(name: &str, bytes: &[u8]) -> (std::path::PathBuf, std::fs::File) {
