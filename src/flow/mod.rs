@@ -27,7 +27,7 @@ pub use health::{Side, TcpHealth, STALL_AFTER};
 pub use state::{Outcome, TcpTrack};
 
 /// What a lookup looks for: a flow's protocol and its two endpoints, in either order (the flow
-/// hash is the same both ways, [`hash`], and [`is_of`](Self::is_of) compares both directions).
+/// hash is the same both ways, `flow::hash`, and a lookup compares both directions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     pub proto: Proto,
