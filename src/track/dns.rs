@@ -1,6 +1,7 @@
 //! DNS (udp/53 and tcp/53): matches queries to responses by (client, server, id, question) in a
-//! small per-flow table allocated when the tracker attaches, so datagrams of known flows cost no
-//! allocation (a flow with more than four questions grows it, up to `--diagnostics-per-flow`). Repeated
+//! small per-flow table kept in the tracker itself: the first question and a name of up to
+//! [`INLINE_NAME`] bytes need no allocation of their own (a flow with more questions grows the
+//! table, up to `--diagnostics-per-flow`; a longer name takes one allocation). Repeated
 //! queries are one transaction; a query never answered is `unanswered`; a truncated (TC) answer
 //! over UDP announces the TCP retry to the same server as an optional follow-up.
 
@@ -10,11 +11,15 @@ use super::{Announcement, Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind
 use crate::classify::{Catalogue, ServiceId};
 use crate::packet::{Endpoint, Nanos, Proto};
 use crate::signal::dns::{self, MAX_NAME};
+use smallvec::SmallVec;
 
-/// Question slots allocated when the tracker attaches: most flows (a UDP exchange) ask one
-/// question, and a slot holds a whole name (about 300 bytes); four of them were 1.2 KiB per DNS
-/// flow, a fifth of the peak memory of the generated benchmark capture (README, Benchmarks).
-const SLOTS_AT_ATTACH: usize = 1;
+/// Name bytes a question keeps in place; longer names take an allocation of their exact
+/// length. Two thirds of the questions of the real-traffic benchmark mix fit (README,
+/// Benchmarks). A slot used to hold a whole name (255 bytes) in an allocation of its own: with
+/// the tracker's, 600 bytes per DNS flow, the largest per-flow cost of the generated capture.
+pub(super) const INLINE_NAME: usize = 48;
+/// A question's name, in place up to [`INLINE_NAME`] bytes.
+type Name = SmallVec<[u8; INLINE_NAME]>;
 /// Distinct query types counted per flow (more are counted as `qtypes_cap`).
 const MAX_QTYPES: usize = 8;
 /// How long after a TC answer the TCP retry may start.
@@ -27,26 +32,46 @@ struct Answer {
     rtt: Nanos,
 }
 
-#[derive(Clone, Copy)]
+/// One question and its answer. The answer's fields are kept flat (not an `Option<Answer>`,
+/// which pads to 24 bytes).
 struct Slot {
+    first_ts: Nanos,
+    /// The answer's round-trip time (once `answered`).
+    rtt: Nanos,
+    name: Name,
+    queries: u32,
     id: u16,
     qtype: u16,
     qclass: u16,
-    name: [u8; MAX_NAME],
-    name_len: usize,
-    first_ts: Nanos,
-    queries: u32,
-    answer: Option<Answer>,
+    /// The answer's answer count and reply code (once `answered`).
+    answers: u16,
+    rcode: u8,
+    answered: bool,
     truncated: bool,
 }
 
 impl Slot {
     fn name(&self) -> &[u8] {
-        self.name.get(..self.name_len).unwrap_or_default()
+        &self.name
+    }
+
+    fn answer(&self) -> Option<Answer> {
+        self.answered.then_some(Answer {
+            rcode: self.rcode,
+            answers: self.answers,
+            rtt: self.rtt,
+        })
+    }
+
+    fn set_answer(&mut self, a: Answer) {
+        self.answered = true;
+        self.rcode = a.rcode;
+        self.answers = a.answers;
+        self.rtt = a.rtt;
     }
 
     fn is_problem(&self) -> bool {
-        self.answer.is_none_or(|a| a.rcode != 0)
+        self.answer().is_none_or(|a| a.rcode != 0)
     }
 }
 
@@ -72,13 +97,14 @@ impl TrackerKind for DnsKind {
     fn attach(&self, _: &FlowInfo) -> Box<dyn Tracker> {
         Box::new(Dns {
             dns: self.dns,
-            max_slots: self.limits.per_flow.max(1),
-            slots: Vec::with_capacity(SLOTS_AT_ATTACH),
+            max_slots: u32::try_from(self.limits.per_flow.max(1)).unwrap_or(u32::MAX),
+            slots: SmallVec::new(),
             framers: [Len16, Len16],
             frames: FrameStats::default(),
             queries: 0,
             responses: 0,
-            qtypes: [(0, 0); MAX_QTYPES],
+            qtypes: [0; MAX_QTYPES],
+            qtype_counts: [0; MAX_QTYPES],
             rcodes: [0; 16],
             dropped: 0,
             dropped_unanswered: 0,
@@ -94,15 +120,19 @@ impl TrackerKind for DnsKind {
 struct Dns {
     dns: ServiceId,
     /// Question slots kept (transactions listed per flow).
-    max_slots: usize,
-    slots: Vec<Slot>,
+    max_slots: u32,
+    /// Most flows ask one question: it is kept in the tracker.
+    slots: SmallVec<[Slot; 1]>,
     framers: [Len16; 2],
     frames: FrameStats,
     /// Query and response messages.
     queries: u64,
     responses: u64,
-    /// Query messages by type (type, count; count 0: free).
-    qtypes: [(u16, u32); MAX_QTYPES],
+    /// Query messages by type: the types,
+    qtypes: [u16; MAX_QTYPES],
+    /// and how many queries of the type at the same index (0: the entry is free). Two arrays,
+    /// not one of pairs: 16 bytes less padding.
+    qtype_counts: [u32; MAX_QTYPES],
     /// Response messages by rcode.
     rcodes: [u32; 16],
     /// Transactions pushed out of the full table, and how many of them were unanswered.
@@ -134,29 +164,24 @@ impl Dns {
                 return;
             };
             self.count_qtype(q.qtype, cx);
-            if let Some(s) = self
-                .slots
-                .iter_mut()
-                .find(|s| s.answer.is_none() && matches(s))
-            {
+            if let Some(s) = self.slots.iter_mut().find(|s| !s.answered && matches(s)) {
                 s.queries = s.queries.saturating_add(1);
                 cx.count("retransmissions");
                 return;
             }
-            let mut slot = Slot {
+            let slot = Slot {
+                first_ts: cx.ts,
+                rtt: 0,
+                name: Name::from_slice(name),
+                queries: 1,
                 id: m.id,
                 qtype: q.qtype,
                 qclass: q.qclass,
-                name: [0; MAX_NAME],
-                name_len: name.len(),
-                first_ts: cx.ts,
-                queries: 1,
-                answer: None,
+                answers: 0,
+                rcode: 0,
+                answered: false,
                 truncated: false,
             };
-            if let Some(dst) = slot.name.get_mut(..name.len()) {
-                dst.copy_from_slice(name);
-            }
             self.insert(slot, cx);
             return;
         }
@@ -168,8 +193,8 @@ impl Dns {
             cx.error("unmatched_response");
             return;
         };
-        if s.answer.is_none() {
-            s.answer = Some(Answer {
+        if !s.answered {
+            s.set_answer(Answer {
                 rcode: m.rcode,
                 answers: m.answers,
                 rtt: cx.ts.saturating_sub(s.first_ts),
@@ -197,10 +222,20 @@ impl Dns {
     }
 
     fn count_qtype(&mut self, t: u16, cx: &mut Cx<'_>) {
-        if let Some(e) = self.qtypes.iter_mut().find(|e| e.1 > 0 && e.0 == t) {
-            e.1 = e.1.saturating_add(1);
-        } else if let Some(e) = self.qtypes.iter_mut().find(|e| e.1 == 0) {
-            *e = (t, 1);
+        if let Some((_, n)) = self
+            .qtypes
+            .iter()
+            .zip(&mut self.qtype_counts)
+            .find(|(ty, n)| **n > 0 && **ty == t)
+        {
+            *n = n.saturating_add(1);
+        } else if let Some((ty, n)) = self
+            .qtypes
+            .iter_mut()
+            .zip(&mut self.qtype_counts)
+            .find(|(_, n)| **n == 0)
+        {
+            (*ty, *n) = (t, 1);
         } else {
             cx.error("qtypes_cap");
         }
@@ -208,9 +243,9 @@ impl Dns {
 
     /// Adds a question; a full table gives up an answered NOERROR slot first, else the oldest.
     fn insert(&mut self, slot: Slot, cx: &mut Cx<'_>) {
-        if self.slots.len() >= self.max_slots {
+        if self.slots.len() >= self.max_slots as usize {
             let victim = self.slots.iter().position(|s| !s.is_problem()).unwrap_or(0);
-            if self.slots.get(victim).is_some_and(|s| s.answer.is_none()) {
+            if self.slots.get(victim).is_some_and(|s| !s.answered) {
                 self.dropped_unanswered += 1;
             }
             if victim < self.slots.len() {
@@ -232,10 +267,10 @@ impl Dns {
                     "first_ts": super::smtp_diag::secs(s.first_ts),
                     "name": String::from_utf8_lossy(s.name()),
                     "qtype": dns::type_name(s.qtype),
-                    "answered": s.answer.is_some(),
-                    "rcode": s.answer.map(|a| dns::rcode_name(a.rcode)),
-                    "answers": s.answer.map_or(0, |a| a.answers),
-                    "rtt_ms": s.answer.map(|a| (a.rtt / 1000) as f64 / 1000.0),
+                    "answered": s.answered,
+                    "rcode": s.answer().map(|a| dns::rcode_name(a.rcode)),
+                    "answers": s.answer().map_or(0, |a| a.answers),
+                    "rtt_ms": s.answer().map(|a| (a.rtt / 1000) as f64 / 1000.0),
                     "queries": s.queries,
                     "truncated": s.truncated,
                 })
@@ -254,7 +289,12 @@ impl Dns {
         };
         d.queries += self.queries;
         d.responses += self.responses;
-        for &(t, n) in self.qtypes.iter().filter(|e| e.1 > 0) {
+        for (&t, &n) in self
+            .qtypes
+            .iter()
+            .zip(&self.qtype_counts)
+            .filter(|e| *e.1 > 0)
+        {
             count_by_name(&mut d.qtypes, dns::type_name(t), n);
         }
         for (r, &n) in self.rcodes.iter().enumerate().filter(|e| *e.1 > 0) {
@@ -263,13 +303,13 @@ impl Dns {
         d.unanswered += u64::from(self.dropped_unanswered);
         d.transactions_not_listed += u64::from(self.dropped);
         for s in &self.slots {
-            match s.answer {
+            match s.answer() {
                 Some(a) => d.rtt(a.rtt),
                 None => d.unanswered += 1,
             }
             if s.is_problem() {
                 let outcome = s
-                    .answer
+                    .answer()
                     .map_or("unanswered".into(), |a| dns::rcode_name(a.rcode));
                 d.problem(
                     ProblemKey {
@@ -331,4 +371,13 @@ impl Tracker for Dns {
         self.fold(cx);
         cx.want_record.then(|| self.record())
     }
+}
+
+/// The DNS tracker's size and its question slot's (`track::tests::per_flow_state_stays_small`).
+#[cfg(test)]
+pub(super) fn sizes() -> [(&'static str, usize); 2] {
+    [
+        ("Dns", std::mem::size_of::<Dns>()),
+        ("dns::Slot", std::mem::size_of::<Slot>()),
+    ]
 }

@@ -218,3 +218,80 @@ fn bad_messages_are_counted_and_the_table_is_capped() {
         Some(32)
     );
 }
+
+/// A name is kept in place up to `INLINE_NAME` bytes and on the heap past it: names on either
+/// side of that bound, and the longest a name can be, match their answers and are reported
+/// whole, and names that differ only past the bound are not taken for each other.
+#[test]
+fn names_kept_in_place_or_not_match_and_report_whole() {
+    use super::dns::INLINE_NAME;
+    // Labels of up to 63 bytes, dot-separated, to exactly `len` bytes.
+    let name = |len: usize, last: char| {
+        let mut s = String::new();
+        while s.len() < len {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            let take = (len - s.len()).min(63);
+            s.extend(std::iter::repeat_n('a', take.saturating_sub(1)));
+            s.push(last);
+        }
+        assert_eq!(s.len(), len);
+        s
+    };
+    let names = [
+        name(INLINE_NAME - 1, 'x'),
+        name(INLINE_NAME, 'x'),
+        name(INLINE_NAME + 1, 'x'),
+        name(INLINE_NAME + 1, 'y'),
+        name(253, 'x'),
+    ];
+    let mut r = Run::builtin();
+    for (i, n) in names.iter().enumerate() {
+        let id = 40 + i as u16;
+        let ts = i as Nanos * SECOND;
+        r.feed(&udp(ts, C, S, &dns_query(id, n, 1)));
+        if i == 3 {
+            // A failed answer naming the question before, which shares this one's first
+            // `INLINE_NAME` bytes, with this question's id: it is not this question's answer.
+            r.feed(&udp(
+                ts + 500_000,
+                S,
+                C,
+                &dns_response(id, &names[2], 1, 3, &[], 60),
+            ));
+        }
+        // Every other question fails, so that its name is listed as a problem.
+        let rcode = if i % 2 == 0 { 3 } else { 0 };
+        r.feed(&udp(
+            ts + 1_000_000,
+            S,
+            C,
+            &dns_response(id, n, 1, rcode, &[], 60),
+        ));
+    }
+    r.finish();
+    let d = diag(&r);
+    assert_eq!((d.queries, d.responses, d.unanswered), (5, 6, 0));
+    let listed: Vec<(&str, &str)> = d
+        .problems
+        .keys()
+        .map(|k| (k.name.as_str(), k.outcome.as_str()))
+        .collect();
+    let mut want = vec![
+        (names[0].as_str(), "NXDOMAIN"),
+        (names[2].as_str(), "NXDOMAIN"),
+        (names[4].as_str(), "NXDOMAIN"),
+    ];
+    want.sort();
+    assert_eq!(listed, want);
+    let f = findings(&r);
+    let tx = f[0]["transactions"].as_array().expect("transactions");
+    let got: Vec<(&str, bool)> = tx
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap_or(""), t["answered"] == true))
+        .collect();
+    let want: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), true)).collect();
+    assert_eq!(got, want);
+    assert_eq!(tx[3]["rcode"], "NOERROR", "{}", tx[3]);
+}
