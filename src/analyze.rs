@@ -299,10 +299,11 @@ impl Analyzer {
         let mut ended = |f: Flow, why: EndReason| ends.flow_ended(now, f, why);
         let classifier = &self.classifier;
         // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
-        if p.unreachable.is_some_and(|u| u.is_fragmentation_needed()) {
+        let unreachable = p.quoted().filter(|u| !u.is_fragmentation_needed());
+        if unreachable.is_none() {
             p.unreachable = None;
         }
-        let (touch, flow) = match &p.unreachable {
+        let (touch, flow) = match &unreachable {
             Some(u) => {
                 self.input.icmp_unreachable += 1;
                 self.input.icmp_unreachable_bytes += wire;
@@ -325,7 +326,7 @@ impl Analyzer {
                     .push((flow.proto, flow.client, flow.server, flow.first_ts));
             }
         }
-        if p.unreachable.is_none() {
+        if unreachable.is_none() {
             self.trackers.packet(flow, p);
         }
         if let Some(ev) = self.events.as_deref_mut() {

@@ -93,6 +93,13 @@ pub struct FiveTuple {
     pub dst: Endpoint,
 }
 
+/// ICMP for IPv4 (IP protocol 1) or ICMPv6 (58).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpVersion {
+    V4,
+    V6,
+}
+
 /// An ICMP / ICMPv6 destination-unreachable message and the packet it quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IcmpUnreachable {
@@ -156,8 +163,11 @@ pub struct Packet<'a> {
     /// Captured transport payload (may be cut short by the snap length). Empty for non-first
     /// fragments.
     pub payload: &'a [u8],
-    /// Set when this is an ICMP destination-unreachable message: it belongs to the quoted flow.
-    pub unreachable: Option<IcmpUnreachable>,
+    /// Set (to the ICMP version) when this is an ICMP destination-unreachable message whose
+    /// quote is readable: it belongs to the quoted flow, which [`quoted`](Self::quoted) reads
+    /// from the payload again. Kept here, the quoted five-tuple made every packet 40 bytes
+    /// larger, and every packet is moved on its way to the flow table (README, Benchmarks).
+    pub unreachable: Option<IcmpVersion>,
     /// Set when the IP packet is a fragment.
     pub fragment: Option<Fragment>,
     /// ICMP type and code, for ICMP and ICMPv6 messages (Community ID maps them to ports).
@@ -165,6 +175,26 @@ pub struct Packet<'a> {
 }
 
 impl Packet<'_> {
+    /// The destination-unreachable message and the packet it quotes, if this is one
+    /// ([`unreachable`](Self::unreachable) is set): read from the payload again, as the decoder
+    /// read it.
+    #[inline]
+    pub fn quoted(&self) -> Option<IcmpUnreachable> {
+        // Every packet asks; nearly every one is answered here, in line.
+        let version = self.unreachable?;
+        self.read_quote(version)
+    }
+
+    #[inline(never)]
+    fn read_quote(&self, version: IcmpVersion) -> Option<IcmpUnreachable> {
+        let (_, code) = self.icmp?;
+        Some(IcmpUnreachable {
+            v6: version == IcmpVersion::V6,
+            code,
+            quoted: crate::decode::quoted_flow(self.payload)?,
+        })
+    }
+
     /// True for a non-first IP fragment, which carries no transport header.
     pub fn is_trailing_fragment(&self) -> bool {
         matches!(self.fragment, Some(f) if f.offset > 0)
@@ -207,5 +237,24 @@ pub(crate) mod testkit {
             fragment: None,
             icmp: None,
         }
+    }
+}
+
+/// Every packet is moved from the decoder into a read-ahead ring or a batch on its way to the
+/// flow table: it stays small (README, Benchmarks). An ICMP error's quote is read again from
+/// the payload ([`Packet::quoted`]), not carried: with it, a packet was 136 bytes.
+#[test]
+fn a_packet_stays_small() {
+    use std::mem::size_of;
+    let sizes = [
+        ("Packet", size_of::<Packet<'_>>()),
+        (
+            "Result<Packet, SkipReason>",
+            size_of::<Result<Packet<'_>, crate::decode::SkipReason>>(),
+        ),
+    ];
+    for (what, size) in sizes {
+        eprintln!("{what}: {size} bytes");
+        assert!(size <= 96, "{what} is {size} bytes, more than 96");
     }
 }

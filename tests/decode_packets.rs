@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use etherparse::{IpNumber, PacketBuilder};
 use exflow::decode::{decode, FragmentTracker, Layer, SkipReason};
-use exflow::packet::{tcp_flags, Endpoint, FiveTuple, Fragment, Packet, Proto, RawPacket};
+use exflow::packet::{
+    tcp_flags, Endpoint, FiveTuple, Fragment, IcmpVersion, Packet, Proto, RawPacket,
+};
 
 const A4: [u8; 4] = [192, 168, 1, 10];
 const B4: [u8; 4] = [10, 0, 0, 25];
@@ -428,7 +430,8 @@ fn icmpv4_unreachable_quotes_tcp_and_udp() {
     // Administratively prohibited, quoting the SYN's IP header and 8 bytes of TCP.
     let p = dec(1, &eth(0x0800, &icmp4_unreachable(13, &tcp4(b"")[..28]))).unwrap();
     assert_eq!((p.proto, p.src, p.dst), (Proto::Icmp, ep(R4, 0), ep(A4, 0)));
-    let u = p.unreachable.unwrap();
+    assert_eq!(p.unreachable, Some(IcmpVersion::V4));
+    let u = p.quoted().unwrap();
     assert!(!u.v6 && u.code == 13 && u.is_admin_prohibited());
     let want = FiveTuple {
         proto: Proto::Tcp,
@@ -439,7 +442,7 @@ fn icmpv4_unreachable_quotes_tcp_and_udp() {
 
     // Port unreachable, quoting a whole UDP datagram.
     let p = dec(101, &icmp4_unreachable(3, &udp4(b"query"))).unwrap();
-    let u = p.unreachable.unwrap();
+    let u = p.quoted().unwrap();
     assert_eq!((u.code, u.quoted.proto), (3, Proto::Udp));
     assert_eq!((u.quoted.src, u.quoted.dst), (ep(A4, 33000), ep(B4, 53)));
 }
@@ -448,7 +451,8 @@ fn icmpv4_unreachable_quotes_tcp_and_udp() {
 fn icmpv6_unreachable_quotes_tcp_and_udp() {
     let p = dec(229, &icmp6_unreachable(1, &tcp6(b"")[..48])).unwrap();
     assert_eq!((p.proto, p.src, p.dst), (Proto::Icmp, ep(R6, 0), ep(A6, 0)));
-    let u = p.unreachable.unwrap();
+    assert_eq!(p.unreachable, Some(IcmpVersion::V6));
+    let u = p.quoted().unwrap();
     assert!(u.v6 && u.code == 1 && u.is_admin_prohibited());
     assert_eq!(
         u.quoted,
@@ -459,7 +463,7 @@ fn icmpv6_unreachable_quotes_tcp_and_udp() {
         }
     );
     let p = dec(101, &icmp6_unreachable(4, &udp6(b"zz"))).unwrap();
-    let u = p.unreachable.unwrap();
+    let u = p.quoted().unwrap();
     assert_eq!(
         (u.code, u.quoted.proto, u.quoted.dst),
         (4, Proto::Udp, ep(B6, 53))
@@ -470,7 +474,7 @@ fn icmpv6_unreachable_quotes_tcp_and_udp() {
 fn icmp_unreachable_with_short_quote() {
     // Ports cut off: the flow is still named, with port 0.
     let p = dec(101, &icmp4_unreachable(1, &tcp4(b"")[..22])).unwrap();
-    let q = p.unreachable.unwrap().quoted;
+    let q = p.quoted().unwrap().quoted;
     assert_eq!((q.proto, q.src, q.dst), (Proto::Tcp, ep(A4, 0), ep(B4, 0)));
     // Not even the quoted IP header: a plain ICMP packet.
     let p = dec(101, &icmp4_unreachable(1, &tcp4(b"")[..12])).unwrap();
@@ -491,7 +495,7 @@ fn icmp_unreachable_quoting_a_ping() {
         .write(&mut req, b"")
         .unwrap();
     let p = dec(101, &icmp4_unreachable(10, &req)).unwrap();
-    let q = p.unreachable.unwrap().quoted;
+    let q = p.quoted().unwrap().quoted;
     assert_eq!(
         (q.proto, q.src, q.dst),
         (Proto::Icmp, ep(A4, 0x77), ep(B4, 0x77))
@@ -687,7 +691,7 @@ mod captured {
         ]);
         let p = dec(113, &f).unwrap();
         assert_eq!((p.proto, p.src.port, p.dst.port), (Proto::Icmp, 0, 0));
-        let u = p.unreachable.unwrap();
+        let u = p.quoted().unwrap();
         assert_eq!((u.v6, u.code, u.is_admin_prohibited()), (false, 3, false));
         let want = FiveTuple {
             proto: Proto::Udp,
@@ -710,7 +714,7 @@ mod captured {
             (p.proto, p.src, p.dst),
             (Proto::Icmp, ep(LO6, 0), ep(LO6, 0))
         );
-        let u = p.unreachable.unwrap();
+        let u = p.quoted().unwrap();
         assert_eq!((u.v6, u.code), (true, 4));
         let want = FiveTuple {
             proto: Proto::Udp,

@@ -23,6 +23,7 @@ use crate::packet::{Packet, RawPacket};
 
 pub use fragment::FragmentTracker;
 pub use link::linktype;
+pub(crate) use transport::quoted_flow;
 
 /// Protocol layer a packet could not be decoded at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

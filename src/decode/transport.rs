@@ -10,7 +10,7 @@ use super::ip::{self, L3};
 use super::link::IpVersion;
 use super::{Layer, SkipReason};
 use crate::bytes::be16;
-use crate::packet::{Endpoint, FiveTuple, IcmpUnreachable, Packet, Proto, RawPacket};
+use crate::packet::{Endpoint, FiveTuple, IcmpVersion, Packet, Proto, RawPacket};
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
@@ -39,7 +39,7 @@ struct L4<'a> {
     ack: u32,
     window: u16,
     payload: &'a [u8],
-    unreachable: Option<IcmpUnreachable>,
+    unreachable: Option<IcmpVersion>,
     icmp: Option<(u8, u8)>,
 }
 
@@ -168,7 +168,9 @@ fn icmp(b: &[u8], v6: bool) -> Result<L4<'_>, SkipReason> {
         ICMPV4_UNREACHABLE
     };
     if kind == unreachable {
-        l4.unreachable = quoted_flow(body).map(|quoted| IcmpUnreachable { v6, code, quoted });
+        // The quote is read again from the payload when it is wanted (`Packet::quoted`).
+        l4.unreachable =
+            quoted_flow(body).map(|_| if v6 { IcmpVersion::V6 } else { IcmpVersion::V4 });
     } else if let Some(id) = echo_id(b, v6) {
         (l4.src_port, l4.dst_port) = (id, id);
     }
@@ -190,7 +192,7 @@ fn echo_id(icmp: &[u8], v6: bool) -> Option<u16> {
 /// 8 bytes of its transport header, often fewer. Ports that were cut off (or that a non-first
 /// fragment never had) are 0. `None` when not even the quoted IP header is readable; the
 /// message is then an ordinary ICMP packet.
-fn quoted_flow(quote: &[u8]) -> Option<FiveTuple> {
+pub(crate) fn quoted_flow(quote: &[u8]) -> Option<FiveTuple> {
     let l3 = ip::parse(quote, IpVersion::Any).ok()?;
     let b = l3.payload;
     let (sport, dport) = match l3.ip_number {

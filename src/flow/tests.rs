@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::packet::tcp_flags::{ACK, FIN, PSH, RST, SYN};
-use crate::packet::{FiveTuple, IcmpUnreachable};
+use crate::packet::{FiveTuple, IcmpUnreachable, IcmpVersion};
+use std::net::IpAddr;
 
 const S: Nanos = 1_000_000_000;
 
@@ -19,6 +20,34 @@ fn udp(ts: Nanos, src: &str, dst: &str) -> Packet<'static> {
     }
 }
 
+/// An ICMPv4 destination-unreachable from `src` to `dst` quoting `u`'s packet (an IPv4 header
+/// and the first 8 bytes of its transport header), as the decoder gives it.
+fn unreachable(ts: Nanos, src: &str, dst: &str, u: IcmpUnreachable) -> Packet<'static> {
+    let (IpAddr::V4(a), IpAddr::V4(b)) = (u.quoted.src.ip, u.quoted.dst.ip) else {
+        panic!("IPv4 quotes only");
+    };
+    let number = match u.quoted.proto {
+        Proto::Tcp => 6,
+        Proto::Udp => 17,
+        p => panic!("{p:?}"),
+    };
+    let mut quote = vec![0x45, 0, 0, 40, 0, 0, 0, 0, 64, number, 0, 0];
+    quote.extend(a.octets());
+    quote.extend(b.octets());
+    quote.extend(u.quoted.src.port.to_be_bytes());
+    quote.extend(u.quoted.dst.port.to_be_bytes());
+    quote.extend([0; 4]);
+    let p = Packet {
+        proto: Proto::Icmp,
+        payload: Box::leak(quote.into_boxed_slice()),
+        unreachable: Some(IcmpVersion::V4),
+        icmp: Some((3, u.code)),
+        ..udp(ts, src, dst)
+    };
+    assert_eq!(p.quoted(), Some(u), "the quote reads back");
+    p
+}
+
 fn is_server(proto: Proto, port: u16) -> bool {
     matches!(
         (proto, port),
@@ -32,7 +61,7 @@ fn run(cfg: FlowConfig, packets: &[Packet<'_>]) -> Vec<(Flow, EndReason)> {
     let mut out = Vec::new();
     let mut ended = |f: Flow, why: EndReason| out.push((f, why));
     for p in packets {
-        match &p.unreachable {
+        match &p.quoted() {
             Some(u) => {
                 t.icmp_unreachable(p, u, &mut ended);
             }
@@ -129,9 +158,7 @@ fn icmp_blocked_syn() {
             dst: ep(SRV),
         },
     };
-    let mut icmp = tcp(S / 10, "10.0.0.1:0", "10.0.0.5:0", 0, 0);
-    icmp.proto = Proto::Icmp;
-    icmp.unreachable = Some(u);
+    let icmp = unreachable(S / 10, "10.0.0.1:0", "10.0.0.5:0", u);
     let f = run(FlowConfig::default(), &[tcp(0, C, SRV, SYN, 1), icmp]);
     assert_eq!(f.len(), 1);
     let f = &f[0].0;
@@ -481,10 +508,7 @@ fn history(ops: &[Op], full_walk: bool, max_flows: usize) -> Vec<Vec<String>> {
                         dst: ep(&b),
                     },
                 };
-                let p = Packet {
-                    unreachable: Some(u),
-                    ..udp(now, "192.0.2.1:0", &a)
-                };
+                let p = unreachable(now, "192.0.2.1:0", &a, u);
                 t.icmp_unreachable(&p, &u, &mut ended);
             }
             Op::Sweep { ahead } => {
