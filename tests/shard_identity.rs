@@ -302,3 +302,72 @@ fn one_thread_reads_a_cut_mapped_capture_as_it_reads_a_stream() {
     assert!(warned >= 5, "only {warned} cuts were reported as truncated");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An ICMP error's quote is read again from the payload where it is wanted (`Packet::quoted`):
+/// by the reader to route the error to its flow's worker, and by the analysis. A "fragmentation
+/// needed" (path-MTU discovery) is ordinary ICMP traffic there, not a verdict on the flow it
+/// quotes; an "administratively prohibited" decides its flow's outcome, in whichever worker.
+#[test]
+fn icmp_errors_reach_the_flow_they_quote_or_stay_icmp() {
+    let ep = |h: &str, p: u16| SocketAddr::new(h.parse().unwrap(), p);
+    let router: IpAddr = "10.1.9.1".parse().unwrap();
+    let mut sc = Scenario::new();
+    // Clients in several workers' shares, so that an error crosses the reader's routing.
+    let clients: Vec<String> = (0..8).map(|i| format!("192.168.4.{}", 10 + i)).collect();
+    for (i, c) in clients.iter().enumerate() {
+        let t = T0 + i as i64 * S;
+        let syn = sc.tcp(ep(c, 1500), ep(SERVER, 25), t).conn().syn(t);
+        let why = if i % 2 == 0 {
+            exflow::synth::Unreachable::Code(4)
+        } else {
+            exflow::synth::Unreachable::AdminProhibited
+        };
+        assert!(sc.icmp_unreachable(router, &syn.data, why, t + 1_000_000));
+        sc.push(syn);
+    }
+    let dir = std::env::temp_dir().join(format!("exflow-shard-icmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("icmp.pcap");
+    std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
+    let mut reports = Vec::new();
+    for threads in [1, 3] {
+        let r = report(&path, threads);
+        assert_eq!(r["input"]["icmp_unreachable"], 4, "{threads} threads");
+        let flows = r["flows"].as_array().expect("flows");
+        for (i, c) in clients.iter().enumerate() {
+            let f = flows
+                .iter()
+                .find(|f| {
+                    f["client"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with(c.as_str()))
+                })
+                .unwrap_or_else(|| panic!("{c}'s flow, {threads} threads"));
+            let want = if i % 2 == 0 {
+                "unanswered"
+            } else {
+                "icmp_unreachable"
+            };
+            assert_eq!(f["outcome"], want, "{c}, {threads} threads: {f}");
+        }
+        // The path-MTU messages are flows of their own, ICMP from the router.
+        let icmp = flows
+            .iter()
+            .filter(|f| {
+                f["proto"] == "icmp"
+                    && f["client"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("10.1.9.1"))
+            })
+            .count();
+        assert!(icmp >= 1, "{threads} threads: no ICMP flow from the router");
+        reports.push(r);
+    }
+    assert_eq!(reports[0], reports[1]);
+    let workers: std::collections::BTreeSet<usize> = clients
+        .iter()
+        .map(|c| worker_for(c.parse().unwrap(), SERVER.parse().unwrap(), 3))
+        .collect();
+    assert!(workers.len() > 1, "every client in one worker: {workers:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
