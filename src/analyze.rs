@@ -298,11 +298,8 @@ impl Analyzer {
         let now = raw_ts;
         let mut ended = |f: Flow, why: EndReason| ends.flow_ended(now, f, why);
         let classifier = &self.classifier;
-        // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
-        let unreachable = p.quoted().filter(|u| !u.is_fragmentation_needed());
-        if unreachable.is_none() {
-            p.unreachable = None;
-        }
+        // Set only for a verdict on the quoted flow: path-MTU messages are ordinary ICMP.
+        let unreachable = p.quoted();
         let (touch, flow) = match &unreachable {
             Some(u) => {
                 self.input.icmp_unreachable += 1;

@@ -112,15 +112,16 @@ pub struct IcmpUnreachable {
 }
 
 impl IcmpUnreachable {
-    /// ICMPv4 "fragmentation needed": path-MTU discovery, not a failed connection.
-    pub fn is_fragmentation_needed(&self) -> bool {
-        !self.v6 && self.code == 4
-    }
-
     /// True for the codes a filtering firewall answers with.
     pub fn is_admin_prohibited(&self) -> bool {
         is_admin_prohibited(self.v6, self.code)
     }
+}
+
+/// ICMPv4 "fragmentation needed" (code 4): path-MTU discovery, not a verdict on the flow it
+/// quotes. The decoder leaves such messages ordinary ICMP ([`Packet::unreachable`] unset).
+pub fn is_fragmentation_needed(v6: bool, code: u8) -> bool {
+    !v6 && code == 4
 }
 
 /// True for the destination-unreachable codes a filtering firewall answers with: ICMPv4 9, 10
@@ -164,8 +165,9 @@ pub struct Packet<'a> {
     /// fragments.
     pub payload: &'a [u8],
     /// Set (to the ICMP version) when this is an ICMP destination-unreachable message whose
-    /// quote is readable: it belongs to the quoted flow, which [`quoted`](Self::quoted) reads
-    /// from the payload again. Kept here, the quoted five-tuple made every packet 40 bytes
+    /// quote is readable and which is a verdict on the quoted flow (not a path-MTU "fragmentation
+    /// needed", which stays ordinary ICMP): it belongs to that flow, which
+    /// [`quoted`](Self::quoted) reads from the payload again. Kept here, the quoted five-tuple made every packet 40 bytes
     /// larger, and every packet is moved on its way to the flow table (README, Benchmarks).
     pub unreachable: Option<IcmpVersion>,
     /// Set when the IP packet is a fragment.

@@ -445,6 +445,14 @@ fn icmpv4_unreachable_quotes_tcp_and_udp() {
     let u = p.quoted().unwrap();
     assert_eq!((u.code, u.quoted.proto), (3, Proto::Udp));
     assert_eq!((u.quoted.src, u.quoted.dst), (ep(A4, 33000), ep(B4, 53)));
+
+    // Fragmentation needed (path-MTU discovery): ordinary ICMP, no verdict on what it quotes.
+    let p = dec(101, &icmp4_unreachable(4, &udp4(b"query"))).unwrap();
+    assert_eq!(
+        (p.proto, p.icmp, p.unreachable),
+        (Proto::Icmp, Some((3, 4)), None)
+    );
+    assert_eq!(p.quoted(), None);
 }
 
 #[test]

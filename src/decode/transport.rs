@@ -10,7 +10,9 @@ use super::ip::{self, L3};
 use super::link::IpVersion;
 use super::{Layer, SkipReason};
 use crate::bytes::be16;
-use crate::packet::{Endpoint, FiveTuple, IcmpVersion, Packet, Proto, RawPacket};
+use crate::packet::{
+    is_fragmentation_needed, Endpoint, FiveTuple, IcmpVersion, Packet, Proto, RawPacket,
+};
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
@@ -168,6 +170,10 @@ fn icmp(b: &[u8], v6: bool) -> Result<L4<'_>, SkipReason> {
         ICMPV4_UNREACHABLE
     };
     if kind == unreachable {
+        // Path-MTU messages are ordinary ICMP traffic, not a verdict on the flow they quote.
+        if is_fragmentation_needed(v6, code) {
+            return Ok(l4);
+        }
         // The quote is read again from the payload when it is wanted (`Packet::quoted`).
         l4.unreachable =
             quoted_flow(body).map(|_| if v6 { IcmpVersion::V6 } else { IcmpVersion::V4 });

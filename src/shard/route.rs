@@ -11,9 +11,10 @@ use crate::packet::{Nanos, Packet};
 /// The worker (of `n`) for a decoded frame.
 pub fn worker_of(p: &Packet<'_>, n: usize) -> usize {
     let (a, b) = match p.quoted() {
-        // The error belongs to the flow it quotes (path-MTU messages are ordinary ICMP).
-        Some(u) if !u.is_fragmentation_needed() => (u.quoted.src.ip, u.quoted.dst.ip),
-        _ => (p.src.ip, p.dst.ip),
+        // The error belongs to the flow it quotes (path-MTU messages are ordinary ICMP: the
+        // decoder does not set them).
+        Some(u) => (u.quoted.src.ip, u.quoted.dst.ip),
+        None => (p.src.ip, p.dst.ip),
     };
     worker_for(a, b, n)
 }
