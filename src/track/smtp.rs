@@ -399,11 +399,7 @@ impl Smtp {
     fn extension(&mut self, kw: &[u8]) {
         if self.extensions.len() < MAX_EXTENSIONS {
             let kw = text(kw);
-            if kw
-                .split(' ')
-                .next()
-                .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
-            {
+            if ehlo_keyword(&kw).eq_ignore_ascii_case("STARTTLS") {
                 self.starttls_offered = true;
             }
             self.extensions.push(kw);
@@ -641,12 +637,9 @@ impl Smtp {
             }
         }
         for (i, e) in self.extensions.iter().enumerate() {
-            let kw = e.split(' ').next().unwrap_or_default();
+            let kw = ehlo_keyword(e);
             // Each keyword once a session (the list is short: at most MAX_EXTENSIONS).
-            if !self.extensions[..i]
-                .iter()
-                .any(|p| p.split(' ').next().unwrap_or_default() == kw)
-            {
+            if !self.extensions[..i].iter().any(|p| ehlo_keyword(p) == kw) {
                 d.extension(kw);
             }
         }
@@ -759,4 +752,9 @@ impl Tracker for Smtp {
         self.fold(v, cx);
         cx.want_record.then(|| self.record(v))
     }
+}
+
+/// An EHLO line's keyword: its first word.
+fn ehlo_keyword(line: &str) -> &str {
+    line.split(' ').next().unwrap_or_default()
 }
