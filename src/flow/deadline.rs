@@ -86,6 +86,7 @@ impl Deadlines {
     }
 
     /// Drops every entry (the table was emptied).
+    #[cfg(test)]
     pub(super) fn clear(&mut self) {
         self.retain(|_| false);
     }

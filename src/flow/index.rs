@@ -185,6 +185,7 @@ impl FlowIndex {
     }
 
     /// Every slot, in bucket order; the index is empty afterwards.
+    #[cfg(test)]
     pub(super) fn drain(&mut self) -> Vec<u32> {
         let slots = self
             .buckets

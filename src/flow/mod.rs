@@ -483,17 +483,33 @@ impl<C: Default> FlowTable<C> {
     /// Hands every flow still in the table to `ended` (end of capture), oldest first, so that
     /// reports list them in the same order on every run.
     pub fn flush(&mut self, ended: &mut impl FnMut(Flow<C>, EndReason)) {
-        // Sort slot numbers, not flows: no second copy of the table.
-        let mut open: Vec<u32> = self.index.drain();
-        oldest_first(&self.slab, &mut open, &mut self.order);
-        for i in open {
+        // The flush is where a run's memory peaks: every flow is still open. What only lookups
+        // and sweeps need is freed before the sort takes room, and the sort takes exactly the
+        // room it needs: together this was 12 MB of the generated benchmark capture's peak
+        // (README, Benchmarks).
+        let open = self.index.len();
+        self.index = index::FlowIndex::with_capacity(0);
+        self.deadlines = deadline::Deadlines::default();
+        self.due = Vec::new();
+        self.due_hash = Vec::new();
+        // Sort slot numbers and first times, not flows: no second copy of the table. The slab
+        // holds exactly the open flows.
+        let mut order = Vec::with_capacity(open);
+        self.order = Vec::new();
+        order.extend(
+            self.slab
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| Some((f.as_ref()?.first_ts, u32::try_from(i).ok()?))),
+        );
+        sort_oldest_first(&self.slab, &mut order);
+        for &(_, i) in &order {
             if let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) {
                 ended(f, EndReason::Flushed);
             }
         }
         self.slab.clear();
         self.free.clear();
-        self.deadlines.clear();
     }
 
     /// Expires flows idle past their timeout, at most once per [`SWEEP_EVERY`] of capture time,
@@ -664,15 +680,24 @@ fn oldest_first<C>(slab: &[Option<Flow<C>>], slots: &mut Vec<u32>, order: &mut V
             .iter()
             .filter_map(|&i| flow(i).map(|f| (f.first_ts, i))),
     );
+    sort_oldest_first(slab, order);
+    slots.clear();
+    slots.extend(order.iter().map(|&(_, i)| i));
+}
+
+/// Sorts `(first time, slot)` pairs in the order [`oldest_first`] gives.
+fn sort_oldest_first<C>(slab: &[Option<Flow<C>>], order: &mut [(Nanos, u32)]) {
+    let key = |&(_, i): &(Nanos, u32)| {
+        slab.get(i as usize)
+            .and_then(Option::as_ref)
+            .map(|f| (f.proto, f.client, f.server))
+    };
     order.sort_unstable();
-    let key = |&(_, i): &(Nanos, u32)| flow(i).map(|f| (f.proto, f.client, f.server));
     for run in order.chunk_by_mut(|a, b| a.0 == b.0) {
         if run.len() > 1 {
             run.sort_unstable_by_key(key);
         }
     }
-    slots.clear();
-    slots.extend(order.iter().map(|&(_, i)| i));
 }
 
 /// The flow in slot `i` of `slab`; creates it with `make` should the slot be vacant (it never
