@@ -85,12 +85,6 @@ impl Deadlines {
         });
     }
 
-    /// Drops every entry (the table was emptied).
-    #[cfg(test)]
-    pub(super) fn clear(&mut self) {
-        self.retain(|_| false);
-    }
-
     /// Number of entries (tests and memory checks).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
