@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use memmap2::{Mmap, MmapOptions};
 
 /// Bytes read between two releases of the pages behind the read position.
-pub(crate) const RELEASE_EVERY: usize = 4 << 20;
+pub(crate) const RELEASE_EVERY: usize = 2 << 20;
 /// How far behind the read position pages are released by default (`ReadLimits::release_lag`):
 /// far enough that the analysis workers of `--threads`, which read payloads in place a few
 /// batches behind the reader, do not fault released pages back in. A run sets what its workers
@@ -71,10 +71,10 @@ pub(crate) fn release(map: &Mmap, from: usize, to: usize) {
 }
 
 /// How far ahead of the read position pages are mapped in.
-pub(crate) const PAGE_AHEAD: usize = 8 << 20;
+pub(crate) const PAGE_AHEAD: usize = 4 << 20;
 /// Bytes mapped in per step (one `madvise`), and the step at which the reader tells where it
 /// is.
-pub(crate) const PAGE_STEP: usize = 4 << 20;
+pub(crate) const PAGE_STEP: usize = 2 << 20;
 
 /// A capture file mapped for reading in order, and the paging of it. Pages are mapped in ahead
 /// of the read position (`MADV_POPULATE_READ`, one call per [`PAGE_STEP`]) and given back
