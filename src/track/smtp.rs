@@ -3,7 +3,9 @@
 //! to its end-of-data line, BDAT and XEXCH50 by length), notes STARTTLS and whether a TLS
 //! ServerHello followed, and gives each session one verdict (see [`Verdict`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+
+use smallvec::SmallVec;
 
 use super::framing::{drive, trim_eol, FrameStats, Lines};
 use super::smtp_diag::{SmtpDiag, SmtpProblem};
@@ -146,6 +148,34 @@ struct Partial {
     lines: u32,
 }
 
+/// The replies of a session that only refusals and logins set: 128 bytes that most sessions
+/// never use, so they are not in every session's tracker.
+#[derive(Debug, Default)]
+struct Rare {
+    first_5xx: Option<Reply>,
+    first_4xx: Option<Reply>,
+    auth_failed: Option<Reply>,
+    /// The final reply to the last AUTH / X-EXPS exchange.
+    auth_reply: Option<Reply>,
+}
+
+/// What a session without refusals or logins has.
+static NOTHING_RARE: Rare = Rare {
+    first_5xx: None,
+    first_4xx: None,
+    auth_failed: None,
+    auth_reply: None,
+};
+
+/// Pushes `x`; a list's first element takes room for itself only (a session has one
+/// transaction and one recipient far more often than more).
+fn push_first_alone<T>(v: &mut Vec<T>, x: T) {
+    if v.capacity() == 0 {
+        v.reserve_exact(1);
+    }
+    v.push(x);
+}
+
 pub(super) struct SmtpKind(pub Limits);
 
 impl TrackerKind for SmtpKind {
@@ -185,7 +215,8 @@ pub(super) struct Smtp {
     starttls_reply: Option<u16>,
     tls_seen: bool,
     commands: [u32; Verb::ALL.len()],
-    replies: BTreeMap<u16, u32>,
+    /// Replies by code, sorted by code (a session sees about four codes: kept in place).
+    replies: SmallVec<[(u16, u32); 4]>,
     transactions: Vec<Transaction>,
     transactions_dropped: u32,
     /// The transaction MAIL opened, not yet ended (index into `transactions`, or past it when
@@ -193,11 +224,8 @@ pub(super) struct Smtp {
     open: Option<usize>,
     last_command: Option<Verb>,
     last_reply: Option<Reply>,
-    first_5xx: Option<Reply>,
-    first_4xx: Option<Reply>,
-    auth_failed: Option<Reply>,
-    /// The final reply to the last AUTH / X-EXPS exchange.
-    auth_reply: Option<Reply>,
+    /// Replies most sessions never get, in an allocation of their own once one comes.
+    rare: Option<Box<Rare>>,
     quit_replied: bool,
     bytes: [u64; 2],
     undecodable: u32,
@@ -212,7 +240,7 @@ impl Smtp {
             client: Client::Commands,
             server_tls: false,
             switched: false,
-            pending: VecDeque::with_capacity(8),
+            pending: VecDeque::new(),
             partial: None,
             joined_late: false,
             banner_done: false,
@@ -224,16 +252,13 @@ impl Smtp {
             starttls_reply: None,
             tls_seen: false,
             commands: [0; Verb::ALL.len()],
-            replies: BTreeMap::new(),
+            replies: SmallVec::new(),
             transactions: Vec::new(),
             transactions_dropped: 0,
             open: None,
             last_command: None,
             last_reply: None,
-            first_5xx: None,
-            first_4xx: None,
-            auth_failed: None,
-            auth_reply: None,
+            rare: None,
             quit_replied: false,
             bytes: [0; 2],
             undecodable: 0,
@@ -335,11 +360,14 @@ impl Smtp {
             self.open = Some(usize::MAX);
             return;
         }
-        self.transactions.push(Transaction {
-            mail_from: text(smtp::path_arg(arg, b"FROM:")),
-            outcome: "open",
-            ..Transaction::default()
-        });
+        push_first_alone(
+            &mut self.transactions,
+            Transaction {
+                mail_from: text(smtp::path_arg(arg, b"FROM:")),
+                outcome: "open",
+                ..Transaction::default()
+            },
+        );
         self.open = Some(self.transactions.len() - 1);
     }
 
@@ -352,7 +380,7 @@ impl Smtp {
             cx.error("rcpt_cap");
             return usize::MAX;
         }
-        t.rcpt.push((text(smtp::path_arg(arg, b"TO:")), None));
+        push_first_alone(&mut t.rcpt, (text(smtp::path_arg(arg, b"TO:")), None));
         t.rcpt.len() - 1
     }
 
@@ -408,8 +436,14 @@ impl Smtp {
 
     fn reply(&mut self, r: Reply, cx: &mut Cx<'_>) {
         cx.count("replies");
-        let n = self.replies.entry(r.code).or_insert(0);
-        *n = n.saturating_add(1);
+        match self.replies.binary_search_by_key(&r.code, |&(c, _)| c) {
+            Ok(i) => {
+                if let Some((_, n)) = self.replies.get_mut(i) {
+                    *n = n.saturating_add(1);
+                }
+            }
+            Err(i) => self.replies.insert(i, (r.code, 1)),
+        }
         self.last_reply = Some(r.clone());
         if !self.banner_done {
             self.banner_done = true;
@@ -489,25 +523,36 @@ impl Smtp {
             Verb::Auth | Verb::XExps => match code {
                 334 => self.set_client(Client::AuthLine),
                 200..=299 => {
-                    self.auth_failed = None;
-                    self.auth_reply = Some(r);
+                    let rare = self.rare_mut();
+                    rare.auth_failed = None;
+                    rare.auth_reply = Some(r);
                 }
                 500.. => {
-                    self.auth_failed = Some(r.clone());
-                    self.auth_reply = Some(r);
+                    let rare = self.rare_mut();
+                    rare.auth_failed = Some(r.clone());
+                    rare.auth_reply = Some(r);
                 }
-                _ => self.auth_reply = Some(r),
+                _ => self.rare_mut().auth_reply = Some(r),
             },
             Verb::Quit => self.quit_replied = true,
             _ => {}
         }
     }
 
+    fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&NOTHING_RARE)
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     fn refused(&mut self, r: &Reply) {
+        let rare = self.rare_mut();
         let slot = if r.code >= 500 {
-            &mut self.first_5xx
+            &mut rare.first_5xx
         } else {
-            &mut self.first_4xx
+            &mut rare.first_4xx
         };
         if slot.is_none() {
             *slot = Some(r.clone());
@@ -556,11 +601,11 @@ impl Smtp {
             }
         } else if self.banner.as_ref().is_some_and(|b| b.code >= 400) {
             Verdict::GreetingRefused
-        } else if self.first_5xx.is_some() {
+        } else if self.rare().first_5xx.is_some() {
             Verdict::Rejected
-        } else if self.first_4xx.is_some() {
+        } else if self.rare().first_4xx.is_some() {
             Verdict::Deferred
-        } else if self.auth_failed.is_some() && self.transactions.is_empty() {
+        } else if self.rare().auth_failed.is_some() && self.transactions.is_empty() {
             Verdict::AuthFailed
         } else if in_transaction && ended {
             Verdict::Cut
@@ -578,9 +623,9 @@ impl Smtp {
     fn deciding(&self, v: Verdict) -> Option<&Reply> {
         match v {
             Verdict::GreetingRefused => self.banner.as_ref(),
-            Verdict::Rejected => self.first_5xx.as_ref(),
-            Verdict::Deferred => self.first_4xx.as_ref(),
-            Verdict::AuthFailed => self.auth_failed.as_ref(),
+            Verdict::Rejected => self.rare().first_5xx.as_ref(),
+            Verdict::Deferred => self.rare().first_4xx.as_ref(),
+            Verdict::AuthFailed => self.rare().auth_failed.as_ref(),
             Verdict::NoBanner | Verdict::OneSided => None,
             _ => self.last_reply.as_ref(),
         }
@@ -614,7 +659,7 @@ impl Smtp {
             "last_command": self.last_command.map(Verb::name),
             "last_reply": self.last_reply.as_ref().map(Reply::json),
             "reply": self.deciding(v).map(Reply::json),
-            "auth_reply": self.auth_reply.as_ref().map(Reply::json),
+            "auth_reply": self.rare().auth_reply.as_ref().map(Reply::json),
         })
     }
 
@@ -757,4 +802,10 @@ impl Tracker for Smtp {
 /// An EHLO line's keyword: its first word.
 fn ehlo_keyword(line: &str) -> &str {
     line.split(' ').next().unwrap_or_default()
+}
+
+/// The SMTP tracker's size (`track::tests::per_flow_state_stays_small`).
+#[cfg(test)]
+pub(super) fn size() -> (&'static str, usize) {
+    ("Smtp", std::mem::size_of::<Smtp>())
 }

@@ -364,11 +364,14 @@ fn builtin_track_lines_name_registered_trackers() {
 fn per_flow_state_stays_small() {
     use std::mem::size_of;
     let [(dns, dns_size), (dns_slot, dns_slot_size)] = super::dns::sizes();
+    let (smtp, smtp_size) = super::smtp::size();
     let sizes = [
         ("Flow", size_of::<crate::classify::Flow>(), 224),
         // A DNS flow's tracker was 288 bytes plus a 312-byte slot in an allocation of its own.
         (dns, dns_size, 272),
         (dns_slot, dns_slot_size, 88),
+        // 576 bytes with four rarely set replies in place and the reply counts in a BTreeMap.
+        (smtp, smtp_size, 480),
         ("FlowClass", size_of::<crate::classify::FlowClass>(), 16),
         ("Reassembler", size_of::<Reassembler>(), 24),
         ("Attached", size_of::<Attached>(), 72),
