@@ -52,7 +52,7 @@ impl Window {
 pub struct Ended {
     pub interval: Analysis,
     pub totals: Analysis,
-    pub durations: Vec<Histogram<u64>>,
+    pub durations: Vec<Histogram<u32>>,
 }
 
 /// What the previous interval ended with.
@@ -61,10 +61,10 @@ pub struct Intervals {
     /// High-water marks of every service's cumulative counters.
     marks: Vec<ServiceStats>,
     /// Duration and fresh-RTT histograms of the finished flows at the previous interval.
-    hist: Vec<(Histogram<u64>, Histogram<u64>)>,
+    hist: Vec<(Histogram<u32>, Histogram<u32>)>,
     /// Durations of the flows that ended in the last interval, by service (Prometheus observes
     /// each flow once).
-    ended: Vec<Histogram<u64>>,
+    ended: Vec<Histogram<u32>>,
     /// Capture time up to which handshakes were reported.
     rtt_cut: Option<Nanos>,
     input: InputStats,
@@ -172,7 +172,7 @@ impl Intervals {
     }
 
     /// Durations of the flows that ended in the last interval, indexed by service.
-    pub fn ended_durations(&self) -> &[Histogram<u64>] {
+    pub fn ended_durations(&self) -> &[Histogram<u32>] {
         &self.ended
     }
 
@@ -401,7 +401,7 @@ fn micros(n: Nanos) -> u64 {
 }
 
 /// The values recorded in `now` since `mark`, which becomes `now`.
-fn since(now: &Histogram<u64>, mark: &mut Histogram<u64>) -> Histogram<u64> {
+fn since(now: &Histogram<u32>, mark: &mut Histogram<u32>) -> Histogram<u32> {
     let mut h = now.clone();
     if h.subtract(&*mark).is_err() {
         h.reset();

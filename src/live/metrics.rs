@@ -367,9 +367,9 @@ impl Metrics {
     /// Observes each flow's handshake RTT (in the interval of its handshake) and each ended
     /// flow's duration (`ended`: microsecond histograms indexed by service, from
     /// [`super::Intervals::ended_durations`]).
-    fn observe(&self, interval: &Analysis, ended: &[hdrhistogram::Histogram<u64>]) {
+    fn observe(&self, interval: &Analysis, ended: &[hdrhistogram::Histogram<u32>]) {
         let cat = &interval.catalogue;
-        let each = |h: &hdrhistogram::Histogram<u64>, into: &Histogram| {
+        let each = |h: &hdrhistogram::Histogram<u32>, into: &Histogram| {
             for v in h.iter_recorded() {
                 let secs = v.value_iterated_to() as f64 / 1e6;
                 for _ in 0..v.count_at_value() {
@@ -403,7 +403,7 @@ impl Metrics {
         &self,
         r: &LiveReport,
         interval: &Analysis,
-        ended: &[hdrhistogram::Histogram<u64>],
+        ended: &[hdrhistogram::Histogram<u32>],
     ) {
         self.observe(interval, ended);
         for s in &r.report.services {
@@ -570,7 +570,7 @@ mod tests {
         let (m, reg) = Metrics::new(&Catalogue::builtin());
         let mut a = crate::analyze::Analyzer::new(crate::analyze::Config::default()).finish();
         let smtp = a.catalogue.must("smtp").0 as usize;
-        let mut ended = vec![hdrhistogram::Histogram::<u64>::new(3).unwrap(); a.catalogue.len()];
+        let mut ended = vec![hdrhistogram::Histogram::<u32>::new(3).unwrap(); a.catalogue.len()];
         for us in [400, 900, 30_000] {
             a.summary.services[smtp].rtt_us.record(us).unwrap();
         }

@@ -538,7 +538,7 @@ pub fn ts_secs(ts: Nanos) -> f64 {
     (ts / 1000) as f64 / 1e6
 }
 
-fn percentiles(h: &hdrhistogram::Histogram<u64>, scale: f64) -> Percentiles {
+fn percentiles(h: &hdrhistogram::Histogram<u32>, scale: f64) -> Percentiles {
     if h.is_empty() {
         return Percentiles::default();
     }

@@ -164,7 +164,7 @@ impl LiveShards {
 }
 
 /// Adds each service's histogram of `b` to `a`'s.
-fn add_durations(a: &mut Vec<Histogram<u64>>, b: &[Histogram<u64>]) {
+fn add_durations(a: &mut Vec<Histogram<u32>>, b: &[Histogram<u32>]) {
     for (i, h) in b.iter().enumerate() {
         match a.get_mut(i) {
             Some(t) => {

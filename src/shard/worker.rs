@@ -35,7 +35,7 @@ pub struct Output {
     pub copies: HashMap<u32, (usize, u32)>,
     /// Live: the last interval (it ends with the input) and the durations of the flows that
     /// ended in it.
-    pub last: Option<(Analysis, Vec<Histogram<u64>>)>,
+    pub last: Option<(Analysis, Vec<Histogram<u32>>)>,
 }
 
 /// A live worker's answer to a [`Mark::Tick`]: its interval and its totals so far.
@@ -43,7 +43,7 @@ pub struct TickReply {
     pub worker: usize,
     pub interval: Output,
     pub totals: Output,
-    pub durations: Vec<Histogram<u64>>,
+    pub durations: Vec<Histogram<u32>>,
 }
 
 /// Runs worker `me` until the reader closes its channel.

@@ -29,12 +29,12 @@ pub struct ServiceStats {
     /// Flows pushed out of a full table before they ended.
     pub evicted: u64,
     /// Flow durations in microseconds.
-    pub duration_us: Histogram<u64>,
+    pub duration_us: Histogram<u32>,
     /// Handshake round-trip times in microseconds.
-    pub rtt_us: Histogram<u64>,
+    pub rtt_us: Histogram<u32>,
     /// Live mode: the RTTs of ended flows whose handshake completed after
     /// [`Summary::live_rtt_cut`] (the others were reported while the flow was open).
-    pub rtt_fresh_us: Histogram<u64>,
+    pub rtt_fresh_us: Histogram<u32>,
     pub tcp: TcpTotals,
 }
 
@@ -100,7 +100,7 @@ impl Default for ServiceStats {
     }
 }
 
-fn histogram() -> Histogram<u64> {
+fn histogram() -> Histogram<u32> {
     // Auto-resizing, so a flow of days or an RTT of minutes is recorded, not dropped.
     let mut h = Histogram::new(3).expect("3 significant figures is valid");
     h.auto(true);

@@ -45,7 +45,7 @@ pub struct DnsDiag {
     pub qtypes: BTreeMap<String, u64>,
     pub rcodes: BTreeMap<String, u64>,
     /// Response times, microseconds.
-    pub rtt_us: Histogram<u64>,
+    pub rtt_us: Histogram<u32>,
     pub problems: BTreeMap<ProblemKey, Problem>,
     pub problems_not_listed: u64,
 }

@@ -138,13 +138,16 @@ impl Ldap {
         {
             e.count = e.count.saturating_add(1);
         } else if self.results.len() < self.max_results {
-            self.results.push(ResultCount {
-                op: m.op,
-                code: r.code,
-                count: 1,
-                message: text(r.diagnostic),
-                matched_dn: text(r.matched_dn),
-            });
+            super::push_first_alone(
+                &mut self.results,
+                ResultCount {
+                    op: m.op,
+                    code: r.code,
+                    count: 1,
+                    message: text(r.diagnostic),
+                    matched_dn: text(r.matched_dn),
+                },
+            );
         } else {
             cx.error("results_cap");
         }

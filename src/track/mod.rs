@@ -763,6 +763,16 @@ impl Trackers {
     }
 }
 
+/// Pushes `x`; a list's first element takes room for itself only. A flow's lists (an SMTP
+/// session's transactions and recipients, an LDAP session's results) hold one element far more
+/// often than more, and a `Vec`'s first push takes room for four.
+pub(crate) fn push_first_alone<T>(v: &mut Vec<T>, x: T) {
+    if v.capacity() == 0 {
+        v.reserve_exact(1);
+    }
+    v.push(x);
+}
+
 fn attach_one(
     out: &mut SmallVec<[Attached; 1]>,
     k: u16,

@@ -9,7 +9,7 @@ use smallvec::SmallVec;
 
 use super::framing::{drive, trim_eol, FrameStats, Lines};
 use super::smtp_diag::{SmtpDiag, SmtpProblem};
-use super::{Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind};
+use super::{push_first_alone, Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind};
 use crate::flow::{EndReason, Outcome};
 use crate::signal::smtp::{self, Verb};
 
@@ -166,15 +166,6 @@ static NOTHING_RARE: Rare = Rare {
     auth_failed: None,
     auth_reply: None,
 };
-
-/// Pushes `x`; a list's first element takes room for itself only (a session has one
-/// transaction and one recipient far more often than more).
-fn push_first_alone<T>(v: &mut Vec<T>, x: T) {
-    if v.capacity() == 0 {
-        v.reserve_exact(1);
-    }
-    v.push(x);
-}
 
 pub(super) struct SmtpKind(pub Limits);
 
