@@ -217,42 +217,57 @@ impl Held {
     }
 }
 
+/// The largest capacity of a stream (its top bit says whether the stream has started).
+pub const MAX_CAPACITY: usize = (1 << 31) - 1;
+
+/// Set in [`Reassembler`]'s `cap` once the stream knows its position.
+const STARTED: u32 = 1 << 31;
+
 /// One direction of one TCP connection. See the module documentation for its rules.
+///
+/// 16 bytes: two live in every tracked flow's slot (an `Option<u32>` base and a `usize`
+/// capacity made it 24).
 #[derive(Debug)]
 pub struct Reassembler {
-    cap: usize,
-    /// Sequence number of the next byte to offer (the buffer's first); `None` before the first
-    /// segment.
-    base: Option<u32>,
     /// Buffer and bookkeeping, only while something is held.
     held: Option<Box<Held>>,
+    /// Sequence number of the next byte to offer (the buffer's first), once started.
+    base: u32,
+    /// The most bytes the buffer may hold, and [`STARTED`].
+    cap: u32,
 }
 
 impl Reassembler {
-    /// A stream whose buffer holds at most `capacity` bytes.
+    /// A stream whose buffer holds at most `capacity` bytes (at most [`MAX_CAPACITY`]).
     pub fn new(capacity: usize) -> Reassembler {
         Reassembler {
-            cap: capacity,
-            base: None,
             held: None,
+            base: 0,
+            cap: u32::try_from(capacity.min(MAX_CAPACITY)).unwrap_or(0),
         }
     }
 
     pub fn capacity(&self) -> usize {
-        self.cap
+        (self.cap & !STARTED) as usize
+    }
+
+    /// Sequence number of the next byte to offer; `None` before the stream knows its position.
+    fn base(&self) -> Option<u32> {
+        self.started().then_some(self.base)
     }
 
     /// Tells the stream where its bytes start (the SYN's sequence number + 1), before the first
     /// segment, so that segments arriving ahead of the first one are held.
     pub fn start(&mut self, seq: u32) {
-        if self.base.is_none() {
-            self.base = Some(seq);
+        if !self.started() {
+            self.base = seq;
+            self.cap |= STARTED;
         }
     }
 
     /// True once the stream knows its position.
     pub fn started(&self) -> bool {
-        self.base.is_some()
+        self.cap & STARTED != 0
     }
 
     fn held(&self) -> &Held {
@@ -287,7 +302,7 @@ impl Reassembler {
         stats: &mut StreamStats,
         sink: &mut dyn Sink,
     ) {
-        self.base.get_or_insert(seq);
+        self.start(seq);
         if self.held().ahead_len > 0
             && self
                 .held()
@@ -347,7 +362,7 @@ impl Reassembler {
         if data.is_empty() {
             return None;
         }
-        let base = self.base?;
+        let base = self.base()?;
         let filled = self.held().filled;
         // Signed distance modulo 2^32: negative is behind the consumed point.
         let offset = seq.wrapping_sub(base) as i32;
@@ -367,10 +382,11 @@ impl Reassembler {
     /// Copies what fits of `data` to buffer offset `rel`; returns how many bytes were taken (0
     /// when there is no room, no free range slot, or no budget).
     fn store(&mut self, rel: usize, data: &[u8], budget: &mut Budget) -> usize {
-        if rel >= self.cap {
+        let cap = self.capacity();
+        if rel >= cap {
             return 0;
         }
-        let n = data.len().min(self.cap - rel);
+        let n = data.len().min(cap - rel);
         let held = self.held();
         let beyond_window = rel + n > held.filled.saturating_add(AHEAD_WINDOW);
         if rel > held.filled && (beyond_window || !held.can_hold_ahead(rel, rel + n)) {
@@ -396,7 +412,11 @@ impl Reassembler {
         if self.held().buf.len() >= len {
             return true;
         }
-        let want = len.next_power_of_two().clamp(MIN_ALLOC, self.cap.max(len));
+        // Not `clamp`: it panics on a capacity below MIN_ALLOC.
+        let want = len
+            .next_power_of_two()
+            .max(MIN_ALLOC)
+            .min(self.capacity().max(len));
         let more = want - had.min(want);
         if !budget.take(more) {
             return false;
@@ -468,8 +488,8 @@ impl Reassembler {
     }
 
     fn advance(&mut self, n: usize) {
-        if let Some(base) = self.base.as_mut() {
-            *base = base.wrapping_add(n as u32);
+        if self.started() {
+            self.base = self.base.wrapping_add(n as u32);
         }
     }
 
@@ -577,6 +597,48 @@ mod tests {
         assert_eq!(sink.lines.len(), 2);
         assert_eq!(sink.lines[1], vec![b'b'; 1000]);
         assert_eq!((r.buffered(), r.allocated(), budget.used), (0, 0, 0));
+    }
+
+    #[test]
+    fn capacity_and_position_share_a_word_without_mixing() {
+        let (mut budget, mut stats, mut sink) = (
+            Budget::new(1 << 20),
+            StreamStats::default(),
+            LineSink::default(),
+        );
+        let mut r = Reassembler::new(100);
+        assert_eq!((r.capacity(), r.started()), (100, false));
+        // A sequence number with its top bit set is a position, not the flag.
+        r.start(0xffff_fff0);
+        assert_eq!(
+            (r.capacity(), r.started(), r.base()),
+            (100, true, Some(0xffff_fff0))
+        );
+        r.start(5);
+        assert_eq!(r.base(), Some(0xffff_fff0), "the first start holds");
+        // Across the wrap: 20 bytes, a line of 9 and 10 held.
+        r.push(
+            0xffff_fff0,
+            b"012345678\nabcdefghij",
+            0,
+            &mut budget,
+            &mut stats,
+            &mut sink,
+        );
+        assert_eq!(sink.lines, vec![b"012345678".to_vec()]);
+        assert_eq!(r.base(), Some(0xffff_fffa));
+        assert_eq!((r.buffered(), r.capacity()), (10, 100));
+        // The capacity still bounds what is held: 95 more bytes of the line do not fit.
+        r.push(4, &[b'x'; 95], 0, &mut budget, &mut stats, &mut sink);
+        assert_eq!(stats.overflows, 1);
+        assert_eq!(r.capacity(), 100);
+        // Capacities past what the word holds are cut to MAX_CAPACITY, not wrapped.
+        let big = Reassembler::new(usize::MAX);
+        assert_eq!((big.capacity(), big.started()), (MAX_CAPACITY, false));
+        // A capacity below the smallest allocation holds what fits, without a panic.
+        let mut tiny = Reassembler::new(8);
+        tiny.push(1, b"abcdefghijkl", 0, &mut budget, &mut stats, &mut sink);
+        assert!(tiny.buffered() <= 8);
     }
 
     #[test]
