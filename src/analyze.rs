@@ -318,7 +318,7 @@ impl Analyzer {
                 classifier.classify_new(flow);
             }
             self.trackers.attach(flow);
-            if self.sharded && flow.class.followup_of.is_none() {
+            if self.sharded && flow.class.followup_of().is_none() {
                 self.opened
                     .push((flow.proto, flow.client, flow.server, flow.first_ts));
             }
@@ -466,7 +466,7 @@ impl Ends<'_> {
         if let Some(d) = self
             .deferred
             .as_mut()
-            .filter(|_| f.class.followup_of.is_none())
+            .filter(|_| f.class.followup_of().is_none())
         {
             d.push((f, why, now));
             return;

@@ -229,7 +229,7 @@ impl Intervals {
             if let Some((dur, rtt)) = open_hist.get_mut(i) {
                 let _ = dur.record(micros(f.last_ts.saturating_sub(f.first_ts)));
                 let done = handshake_done(f);
-                if let Some(r) = f.tcp.handshake_rtt.filter(|_| done > after) {
+                if let Some(r) = f.tcp.handshake_rtt().filter(|_| done > after) {
                     if cut.is_none_or(|c| done <= c) {
                         let _ = rtt.record(micros(r));
                     }

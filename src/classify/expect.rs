@@ -10,6 +10,9 @@ use super::{Flow, ServiceId};
 use crate::flow::Outcome;
 use crate::packet::{Endpoint, Nanos, Proto};
 
+/// The largest expectation id (ids wrap to 0 after it; `u32::MAX` is never one).
+pub const MAX_ID: u32 = u32::MAX - 1;
+
 /// How an expectation was learned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Basis {
@@ -206,8 +209,7 @@ impl ExpectTable {
             return None;
         }
         *parent_count += 1;
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.take_id();
         if e.basis == Basis::Signalled {
             self.by_addr.insert(key, id);
         }
@@ -219,6 +221,14 @@ impl ExpectTable {
             v.push(id);
         }
         Some(id)
+    }
+
+    /// The next expectation id. Ids run from 0 to [`MAX_ID`] and then wrap: a flow keeps the id
+    /// it fulfilled in 4 bytes, as the id plus one ([`super::FlowClass::followup_of`]).
+    fn take_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = if id >= MAX_ID { 0 } else { id + 1 };
+        id
     }
 
     /// Adds a signalled expectation another shard of the run announced (see `shard`): no cap per
@@ -236,8 +246,7 @@ impl ExpectTable {
         if self.list.len() >= self.config.total {
             return None;
         }
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.take_id();
         self.by_addr.insert(key, id);
         self.adopted.insert(id);
         self.list.insert(
@@ -297,7 +306,7 @@ impl ExpectTable {
     /// address that received traffic in it (for UDP media both ends may have been announced),
     /// or the inferred session that tagged it.
     pub fn flow_ended(&mut self, f: &Flow) {
-        let Some(own) = f.class.followup_of else {
+        let Some(own) = f.class.followup_of() else {
             return;
         };
         let mut ids = [None; 3];
@@ -455,6 +464,24 @@ mod tests {
                 .is_some_and(|id| id > b),
             "ids are never reused"
         );
+    }
+
+    #[test]
+    fn ids_wrap_before_the_one_a_flow_cannot_keep() {
+        let mut t = ExpectTable::new(ExpectConfig::default());
+        t.next_id = MAX_ID - 1;
+        let mut parent = 0;
+        let ids: Vec<u32> = (0..3)
+            .filter_map(|i| t.add(expectation(6000 + i, 100), &mut parent))
+            .collect();
+        assert_eq!(ids, [MAX_ID - 1, MAX_ID, 0]);
+        // Each id, the largest and 0 too, is what a flow that fulfils it keeps.
+        for id in ids {
+            let mut c = super::super::FlowClass::default();
+            assert_eq!(c.followup_of(), None);
+            c.set_followup_of(id);
+            assert_eq!(c.followup_of(), Some(id));
+        }
     }
 
     #[test]

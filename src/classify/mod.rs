@@ -32,8 +32,9 @@ use crate::packet::Proto;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowClass {
     pub service: ServiceId,
-    /// Id of the expectation this flow fulfilled, if it is a follow-up.
-    pub followup_of: Option<u32>,
+    /// Id of the expectation this flow fulfilled plus one, if it is a follow-up (4 bytes, not
+    /// 8: [`followup_of`](Self::followup_of)).
+    followup: Option<std::num::NonZeroU32>,
     /// The service was taken from the client's port alone (no other way to tell the server).
     pub by_client_port: bool,
     /// Tracker state slot plus one, if trackers read this flow (non-zero: 4 bytes, not 8).
@@ -46,11 +47,26 @@ impl Default for FlowClass {
     fn default() -> Self {
         FlowClass {
             service: ServiceId::PENDING,
-            followup_of: None,
+            followup: None,
             by_client_port: false,
             tracker: None,
             probed: false,
         }
+    }
+}
+
+impl FlowClass {
+    /// Id of the expectation this flow fulfilled, if it is a follow-up.
+    #[inline]
+    pub fn followup_of(&self) -> Option<u32> {
+        self.followup.map(|id| id.get() - 1)
+    }
+
+    /// Marks the flow as the follow-up of expectation `id` (expectation ids wrap before
+    /// `u32::MAX`, which is never one).
+    pub fn set_followup_of(&mut self, id: u32) {
+        debug_assert!(id <= expect::MAX_ID);
+        self.followup = std::num::NonZeroU32::new(id.wrapping_add(1));
     }
 }
 
@@ -113,7 +129,7 @@ pub fn looks_ephemeral(port: u16) -> bool {
 /// UDP) and neither port says the roles are as taken.
 fn client_port_may_decide(flow: &Flow) -> bool {
     let unknown_roles = match flow.proto {
-        Proto::Tcp => flow.midstream && !flow.tcp.client_syn && !flow.tcp.synack,
+        Proto::Tcp => flow.tcp.midstream && !flow.tcp.client_syn && !flow.tcp.synack,
         Proto::Udp => true,
         _ => false,
     };

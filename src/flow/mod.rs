@@ -84,6 +84,16 @@ impl IcmpSeen {
     }
 }
 
+/// What ICMP told of a flow. Rare, so boxed: 24 + 4 bytes less in every flow of the table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IcmpFacts {
+    /// ICMP destination-unreachable messages that quoted this (TCP or UDP) flow.
+    pub seen: Option<IcmpSeen>,
+    /// ICMP type and code of an ICMP flow's first packet, and whether its server sent it: what
+    /// Community ID hashes in place of ports.
+    pub first: Option<(u8, u8, bool)>,
+}
+
 /// One bidirectional conversation. `C` is what later stages keep per flow (the classifier's
 /// service and tracker slot); the table only creates it with `C::default()` and hands it back.
 #[derive(Clone, Debug)]
@@ -97,14 +107,10 @@ pub struct Flow<C = ()> {
     pub last_ts: Nanos,
     pub to_server: DirCount,
     pub to_client: DirCount,
-    /// The flow's start predates the capture (TCP seen without its opening SYN).
-    pub midstream: bool,
     pub tcp: TcpTrack,
-    /// Boxed: rarely set, and 24 bytes less in every flow of the table.
-    pub icmp: Option<Box<IcmpSeen>>,
-    /// ICMP type and code of an ICMP flow's first packet, and whether its server sent it: what
-    /// Community ID hashes in place of ports.
-    pub icmp_first: Option<(u8, u8, bool)>,
+    /// What ICMP told of the flow ([`icmp_seen`](Self::icmp_seen),
+    /// [`icmp_first`](Self::icmp_first)).
+    pub icmp: Option<Box<IcmpFacts>>,
     /// The later stages' data about this flow.
     pub class: C,
 }
@@ -118,6 +124,17 @@ impl<C> Flow<C> {
 
     pub fn packets(&self) -> u64 {
         self.to_server.packets + self.to_client.packets
+    }
+
+    /// The ICMP destination-unreachable messages that quoted this flow, if any did.
+    #[inline]
+    pub fn icmp_seen(&self) -> Option<&IcmpSeen> {
+        self.icmp.as_ref()?.seen.as_ref()
+    }
+
+    /// ICMP type and code of an ICMP flow's first packet, and whether its server sent it.
+    pub fn icmp_first(&self) -> Option<(u8, u8, bool)> {
+        self.icmp.as_ref()?.first
     }
 
     pub fn bytes(&self) -> u64 {
@@ -466,15 +483,17 @@ impl<C: Default> FlowTable<C> {
             }
         }
         let flow = slot(&mut self.slab, i, blank);
-        let seen = flow.icmp.get_or_insert_with(|| {
-            Box::new(IcmpSeen {
+        let seen = flow
+            .icmp
+            .get_or_insert_with(Box::default)
+            .seen
+            .get_or_insert_with(|| IcmpSeen {
                 v6: u.v6,
                 code: u.code,
                 count: 0,
                 reporter: p.src.ip,
                 ts: p.ts,
-            })
-        });
+            });
         seen.count += 1;
         flow.last_ts = flow.last_ts.max(p.ts);
         (touch, flow)
@@ -723,10 +742,8 @@ fn blank_flow<C: Default>(proto: Proto, client: Endpoint, server: Endpoint, ts: 
         last_ts: ts,
         to_server: DirCount::default(),
         to_client: DirCount::default(),
-        midstream: false,
         tcp: TcpTrack::default(),
         icmp: None,
-        icmp_first: None,
         class: C::default(),
     }
 }
@@ -755,8 +772,13 @@ fn new_flow<C: Default>(p: &Packet<'_>, is_server_port: &impl Fn(Proto, u16) -> 
         }
     };
     let mut f = blank_flow(p.proto, client, server, p.ts);
-    f.midstream = midstream;
-    f.icmp_first = p.icmp.map(|(kind, code)| (kind, code, p.src != client));
+    f.tcp.midstream = midstream;
+    if let Some((kind, code)) = p.icmp {
+        f.icmp = Some(Box::new(IcmpFacts {
+            seen: None,
+            first: Some((kind, code, p.src != client)),
+        }));
+    }
     f
 }
 

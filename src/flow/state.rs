@@ -80,8 +80,10 @@ pub struct TcpTrack {
     pub last_syn_ts: Nanos,
     /// The server answered with SYN-ACK.
     pub synack: bool,
-    /// Time from the last SYN before the SYN-ACK to the client's ACK that completed the handshake.
-    pub handshake_rtt: Option<Nanos>,
+    /// Time from the last SYN before the SYN-ACK to the client's ACK that completed the
+    /// handshake, plus one: 8 bytes with its niche, where an `Option<Nanos>` takes 16
+    /// ([`handshake_rtt`](Self::handshake_rtt)).
+    handshake: Option<std::num::NonZeroU64>,
     /// The client sent a non-SYN segment with ACK set: the server must have replied, even if the
     /// capture did not see it.
     pub client_acked: bool,
@@ -91,11 +93,30 @@ pub struct TcpTrack {
     pub client_rsts: u32,
     pub fin_client: bool,
     pub fin_server: bool,
+    /// The flow's start predates the capture (TCP seen without its opening SYN). Here, not in
+    /// `Flow`: it fits in this struct's padding.
+    pub midstream: bool,
     /// Retransmissions, duplicate ACKs, zero windows, mid-session resets, silences.
     pub health: TcpHealth,
 }
 
 impl TcpTrack {
+    /// Time from the last SYN before the SYN-ACK to the client's ACK that completed the
+    /// handshake (`None`: no handshake completed, or one slower than [`MAX_HANDSHAKE_RTT`]).
+    #[inline]
+    pub fn handshake_rtt(&self) -> Option<Nanos> {
+        self.handshake
+            .and_then(|v| Nanos::try_from(v.get() - 1).ok())
+    }
+
+    /// Sets the handshake's round-trip time; one outside `0..=MAX_HANDSHAKE_RTT` is none.
+    pub fn set_handshake_rtt(&mut self, rtt: Option<Nanos>) {
+        self.handshake = rtt
+            .filter(|r| (0..=MAX_HANDSHAKE_RTT).contains(r))
+            .and_then(|r| u64::try_from(r).ok())
+            .and_then(|r| std::num::NonZeroU64::new(r + 1));
+    }
+
     /// Closed by FIN both ways or by a RST from either side.
     pub fn closed(&self) -> bool {
         self.client_rsts > 0 || self.server_rsts > 0 || (self.fin_client && self.fin_server)
@@ -122,7 +143,7 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
     // Up before this packet: handshake completed, or two-way traffic on a flow caught mid-stream
     // (a SYN answered only by RSTs is a refusal, a SYN-ACK answered by RST a port scan).
     let established = (f.tcp.synack && f.tcp.client_acked)
-        || (f.midstream && f.to_server.packets > 0 && f.to_client.packets > 0);
+        || (f.tcp.midstream && f.to_server.packets > 0 && f.to_client.packets > 0);
     if from_client {
         f.to_server.add(p.wire_len);
     } else {
@@ -140,7 +161,7 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
         Side::Server
     };
     let fin_seen = t.fin_client || t.fin_server;
-    let rtt = t.handshake_rtt;
+    let rtt = t.handshake_rtt();
     let since_first = p.ts.saturating_sub(f.first_ts).max(0);
     t.health
         .packet(p, side, since_last, since_first, established, fin_seen, rtt);
@@ -153,11 +174,12 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
             t.syns += 1;
             t.last_syn_ts = p.ts;
         } else if ack && !syn {
-            if t.synack && t.handshake_rtt.is_none() && t.syns > 0 {
+            if t.synack && t.handshake_rtt().is_none() && t.syns > 0 {
                 let rtt = p.ts.saturating_sub(t.last_syn_ts);
                 // A "handshake" slower than any SYN retransmission schedule spans a capture-time
-                // jump (concatenated captures, a corrected clock), not a network round trip.
-                t.handshake_rtt = (0..=MAX_HANDSHAKE_RTT).contains(&rtt).then_some(rtt);
+                // jump (concatenated captures, a corrected clock), not a network round trip
+                // (`set_handshake_rtt` leaves it unset).
+                t.set_handshake_rtt(Some(rtt));
             }
             t.client_acked = true;
         }
@@ -193,7 +215,7 @@ fn swap_roles<C>(f: &mut Flow<C>) {
     std::mem::swap(&mut t.fin_client, &mut t.fin_server);
     t.client_acked = false;
     t.health.swap();
-    f.midstream = false;
+    f.tcp.midstream = false;
 }
 
 /// True when `p` opens a new connection on the five-tuple of the closed flow `f`: a SYN with a
@@ -222,7 +244,7 @@ pub(super) fn outcome<C>(f: &Flow<C>) -> Outcome {
         if two_way {
             return Outcome::Established;
         }
-        if f.icmp.is_some() {
+        if f.icmp_seen().is_some() {
             return Outcome::IcmpUnreachable;
         }
         if t.client_syn && !t.client_acked {
@@ -232,7 +254,7 @@ pub(super) fn outcome<C>(f: &Flow<C>) -> Outcome {
     }
     if two_way {
         Outcome::Established
-    } else if f.icmp.is_some() {
+    } else if f.icmp_seen().is_some() {
         Outcome::IcmpUnreachable
     } else {
         Outcome::OneWay

@@ -92,9 +92,9 @@ fn established_with_rtt() {
     let f = &f[0].0;
     assert_eq!((f.client, f.server), (ep(C), ep(SRV)));
     assert_eq!(f.outcome(), Outcome::Established);
-    assert_eq!(f.tcp.handshake_rtt, Some(S / 50));
+    assert_eq!(f.tcp.handshake_rtt(), Some(S / 50));
     assert_eq!((f.to_server.packets, f.to_client.packets), (2, 2));
-    assert!(!f.midstream);
+    assert!(!f.tcp.midstream);
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn icmp_blocked_syn() {
     assert_eq!(f.len(), 1);
     let f = &f[0].0;
     assert_eq!(f.outcome(), Outcome::IcmpUnreachable);
-    let i = f.icmp.as_deref().unwrap();
+    let i = f.icmp_seen().unwrap();
     assert!(i.is_admin_prohibited());
     assert_eq!(i.reporter.to_string(), "10.0.0.1");
     assert_eq!(
@@ -203,7 +203,7 @@ fn midstream_one_side() {
         &[tcp(0, SRV, C, ACK | PSH, 5), tcp(1, SRV, C, ACK | PSH, 6)],
     );
     let f = &f[0].0;
-    assert!(f.midstream);
+    assert!(f.tcp.midstream);
     assert_eq!(
         f.client,
         ep(C),

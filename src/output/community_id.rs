@@ -111,7 +111,7 @@ pub fn community_id(
 pub fn of_flow(seed: u16, f: &Flow) -> String {
     let v6 = f.client.ip.is_ipv6();
     let proto = ip_proto(f.proto, v6);
-    match f.icmp_first {
+    match f.icmp_first() {
         Some((kind, code, from_server)) => {
             let (src, dst) = if from_server {
                 (f.server.ip, f.client.ip)

@@ -353,8 +353,8 @@ impl EventSink for EventStream {
             dest_port: r.server.port,
             proto: proto_name(f),
             app_proto: service,
-            icmp_type: f.icmp_first.map(|i| i.0),
-            icmp_code: f.icmp_first.map(|i| i.1),
+            icmp_type: f.icmp_first().map(|i| i.0),
+            icmp_code: f.icmp_first().map(|i| i.1),
         };
         // A flow's findings come before it, at the same time: Suricata logs a session's
         // application records before its flow record too.

@@ -310,9 +310,9 @@ impl Worker {
                     .then(|| live(proto, f.client, first))
                     .flatten()
             });
-            if let Some((id, service)) = found.filter(|_| f.class.followup_of.is_none()) {
+            if let Some((id, service)) = found.filter(|_| f.class.followup_of().is_none()) {
                 f.class.service = service;
-                f.class.followup_of = Some(id);
+                f.class.set_followup_of(id);
                 f.class.by_client_port = false;
             }
         };

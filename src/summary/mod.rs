@@ -129,9 +129,9 @@ impl ServiceStats {
         add_dir(&mut self.to_server, f.to_server);
         add_dir(&mut self.to_client, f.to_client);
         self.outcomes[outcome.index()] += 1;
-        self.midstream += u64::from(f.midstream);
+        self.midstream += u64::from(f.tcp.midstream);
         if outcome == Outcome::IcmpUnreachable
-            && f.icmp.as_ref().is_some_and(|i| i.is_admin_prohibited())
+            && f.icmp_seen().is_some_and(|i| i.is_admin_prohibited())
         {
             self.icmp_admin_prohibited += 1;
         }
@@ -139,7 +139,7 @@ impl ServiceStats {
         let _ = self
             .duration_us
             .record(nanos_to_us(f.last_ts.saturating_sub(f.first_ts)));
-        if let Some(rtt) = f.tcp.handshake_rtt {
+        if let Some(rtt) = f.tcp.handshake_rtt() {
             let _ = self.rtt_us.record(nanos_to_us(rtt));
             if rtt_cut.is_some_and(|cut| handshake_done(f) > cut) {
                 let _ = self.rtt_fresh_us.record(nanos_to_us(rtt));
@@ -154,7 +154,7 @@ impl ServiceStats {
 /// Capture time at which a flow's handshake completed (its client's ACK), if it did.
 pub fn handshake_done(f: &Flow) -> Nanos {
     f.tcp
-        .handshake_rtt
+        .handshake_rtt()
         .map_or(Nanos::MIN, |rtt| f.tcp.last_syn_ts.saturating_add(rtt))
 }
 
@@ -174,11 +174,11 @@ impl ServiceStats {
         self.flows += 1;
         add_dir(&mut self.to_server, f.to_server);
         add_dir(&mut self.to_client, f.to_client);
-        self.midstream += u64::from(f.midstream);
+        self.midstream += u64::from(f.tcp.midstream);
         let o = f.outcome();
         if o.is_final_while_open() {
             self.outcomes[o.index()] += 1;
-            let admin = f.icmp.as_ref().is_some_and(|i| i.is_admin_prohibited());
+            let admin = f.icmp_seen().is_some_and(|i| i.is_admin_prohibited());
             self.icmp_admin_prohibited += u64::from(o == Outcome::IcmpUnreachable && admin);
         }
     }
@@ -269,15 +269,15 @@ impl FlowRecord {
             client: f.client,
             server: f.server,
             outcome: f.outcome(),
-            midstream: f.midstream,
+            midstream: f.tcp.midstream,
             to_server: f.to_server,
             to_client: f.to_client,
             first_ts: f.first_ts,
             last_ts: f.last_ts,
-            followup_of: f.class.followup_of,
+            followup_of: f.class.followup_of(),
             syns: f.tcp.syns,
-            handshake_rtt: f.tcp.handshake_rtt,
-            icmp: f.icmp.as_ref().map(|i| (i.v6, i.code, i.reporter)),
+            handshake_rtt: f.tcp.handshake_rtt(),
+            icmp: f.icmp_seen().map(|i| (i.v6, i.code, i.reporter)),
             evicted: why == EndReason::Evicted,
             findings,
             tcp: (f.proto == Proto::Tcp).then_some(f.tcp.health),

@@ -155,7 +155,7 @@ fn a_truncated_answer_expects_the_tcp_retry_and_tcp_carries_several_messages() {
     r.finish();
     let tcp = r.ended.iter().find(|(f, _)| f.client == ep(tc_c)).unwrap();
     assert!(
-        tcp.0.class.followup_of.is_some(),
+        tcp.0.class.followup_of().is_some(),
         "the retry fulfils the TC expectation"
     );
     let d = diag(&r);

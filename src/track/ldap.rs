@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use super::counts::SmallCounts;
+
 use super::framing::{drive, Frame, FrameStats, Framer};
 use super::smtp::text;
 use super::{Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind};
@@ -80,7 +82,7 @@ impl TrackerKind for LdapKind {
             max_results: self.0.per_flow,
             framers: [LdapFramer; 2],
             frames: FrameStats::default(),
-            ops: [0; OPS],
+            ops: SmallCounts::new(),
             results: Vec::new(),
             sasl: 0,
             tls: false,
@@ -100,7 +102,8 @@ struct Ldap {
     max_results: usize,
     framers: [LdapFramer; 2],
     frames: FrameStats,
-    ops: [u32; OPS],
+    /// Messages by operation (of the first [`OPS`]).
+    ops: SmallCounts<u8, 4>,
     results: Vec<ResultCount>,
     /// SASL-wrapped buffers (signed or sealed LDAP).
     sasl: u32,
@@ -125,8 +128,8 @@ impl Ldap {
             }
         };
         cx.count("messages");
-        if let Some(n) = self.ops.get_mut(usize::from(m.op)) {
-            *n = n.saturating_add(1);
+        if usize::from(m.op) < OPS {
+            self.ops.add(m.op);
         }
         let Some(r) = m.result else {
             return;
@@ -156,9 +159,7 @@ impl Ldap {
     fn operations(&self) -> BTreeMap<&'static str, u32> {
         self.ops
             .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(op, n)| (ldap::op_name(op as u8), *n))
+            .map(|(op, n)| (ldap::op_name(op), n))
             .collect()
     }
 
@@ -215,8 +216,7 @@ impl Tracker for Ldap {
     }
 
     fn end(&mut self, cx: &mut EndCx<'_>) -> Option<serde_json::Value> {
-        if self.ops.iter().all(|&n| n == 0) && self.sasl == 0 && !self.tls && self.undecodable == 0
-        {
+        if self.ops.is_empty() && self.sasl == 0 && !self.tls && self.undecodable == 0 {
             return None;
         }
         self.fold(cx);
@@ -236,4 +236,10 @@ impl Tracker for Ldap {
             })
         })
     }
+}
+
+/// The LDAP tracker's size (`track::tests::per_flow_state_stays_small`).
+#[cfg(test)]
+pub(super) fn size() -> (&'static str, usize) {
+    ("Ldap", std::mem::size_of::<Ldap>())
 }

@@ -19,6 +19,7 @@
 //! Adding a protocol: a pure parser in `signal/`, a file here implementing [`Tracker`] and
 //! [`TrackerKind`], one line in `registry.rs`, and `track` lines in the catalogue.
 
+mod counts;
 pub mod diagnostics;
 mod dns;
 mod dns_diag;
@@ -485,12 +486,12 @@ impl Trackers {
             if let Some(e) = expect.list.get(&id) {
                 flow.class.service = e.service;
             }
-            flow.class.followup_of = Some(id);
+            flow.class.set_followup_of(id);
             return true;
         }
         if let Some((service, id)) = self.shared.sessions.media_for(flow, p) {
             flow.class.service = service;
-            flow.class.followup_of = Some(id);
+            flow.class.set_followup_of(id);
             return true;
         }
         false
@@ -502,7 +503,7 @@ impl Trackers {
     /// before the capture began. It does not count as a follow-up of that expectation: it did not
     /// follow the announcement.
     pub fn classify_late(&self, flow: &mut Flow) {
-        if Some(flow.class.service) != self.unclassified || flow.class.followup_of.is_some() {
+        if Some(flow.class.service) != self.unclassified || flow.class.followup_of().is_some() {
             return;
         }
         let expect = &self.shared.expect;
@@ -522,7 +523,7 @@ impl Trackers {
     /// the expectations `ids` reached it (a sharded run's worker adopts other workers'
     /// announcements late): only those announced by then count, as in one analyzer.
     pub fn classify_late_among(&self, flow: &mut Flow, ids: &[u32], ended: Nanos) {
-        if Some(flow.class.service) != self.unclassified || flow.class.followup_of.is_some() {
+        if Some(flow.class.service) != self.unclassified || flow.class.followup_of().is_some() {
             return;
         }
         let found = ids
@@ -595,7 +596,9 @@ impl Trackers {
             return;
         }
         flow.class.probed = true;
-        if flow.proto != Proto::Tcp || !flow.from_client(&p.src) || flow.class.followup_of.is_some()
+        if flow.proto != Proto::Tcp
+            || !flow.from_client(&p.src)
+            || flow.class.followup_of().is_some()
         {
             return;
         }
@@ -738,7 +741,7 @@ impl Trackers {
                 flow: info(f),
                 outcome,
                 why,
-                midstream: f.midstream,
+                midstream: f.tcp.midstream,
                 fin: [f.tcp.fin_client, f.tcp.fin_server],
                 rst: [f.tcp.client_rsts > 0, f.tcp.server_rsts > 0],
                 first_ts: f.first_ts,

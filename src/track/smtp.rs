@@ -5,8 +5,7 @@
 
 use std::collections::VecDeque;
 
-use smallvec::SmallVec;
-
+use super::counts::SmallCounts;
 use super::framing::{drive, trim_eol, FrameStats, Lines};
 use super::smtp_diag::{SmtpDiag, SmtpProblem};
 use super::{push_first_alone, Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind};
@@ -205,9 +204,10 @@ pub(super) struct Smtp {
     starttls_requested: bool,
     starttls_reply: Option<u16>,
     tls_seen: bool,
-    commands: [u32; Verb::ALL.len()],
-    /// Replies by code, sorted by code (a session sees about four codes: kept in place).
-    replies: SmallVec<[(u16, u32); 4]>,
+    /// Commands by verb (its index in `Verb::ALL`): a session uses about six of them.
+    commands: SmallCounts<u8, 6>,
+    /// Replies by code: a session sees about four codes.
+    replies: SmallCounts<u16, 4>,
     transactions: Vec<Transaction>,
     transactions_dropped: u32,
     /// The transaction MAIL opened, not yet ended (index into `transactions`, or past it when
@@ -242,8 +242,8 @@ impl Smtp {
             starttls_requested: false,
             starttls_reply: None,
             tls_seen: false,
-            commands: [0; Verb::ALL.len()],
-            replies: SmallVec::new(),
+            commands: SmallCounts::new(),
+            replies: SmallCounts::new(),
             transactions: Vec::new(),
             transactions_dropped: 0,
             open: None,
@@ -302,8 +302,8 @@ impl Smtp {
             return;
         };
         cx.count("commands");
-        if let Some(n) = self.commands.get_mut(cmd.verb.index()) {
-            *n = n.saturating_add(1);
+        if let Ok(i) = u8::try_from(cmd.verb.index()) {
+            self.commands.add(i);
         }
         self.last_command = Some(cmd.verb);
         let mut p = Pending {
@@ -427,14 +427,7 @@ impl Smtp {
 
     fn reply(&mut self, r: Reply, cx: &mut Cx<'_>) {
         cx.count("replies");
-        match self.replies.binary_search_by_key(&r.code, |&(c, _)| c) {
-            Ok(i) => {
-                if let Some((_, n)) = self.replies.get_mut(i) {
-                    *n = n.saturating_add(1);
-                }
-            }
-            Err(i) => self.replies.insert(i, (r.code, 1)),
-        }
+        self.replies.add(r.code);
         self.last_reply = Some(r.clone());
         if !self.banner_done {
             self.banner_done = true;
@@ -622,11 +615,15 @@ impl Smtp {
         }
     }
 
-    fn commands_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        Verb::ALL
+    /// Commands by verb, in `Verb::ALL` order.
+    fn commands(&self) -> impl Iterator<Item = (Verb, u32)> + '_ {
+        self.commands
             .iter()
-            .zip(self.commands)
-            .filter(|(_, n)| *n > 0)
+            .filter_map(|(i, n)| Some((*Verb::ALL.get(usize::from(i))?, n)))
+    }
+
+    fn commands_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.commands()
             .map(|(v, n)| (v.name().to_string(), n.into()))
             .collect()
     }
@@ -644,7 +641,7 @@ impl Smtp {
                 "tls_seen": self.tls_seen,
             },
             "commands": self.commands_json(),
-            "replies": self.replies.iter().map(|(c, n)| (c.to_string(), serde_json::Value::from(*n))).collect::<serde_json::Map<_, _>>(),
+            "replies": self.replies.iter().map(|(c, n)| (c.to_string(), serde_json::Value::from(n))).collect::<serde_json::Map<_, _>>(),
             "transactions": self.transactions.iter().map(Transaction::json).collect::<Vec<_>>(),
             "transactions_not_listed": self.transactions_dropped,
             "last_command": self.last_command.map(Verb::name),
@@ -664,13 +661,11 @@ impl Smtp {
         };
         d.sessions += 1;
         *d.verdicts.entry(v.as_str()).or_insert(0) += 1;
-        for (code, n) in &self.replies {
-            *d.replies.entry(*code).or_insert(0) += u64::from(*n);
+        for (code, n) in self.replies.iter() {
+            *d.replies.entry(code).or_insert(0) += u64::from(n);
         }
-        for (verb, n) in Verb::ALL.iter().zip(self.commands) {
-            if n > 0 {
-                *d.commands.entry(verb.name()).or_insert(0) += u64::from(n);
-            }
+        for (verb, n) in self.commands() {
+            *d.commands.entry(verb.name()).or_insert(0) += u64::from(n);
         }
         for (i, e) in self.extensions.iter().enumerate() {
             let kw = ehlo_keyword(e);

@@ -365,14 +365,20 @@ fn per_flow_state_stays_small() {
     use std::mem::size_of;
     let [(dns, dns_size), (dns_slot, dns_slot_size)] = super::dns::sizes();
     let (smtp, smtp_size) = super::smtp::size();
+    let (ldap, ldap_size) = super::ldap::size();
     let sizes = [
-        ("Flow", size_of::<crate::classify::Flow>(), 224),
+        // 224 with the handshake time an Option, the follow-up id 8 bytes, `midstream` outside
+        // the TCP facts' padding and an ICMP flow's first type and code in every flow.
+        ("Flow", size_of::<crate::classify::Flow>(), 208),
+        ("FlowClass", size_of::<crate::classify::FlowClass>(), 12),
         // A DNS flow's tracker was 288 bytes plus a 312-byte slot in an allocation of its own.
         (dns, dns_size, 272),
         (dns_slot, dns_slot_size, 88),
-        // 576 bytes with four rarely set replies in place and the reply counts in a BTreeMap.
-        (smtp, smtp_size, 480),
-        ("FlowClass", size_of::<crate::classify::FlowClass>(), 16),
+        // 576 bytes with four rarely set replies in place, the reply counts in a BTreeMap and
+        // a count for each of the 21 verbs.
+        (smtp, smtp_size, 440),
+        // 176 bytes with a count for each of the 26 operations.
+        (ldap, ldap_size, 112),
         // 24, 72 and 96 with the capacity and the started flag in words of their own.
         ("Reassembler", size_of::<Reassembler>(), 16),
         ("Attached", size_of::<Attached>(), 56),
