@@ -487,7 +487,7 @@ impl<C: Default> FlowTable<C> {
             .icmp
             .get_or_insert_with(Box::default)
             .seen
-            .get_or_insert_with(|| IcmpSeen {
+            .get_or_insert(IcmpSeen {
                 v6: u.v6,
                 code: u.code,
                 count: 0,
