@@ -102,7 +102,7 @@ pub struct TcpTrack {
 
 impl TcpTrack {
     /// Time from the last SYN before the SYN-ACK to the client's ACK that completed the
-    /// handshake (`None`: no handshake completed, or one slower than [`MAX_HANDSHAKE_RTT`]).
+    /// handshake (`None`: no handshake completed, or one slower than `MAX_HANDSHAKE_RTT`).
     #[inline]
     pub fn handshake_rtt(&self) -> Option<Nanos> {
         self.handshake
