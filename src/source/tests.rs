@@ -315,6 +315,45 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Bytes read in place a little behind the reader after their pages were given back (a frame
+/// decoded ahead and analysed later; a worker's batch) fault the pages back in, with the pages
+/// around them: the next release gives them back again, so what is resident stays bounded
+/// however long the file (each release left up to 64 KiB a read behind it resident for good).
+#[cfg(target_os = "linux")]
+#[test]
+fn pages_read_again_behind_the_reader_are_given_back_again() {
+    use super::map::{PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY};
+    let len = 160 << 20;
+    let (dir, file) = long_file("refault", &vec![3u8; len]);
+    let map = Arc::new(MappedFile::new(
+        map::map_file(&file, len as u64).unwrap(),
+        crate::shard::release_lag(1),
+    ));
+    let start = map.as_ptr() as usize;
+    let mut stream = ByteStream::mapped(Arc::clone(&map), true);
+    let (mut most, mut read) = (0, 0u64);
+    while stream.fill(1 << 16).unwrap() {
+        let r = stream.consume(1 << 16);
+        read += u64::from(stream.slice(r.clone()).first().copied().unwrap_or(0));
+        // Four frames read again, 4 to 196 KiB behind.
+        for back in [4 << 10, 68 << 10, 132 << 10, 196 << 10] {
+            if let Some(at) = r.start.checked_sub(back) {
+                read += u64::from(map[at]);
+            }
+        }
+        if r.start.is_multiple_of(1 << 20) {
+            most = most.max(mapping_rss(start));
+        }
+    }
+    assert!(read > 0);
+    let bound = 2 * RELEASE_EVERY + PAGE_AHEAD + 2 * PAGE_STEP;
+    assert!(
+        most <= bound,
+        "{most} bytes resident, more than {bound}: pages read again were kept"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Paging steps, as an analysis worker takes them while it waits: they map in up to the
 /// read-ahead and then wait for the reader, give back what falls the lag behind it before
 /// mapping in more, and end once the file is mapped in.
