@@ -511,20 +511,49 @@ impl<C: Default> FlowTable<C> {
         self.deadlines = deadline::Deadlines::default();
         self.due = Vec::new();
         self.due_hash = Vec::new();
+        self.order = Vec::new();
         // Sort slot numbers and first times, not flows: no second copy of the table. The slab
         // holds exactly the open flows.
-        let mut order = Vec::with_capacity(open);
-        self.order = Vec::new();
-        order.extend(
-            self.slab
-                .iter()
-                .enumerate()
-                .filter_map(|(i, f)| Some((f.as_ref()?.first_ts, u32::try_from(i).ok()?))),
-        );
-        sort_oldest_first(&self.slab, &mut order);
-        for &(_, i) in &order {
-            if let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) {
-                ended(f, EndReason::Flushed);
+        match packed_order(&self.slab, open) {
+            Some((mut order, slot_bits)) => {
+                // Eight bytes a flow instead of sixteen (the generated capture: 2.7 MB).
+                order.sort_unstable();
+                let mask = (1u64 << slot_bits) - 1;
+                let key = |&k: &u64| {
+                    self.slab
+                        .get((k & mask) as usize)
+                        .and_then(Option::as_ref)
+                        .map(|f| (f.proto, f.client, f.server))
+                };
+                for run in order.chunk_by_mut(|a, b| a >> slot_bits == b >> slot_bits) {
+                    if run.len() > 1 {
+                        run.sort_unstable_by_key(key);
+                    }
+                }
+                for &k in &order {
+                    if let Some(f) = self
+                        .slab
+                        .get_mut((k & mask) as usize)
+                        .and_then(Option::take)
+                    {
+                        ended(f, EndReason::Flushed);
+                    }
+                }
+            }
+            None => {
+                let mut order = Vec::with_capacity(open);
+                order.extend(
+                    self.slab
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, f)| Some((f.as_ref()?.first_ts, u32::try_from(i).ok()?))),
+                );
+                sort_oldest_first(&self.slab, &mut order);
+                for &(_, i) in &order {
+                    if let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) {
+                        ended(f, EndReason::Flushed);
+                    }
+                }
             }
         }
         self.slab.clear();
@@ -702,6 +731,31 @@ fn oldest_first<C>(slab: &[Option<Flow<C>>], slots: &mut Vec<u32>, order: &mut V
     sort_oldest_first(slab, order);
     slots.clear();
     slots.extend(order.iter().map(|&(_, i)| i));
+}
+
+/// The open flows of `slab` as one `u64` each, the first time's offset from the oldest above
+/// the slot number (`slot_bits` bits), so that sorting them sorts by first time, then slot, as
+/// [`sort_oldest_first`] does; and `slot_bits`. `None` when the first times span more than the
+/// bits left hold (about 9 hours of capture time for a slab of half a million flows).
+fn packed_order<C>(slab: &[Option<Flow<C>>], open: usize) -> Option<(Vec<u64>, u32)> {
+    // Bits for the largest slot number.
+    let slot_bits = u64::BITS - (slab.len().saturating_sub(1) as u64).leading_zeros();
+    let (lo, hi) = slab
+        .iter()
+        .flatten()
+        .fold((Nanos::MAX, Nanos::MIN), |(lo, hi), f| {
+            (lo.min(f.first_ts), hi.max(f.first_ts))
+        });
+    let span = u64::try_from(hi.checked_sub(lo)?).ok()?;
+    if slot_bits >= u64::BITS || span.checked_shl(slot_bits)? >> slot_bits != span {
+        return None;
+    }
+    let mut order = Vec::with_capacity(open);
+    order.extend(slab.iter().enumerate().filter_map(|(i, f)| {
+        let rel = u64::try_from(f.as_ref()?.first_ts.checked_sub(lo)?).ok()?;
+        Some(rel << slot_bits | i as u64)
+    }));
+    Some((order, slot_bits))
 }
 
 /// Sorts `(first time, slot)` pairs in the order [`oldest_first`] gives.

@@ -640,6 +640,59 @@ fn oldest_first_is_the_full_key_order() {
     assert_eq!(slots, want);
 }
 
+/// The final flush ends flows in the full key order, whether it packs each flow's first time
+/// and slot in one word (a capture of a few hours) or not (first times too far apart).
+#[test]
+fn the_flush_ends_flows_in_the_full_key_order_packed_or_not() {
+    const HOUR: Nanos = 3600 * S;
+    for late in [0, 10_000 * HOUR] {
+        let mut packets = Vec::new();
+        for i in 0..300u32 {
+            let ts = Nanos::from(i % 5) * S + if i == 150 { late } else { 0 };
+            let client = format!("10.0.{}.{}:{}", i % 5, i % 11, 1000 + i % 13);
+            let server = format!("10.1.0.{}:{}", i % 4, 2000 + i);
+            packets.push(udp(ts, &client, &server));
+        }
+        packets.sort_by_key(|p| p.ts);
+        let cfg = FlowConfig {
+            udp_timeout: 100_000 * HOUR,
+            ..FlowConfig::default()
+        };
+        let ended = run(cfg, &packets);
+        assert_eq!(ended.len(), 300);
+        assert!(ended.iter().all(|(_, why)| *why == EndReason::Flushed));
+        let got: Vec<_> = ended
+            .iter()
+            .map(|(f, _)| (f.first_ts, f.proto, f.client, f.server))
+            .collect();
+        let mut want = got.clone();
+        want.sort();
+        assert_eq!(got, want, "late {late}");
+    }
+    // First times 2^50 ns apart leave 14 bits for slots: too few for a slab of 2^14 slots.
+    let mut slab: Vec<Option<Flow>> = (0..1u32 << 14).map(|_| None).collect();
+    slab[0] = Some(blank_flow(
+        Proto::Udp,
+        ep("10.0.0.1:1"),
+        ep("10.0.0.2:2"),
+        0,
+    ));
+    slab[1] = Some(blank_flow(
+        Proto::Udp,
+        ep("10.0.0.1:3"),
+        ep("10.0.0.2:2"),
+        1 << 49,
+    ));
+    assert!(packed_order(&slab, 2).is_some());
+    slab[1] = Some(blank_flow(
+        Proto::Udp,
+        ep("10.0.0.1:3"),
+        ep("10.0.0.2:2"),
+        1 << 50,
+    ));
+    assert!(packed_order(&slab, 2).is_none());
+}
+
 /// A flow hash computed ahead of a packet ([`FlowTable::prefetch_packet`]) finds the packet's
 /// own flow, in either direction, the same flow the table finds by hashing the packet itself.
 #[test]
