@@ -5,6 +5,7 @@
 //! queries are one transaction; a query never answered is `unanswered`; a truncated (TC) answer
 //! over UDP announces the TCP retry to the same server as an optional follow-up.
 
+use super::counts::SmallCounts;
 use super::dns_diag::{DnsDiag, ProblemKey};
 use super::framing::{drive, FrameStats, Len16};
 use super::{Announcement, Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind, SECOND};
@@ -106,7 +107,7 @@ impl TrackerKind for DnsKind {
             responses: 0,
             qtypes: [0; MAX_QTYPES],
             qtype_counts: [0; MAX_QTYPES],
-            rcodes: [0; 16],
+            rcodes: SmallCounts::new(),
             dropped: 0,
             dropped_unanswered: 0,
             tc_announced: false,
@@ -135,7 +136,8 @@ struct Dns {
     /// not one of pairs: 16 bytes less padding.
     qtype_counts: [u32; MAX_QTYPES],
     /// Response messages by rcode.
-    rcodes: [u32; 16],
+    /// (A flow sees one or two of the 16: an array of them was 64 bytes in every DNS flow.)
+    rcodes: SmallCounts<u8, 2>,
     /// Transactions pushed out of the full table, and how many of them were unanswered.
     dropped: u32,
     dropped_unanswered: u32,
@@ -187,9 +189,7 @@ impl Dns {
             return;
         }
         self.responses += 1;
-        if let Some(n) = self.rcodes.get_mut(usize::from(m.rcode & 0xf)) {
-            *n = n.saturating_add(1);
-        }
+        self.rcodes.add(m.rcode & 0xf);
         let Some(s) = self.slots.iter_mut().find(|s| matches(s)) else {
             cx.error("unmatched_response");
             return;
@@ -298,8 +298,8 @@ impl Dns {
         {
             count_by_name(&mut d.qtypes, dns::type_name(t), n);
         }
-        for (r, &n) in self.rcodes.iter().enumerate().filter(|e| *e.1 > 0) {
-            count_by_name(&mut d.rcodes, dns::rcode_name(r as u8), n);
+        for (r, n) in self.rcodes.iter() {
+            count_by_name(&mut d.rcodes, dns::rcode_name(r), n);
         }
         d.unanswered += u64::from(self.dropped_unanswered);
         d.transactions_not_listed += u64::from(self.dropped);
