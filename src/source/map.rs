@@ -76,10 +76,10 @@ pub(crate) fn release(map: &Mmap, from: usize, to: usize) {
 }
 
 /// How far ahead of the read position pages are mapped in.
-pub(crate) const PAGE_AHEAD: usize = 4 << 20;
+pub(crate) const PAGE_AHEAD: usize = 2 << 20;
 /// Bytes mapped in per step (one `madvise`), and the step at which the reader tells where it
 /// is.
-pub(crate) const PAGE_STEP: usize = 2 << 20;
+pub(crate) const PAGE_STEP: usize = 1 << 20;
 
 /// A capture file mapped for reading in order, and the paging of it. Pages are mapped in ahead
 /// of the read position (`MADV_POPULATE_READ`, one call per [`PAGE_STEP`]) and given back
