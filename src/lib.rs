@@ -23,6 +23,7 @@ pub mod flow;
 pub mod interval;
 #[cfg(feature = "live")]
 pub mod live;
+mod mem;
 pub mod output;
 pub mod packet;
 pub mod shard;
