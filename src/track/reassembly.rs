@@ -465,11 +465,15 @@ impl Reassembler {
         if self.held().buf.len() >= len {
             return true;
         }
-        // Not `clamp`: it panics on a capacity below MIN_ALLOC.
-        let want = len
-            .next_power_of_two()
-            .max(MIN_ALLOC)
-            .min(self.capacity().max(len));
+        // A first buffer takes what it holds (rounded to 16 bytes): most streams that hold
+        // anything hold one unfinished unit until the flow ends. A buffer that grows again
+        // doubles. Not `clamp`: it panics on a capacity below MIN_ALLOC.
+        let want = if had == 0 {
+            len.div_ceil(16).saturating_mul(16)
+        } else {
+            len.next_power_of_two()
+        };
+        let want = want.max(MIN_ALLOC).min(self.capacity().max(len));
         let more = want - had.min(want);
         if !budget.take(more) {
             return false;
@@ -624,10 +628,13 @@ mod tests {
             r.push(seq, data, 0, b, &mut stats, s);
             seq = seq.wrapping_add(data.len() as u32);
         };
-        // A 3000-byte line arrives in three segments: the stream holds it whole.
-        for _ in 0..3 {
-            send(&mut r, &mut budget, &mut sink, &[b'a'; 1000]);
-        }
+        // A 3000-byte line arrives in three segments: the stream holds it whole. Its first
+        // buffer is what the first segment needs (rounded to 16); then it doubles.
+        send(&mut r, &mut budget, &mut sink, &[b'a'; 1000]);
+        assert_eq!(r.allocated(), 1008);
+        send(&mut r, &mut budget, &mut sink, &[b'a'; 1000]);
+        assert_eq!(r.allocated(), 2048);
+        send(&mut r, &mut budget, &mut sink, &[b'a'; 1000]);
         assert_eq!(r.buffered(), 3000);
         assert!(r.allocated() >= 3000);
         assert_eq!(budget.used, r.allocated());
