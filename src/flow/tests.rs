@@ -670,26 +670,15 @@ fn the_flush_ends_flows_in_the_full_key_order_packed_or_not() {
         assert_eq!(got, want, "late {late}");
     }
     // First times 2^50 ns apart leave 14 bits for slots: too few for a slab of 2^14 slots.
+    let flow = |port: u16, ts: Nanos| {
+        let client = ep(&format!("10.0.0.1:{port}"));
+        Some(blank_flow(Proto::Udp, client, ep("10.0.0.2:2"), ts))
+    };
     let mut slab: Vec<Option<Flow>> = (0..1u32 << 14).map(|_| None).collect();
-    slab[0] = Some(blank_flow(
-        Proto::Udp,
-        ep("10.0.0.1:1"),
-        ep("10.0.0.2:2"),
-        0,
-    ));
-    slab[1] = Some(blank_flow(
-        Proto::Udp,
-        ep("10.0.0.1:3"),
-        ep("10.0.0.2:2"),
-        1 << 49,
-    ));
+    slab[0] = flow(1, 0);
+    slab[1] = flow(3, 1 << 49);
     assert!(packed_order(&slab, 2).is_some());
-    slab[1] = Some(blank_flow(
-        Proto::Udp,
-        ep("10.0.0.1:3"),
-        ep("10.0.0.2:2"),
-        1 << 50,
-    ));
+    slab[1] = flow(3, 1 << 50);
     assert!(packed_order(&slab, 2).is_none());
 }
 

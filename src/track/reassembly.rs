@@ -615,14 +615,19 @@ mod tests {
         fn gap(&mut self) {}
     }
 
-    #[test]
-    fn a_stream_keeps_at_most_twice_what_it_holds() {
-        let (mut r, mut budget, mut stats, mut sink) = (
+    /// A stream of up to 16 KiB, a budget of 1 MiB, and a sink of lines.
+    fn stream() -> (Reassembler, Budget, StreamStats, LineSink) {
+        (
             Reassembler::new(16 * 1024),
             Budget::new(1 << 20),
             StreamStats::default(),
             LineSink::default(),
-        );
+        )
+    }
+
+    #[test]
+    fn a_stream_keeps_at_most_twice_what_it_holds() {
+        let (mut r, mut budget, mut stats, mut sink) = stream();
         let mut seq = 1000u32;
         let mut send = |r: &mut Reassembler, b: &mut Budget, s: &mut LineSink, data: &[u8]| {
             r.push(seq, data, 0, b, &mut stats, s);
@@ -710,12 +715,7 @@ mod tests {
 
     #[test]
     fn a_small_unfinished_unit_takes_a_small_buffer() {
-        let (mut r, mut budget, mut stats, mut sink) = (
-            Reassembler::new(16 * 1024),
-            Budget::new(1 << 20),
-            StreamStats::default(),
-            LineSink::default(),
-        );
+        let (mut r, mut budget, mut stats, mut sink) = stream();
         r.push(1, b"one\ntwo", 0, &mut budget, &mut stats, &mut sink);
         assert_eq!(r.buffered(), 3);
         assert_eq!(r.allocated(), MIN_ALLOC);
