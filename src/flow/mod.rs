@@ -502,10 +502,9 @@ impl<C: Default> FlowTable<C> {
     /// Hands every flow still in the table to `ended` (end of capture), oldest first, so that
     /// reports list them in the same order on every run.
     pub fn flush(&mut self, ended: &mut impl FnMut(Flow<C>, EndReason)) {
-        // The flush is where a run's memory peaks: every flow is still open. What only lookups
-        // and sweeps need is freed before the sort takes room, and the sort takes exactly the
-        // room it needs: together this was 12 MB of the generated benchmark capture's peak
-        // (README, Benchmarks).
+        // Every flow is still open here, so what the flush adds counts in the run's peak. What
+        // only lookups and sweeps need is freed before the sort takes room, and the sort takes
+        // exactly the room it needs (README, Benchmarks, "Memory at the peak").
         let open = self.index.len();
         self.index = index::FlowIndex::with_capacity(0);
         self.deadlines = deadline::Deadlines::default();
@@ -513,33 +512,12 @@ impl<C: Default> FlowTable<C> {
         self.due_hash = Vec::new();
         self.order = Vec::new();
         // Sort slot numbers and first times, not flows: no second copy of the table. The slab
-        // holds exactly the open flows.
-        match packed_order(&self.slab, open) {
+        // holds exactly the open flows. Eight bytes a flow when they fit one word, instead of
+        // sixteen (the generated capture: 2.7 MB).
+        let (packed, pairs) = match packed_order(&self.slab, open) {
             Some((mut order, slot_bits)) => {
-                // Eight bytes a flow instead of sixteen (the generated capture: 2.7 MB).
-                order.sort_unstable();
-                let mask = (1u64 << slot_bits) - 1;
-                let key = |&k: &u64| {
-                    self.slab
-                        .get((k & mask) as usize)
-                        .and_then(Option::as_ref)
-                        .map(|f| (f.proto, f.client, f.server))
-                };
-                for run in order.chunk_by_mut(|a, b| a >> slot_bits == b >> slot_bits) {
-                    if run.len() > 1 {
-                        run.sort_unstable_by_key(key);
-                    }
-                }
-                for (n, &k) in order.iter().enumerate() {
-                    if let Some(f) = self
-                        .slab
-                        .get_mut((k & mask) as usize)
-                        .and_then(Option::take)
-                    {
-                        ended(f, EndReason::Flushed);
-                    }
-                    give_back_now_and_then(n);
-                }
+                sort_packed(&self.slab, &mut order, slot_bits);
+                (Some((order, slot_bits)), None)
             }
             None => {
                 let mut order = Vec::with_capacity(open);
@@ -550,13 +528,19 @@ impl<C: Default> FlowTable<C> {
                         .filter_map(|(i, f)| Some((f.as_ref()?.first_ts, u32::try_from(i).ok()?))),
                 );
                 sort_oldest_first(&self.slab, &mut order);
-                for (n, &(_, i)) in order.iter().enumerate() {
-                    if let Some(f) = self.slab.get_mut(i as usize).and_then(Option::take) {
-                        ended(f, EndReason::Flushed);
-                    }
-                    give_back_now_and_then(n);
-                }
+                (None, Some(order))
             }
+        };
+        let packed = packed.iter().flat_map(|(order, slot_bits)| {
+            let mask = (1u64 << slot_bits) - 1;
+            order.iter().map(move |&k| (k & mask) as usize)
+        });
+        let pairs = pairs.iter().flatten().map(|&(_, i)| i as usize);
+        for (n, i) in packed.chain(pairs).enumerate() {
+            if let Some(f) = self.slab.get_mut(i).and_then(Option::take) {
+                ended(f, EndReason::Flushed);
+            }
+            give_back_now_and_then(n);
         }
         self.slab.clear();
         self.free.clear();
@@ -771,6 +755,22 @@ fn packed_order<C>(slab: &[Option<Flow<C>>], open: usize) -> Option<(Vec<u64>, u
         Some(rel << slot_bits | i as u64)
     }));
     Some((order, slot_bits))
+}
+
+/// Sorts [`packed_order`]'s words in the order [`oldest_first`] gives.
+fn sort_packed<C>(slab: &[Option<Flow<C>>], order: &mut [u64], slot_bits: u32) {
+    let mask = (1u64 << slot_bits) - 1;
+    let key = |&k: &u64| {
+        slab.get((k & mask) as usize)
+            .and_then(Option::as_ref)
+            .map(|f| (f.proto, f.client, f.server))
+    };
+    order.sort_unstable();
+    for run in order.chunk_by_mut(|a, b| a >> slot_bits == b >> slot_bits) {
+        if run.len() > 1 {
+            run.sort_unstable_by_key(key);
+        }
+    }
 }
 
 /// Sorts `(first time, slot)` pairs in the order [`oldest_first`] gives.
