@@ -1,4 +1,5 @@
-//! Memory maps of regular capture files: the one place that needs `unsafe`.
+//! Memory maps of regular capture files: the one place that needs `unsafe` beyond two single
+//! calls (a prefetch hint in `bytes`, giving freed memory back in `mem`).
 //!
 //! Mapping a file lets the format readers hand out packets as slices of the page cache, with no
 //! copy into a user-space buffer (the copy was a fifth of the time of a run). Three costs come
