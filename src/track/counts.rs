@@ -17,13 +17,25 @@ impl<K: Ord + Copy, const N: usize> SmallCounts<K, N> {
     /// Counts one more of `key` (saturating).
     #[inline]
     pub(crate) fn add(&mut self, key: K) {
+        self.add_capped(key, usize::MAX);
+    }
+
+    /// Counts one more of `key` when it is counted already or fewer than `max_keys` keys are;
+    /// false (nothing counted) for a new key past the cap.
+    #[inline]
+    pub(crate) fn add_capped(&mut self, key: K, max_keys: usize) -> bool {
         match self.0.binary_search_by_key(&key, |&(k, _)| k) {
             Ok(i) => {
                 if let Some((_, n)) = self.0.get_mut(i) {
                     *n = n.saturating_add(1);
                 }
+                true
             }
-            Err(i) => self.0.insert(i, (key, 1)),
+            Err(_) if self.0.len() >= max_keys => false,
+            Err(i) => {
+                self.0.insert(i, (key, 1));
+                true
+            }
         }
     }
 
@@ -71,6 +83,18 @@ mod tests {
                 prop_assert_eq!(small.get(k), map.get(&k).copied().unwrap_or(0));
             }
         }
+    }
+
+    #[test]
+    fn past_the_cap_only_keys_counted_already_count() {
+        let mut c = SmallCounts::<u16, 2>::new();
+        for k in [28, 1, 15] {
+            assert!(c.add_capped(k, 3));
+        }
+        assert!(!c.add_capped(33, 3), "a fourth key");
+        assert!(c.add_capped(15, 3));
+        assert_eq!(c.iter().collect::<Vec<_>>(), [(1, 1), (15, 2), (28, 1)]);
+        assert_eq!(c.get(33), 0);
     }
 
     #[test]

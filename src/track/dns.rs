@@ -105,8 +105,7 @@ impl TrackerKind for DnsKind {
             frames: FrameStats::default(),
             queries: 0,
             responses: 0,
-            qtypes: [0; MAX_QTYPES],
-            qtype_counts: [0; MAX_QTYPES],
+            qtypes: SmallCounts::new(),
             rcodes: SmallCounts::new(),
             dropped: 0,
             dropped_unanswered: 0,
@@ -130,13 +129,10 @@ struct Dns {
     /// Query and response messages.
     queries: u64,
     responses: u64,
-    /// Query messages by type: the types,
-    qtypes: [u16; MAX_QTYPES],
-    /// and how many queries of the type at the same index (0: the entry is free). Two arrays,
-    /// not one of pairs: 16 bytes less padding.
-    qtype_counts: [u32; MAX_QTYPES],
-    /// Response messages by rcode.
-    /// (A flow sees one or two of the 16: an array of them was 64 bytes in every DNS flow.)
+    /// Query messages by type, at most [`MAX_QTYPES`] types (a flow asks one or two).
+    qtypes: SmallCounts<u16, 2>,
+    /// Response messages by rcode (a flow sees one or two of the 16: an array of them was 64
+    /// bytes in every DNS flow).
     rcodes: SmallCounts<u8, 2>,
     /// Transactions pushed out of the full table, and how many of them were unanswered.
     dropped: u32,
@@ -223,21 +219,7 @@ impl Dns {
     }
 
     fn count_qtype(&mut self, t: u16, cx: &mut Cx<'_>) {
-        if let Some((_, n)) = self
-            .qtypes
-            .iter()
-            .zip(&mut self.qtype_counts)
-            .find(|(ty, n)| **n > 0 && **ty == t)
-        {
-            *n = n.saturating_add(1);
-        } else if let Some((ty, n)) = self
-            .qtypes
-            .iter_mut()
-            .zip(&mut self.qtype_counts)
-            .find(|(_, n)| **n == 0)
-        {
-            (*ty, *n) = (t, 1);
-        } else {
+        if !self.qtypes.add_capped(t, MAX_QTYPES) {
             cx.error("qtypes_cap");
         }
     }
@@ -290,12 +272,7 @@ impl Dns {
         };
         d.queries += self.queries;
         d.responses += self.responses;
-        for (&t, &n) in self
-            .qtypes
-            .iter()
-            .zip(&self.qtype_counts)
-            .filter(|e| *e.1 > 0)
-        {
+        for (t, n) in self.qtypes.iter() {
             count_by_name(&mut d.qtypes, dns::type_name(t), n);
         }
         for (r, n) in self.rcodes.iter() {
