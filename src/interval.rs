@@ -13,9 +13,8 @@
 //! or ended, each flow in one interval only); duration percentiles cover the flows that ended in
 //! it and the flows still open at its end (their age so far), so both can be plotted.
 
+use crate::summary::Micros;
 use std::collections::HashSet;
-
-use hdrhistogram::Histogram;
 
 use crate::analyze::{Analysis, Analyzer};
 use crate::classify::{Catalogue, Expectation, Flow, FlowTable};
@@ -52,7 +51,7 @@ impl Window {
 pub struct Ended {
     pub interval: Analysis,
     pub totals: Analysis,
-    pub durations: Vec<Histogram<u32>>,
+    pub durations: Vec<Micros>,
 }
 
 /// What the previous interval ended with.
@@ -61,10 +60,10 @@ pub struct Intervals {
     /// High-water marks of every service's cumulative counters.
     marks: Vec<ServiceStats>,
     /// Duration and fresh-RTT histograms of the finished flows at the previous interval.
-    hist: Vec<(Histogram<u32>, Histogram<u32>)>,
+    hist: Vec<(Micros, Micros)>,
     /// Durations of the flows that ended in the last interval, by service (Prometheus observes
     /// each flow once).
-    ended: Vec<Histogram<u32>>,
+    ended: Vec<Micros>,
     /// Capture time up to which handshakes were reported.
     rtt_cut: Option<Nanos>,
     input: InputStats,
@@ -172,7 +171,7 @@ impl Intervals {
     }
 
     /// Durations of the flows that ended in the last interval, indexed by service.
-    pub fn ended_durations(&self) -> &[Histogram<u32>] {
+    pub fn ended_durations(&self) -> &[Micros] {
         &self.ended
     }
 
@@ -401,7 +400,7 @@ fn micros(n: Nanos) -> u64 {
 }
 
 /// The values recorded in `now` since `mark`, which becomes `now`.
-fn since(now: &Histogram<u32>, mark: &mut Histogram<u32>) -> Histogram<u32> {
+fn since(now: &Micros, mark: &mut Micros) -> Micros {
     let mut h = now.clone();
     if h.subtract(&*mark).is_err() {
         h.reset();

@@ -8,6 +8,7 @@
 //! scrape: a dashboard sees `0`, not a missing series. Histograms observe each flow once: its
 //! handshake RTT in the interval of the handshake, its duration when it ends.
 
+use crate::summary::Micros;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -367,9 +368,9 @@ impl Metrics {
     /// Observes each flow's handshake RTT (in the interval of its handshake) and each ended
     /// flow's duration (`ended`: microsecond histograms indexed by service, from
     /// [`super::Intervals::ended_durations`]).
-    fn observe(&self, interval: &Analysis, ended: &[hdrhistogram::Histogram<u32>]) {
+    fn observe(&self, interval: &Analysis, ended: &[Micros]) {
         let cat = &interval.catalogue;
-        let each = |h: &hdrhistogram::Histogram<u32>, into: &Histogram| {
+        let each = |h: &Micros, into: &Histogram| {
             for v in h.iter_recorded() {
                 let secs = v.value_iterated_to() as f64 / 1e6;
                 for _ in 0..v.count_at_value() {
@@ -399,12 +400,7 @@ impl Metrics {
         self.events_dropped.inc_by(n);
     }
 
-    pub fn update(
-        &self,
-        r: &LiveReport,
-        interval: &Analysis,
-        ended: &[hdrhistogram::Histogram<u32>],
-    ) {
+    pub fn update(&self, r: &LiveReport, interval: &Analysis, ended: &[Micros]) {
         self.observe(interval, ended);
         for s in &r.report.services {
             let service = || ServiceLabel {
@@ -570,7 +566,7 @@ mod tests {
         let (m, reg) = Metrics::new(&Catalogue::builtin());
         let mut a = crate::analyze::Analyzer::new(crate::analyze::Config::default()).finish();
         let smtp = a.catalogue.must("smtp").0 as usize;
-        let mut ended = vec![hdrhistogram::Histogram::<u32>::new(3).unwrap(); a.catalogue.len()];
+        let mut ended = vec![Micros::new(3).unwrap(); a.catalogue.len()];
         for us in [400, 900, 30_000] {
             a.summary.services[smtp].rtt_us.record(us).unwrap();
         }

@@ -11,6 +11,7 @@ mod mail_flow;
 mod table;
 pub mod time;
 
+use crate::summary::Micros;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -538,7 +539,7 @@ pub fn ts_secs(ts: Nanos) -> f64 {
     (ts / 1000) as f64 / 1e6
 }
 
-fn percentiles(h: &hdrhistogram::Histogram<u32>, scale: f64) -> Percentiles {
+fn percentiles(h: &Micros, scale: f64) -> Percentiles {
     if h.is_empty() {
         return Percentiles::default();
     }

@@ -7,9 +7,8 @@
 //! every worker does them at the same point of the capture. Each tick also ends an epoch: the
 //! workers exchange their announcements at every interval's end, however quiet the interface.
 
+use crate::summary::Micros;
 use std::sync::mpsc;
-
-use hdrhistogram::Histogram;
 
 use super::batch::Mark;
 use super::worker::{Output, TickReply};
@@ -164,7 +163,7 @@ impl LiveShards {
 }
 
 /// Adds each service's histogram of `b` to `a`'s.
-fn add_durations(a: &mut Vec<Histogram<u32>>, b: &[Histogram<u32>]) {
+fn add_durations(a: &mut Vec<Micros>, b: &[Micros]) {
     for (i, h) in b.iter().enumerate() {
         match a.get_mut(i) {
             Some(t) => {

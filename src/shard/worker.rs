@@ -2,11 +2,10 @@
 //! (at which frame of the run) each of its expectations was announced, sends its signalled
 //! expectations to the reader at every epoch mark and adopts the other workers'.
 
+use crate::summary::Micros;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
-
-use hdrhistogram::Histogram;
 
 use super::batch::{Ahead, Batch, Item, Mark, Shared};
 use crate::analyze::{Analysis, Analyzer};
@@ -35,7 +34,7 @@ pub struct Output {
     pub copies: HashMap<u32, (usize, u32)>,
     /// Live: the last interval (it ends with the input) and the durations of the flows that
     /// ended in it.
-    pub last: Option<(Analysis, Vec<Histogram<u32>>)>,
+    pub last: Option<(Analysis, Vec<Micros>)>,
 }
 
 /// A live worker's answer to a [`Mark::Tick`]: its interval and its totals so far.
@@ -43,7 +42,7 @@ pub struct TickReply {
     pub worker: usize,
     pub interval: Output,
     pub totals: Output,
-    pub durations: Vec<Histogram<u32>>,
+    pub durations: Vec<Micros>,
 }
 
 /// Runs worker `me` until the reader closes its channel.

@@ -10,6 +10,10 @@ use std::ops::AddAssign;
 
 use hdrhistogram::Histogram;
 
+/// A histogram of microsecond values (durations, round-trip times) with 32-bit counts per
+/// bucket, which saturate (README, Limits).
+pub type Micros = Histogram<u32>;
+
 use crate::classify::{Flow, ServiceId};
 use crate::flow::{DirCount, EndReason, Outcome, Side, TcpHealth};
 use crate::packet::{Endpoint, Nanos, Proto};
@@ -29,12 +33,12 @@ pub struct ServiceStats {
     /// Flows pushed out of a full table before they ended.
     pub evicted: u64,
     /// Flow durations in microseconds.
-    pub duration_us: Histogram<u32>,
+    pub duration_us: Micros,
     /// Handshake round-trip times in microseconds.
-    pub rtt_us: Histogram<u32>,
+    pub rtt_us: Micros,
     /// Live mode: the RTTs of ended flows whose handshake completed after
     /// [`Summary::live_rtt_cut`] (the others were reported while the flow was open).
-    pub rtt_fresh_us: Histogram<u32>,
+    pub rtt_fresh_us: Micros,
     pub tcp: TcpTotals,
 }
 
@@ -100,7 +104,7 @@ impl Default for ServiceStats {
     }
 }
 
-fn histogram() -> Histogram<u32> {
+fn histogram() -> Micros {
     // Auto-resizing, so a flow of days or an RTT of minutes is recorded, not dropped.
     let mut h = Histogram::new(3).expect("3 significant figures is valid");
     h.auto(true);

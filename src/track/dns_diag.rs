@@ -3,6 +3,7 @@
 //! outcome).
 
 use super::diagnostics::{add_counts, problems_since, sub_counts};
+use crate::summary::Micros;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -45,7 +46,7 @@ pub struct DnsDiag {
     pub qtypes: BTreeMap<String, u64>,
     pub rcodes: BTreeMap<String, u64>,
     /// Response times, microseconds.
-    pub rtt_us: Histogram<u32>,
+    pub rtt_us: Micros,
     pub problems: BTreeMap<ProblemKey, Problem>,
     pub problems_not_listed: u64,
 }

@@ -156,26 +156,23 @@ struct Held {
     hole_since: Nanos,
 }
 
-impl Default for Held {
-    fn default() -> Self {
-        Held {
-            buf: Vec::new(),
-            filled: 0,
-            ahead_len: 0,
-            ahead: [Span { start: 0, end: 0 }; MAX_AHEAD],
-            hole_since: NO_HOLE,
-        }
-    }
-}
-
-/// The state of a stream that holds nothing.
-static NOTHING_HELD: Held = Held {
+/// The state of a stream that holds nothing: what a new `Held` starts as, and what an idle
+/// stream reads (`NOTHING_HELD`).
+const EMPTY_HELD: Held = Held {
     buf: Vec::new(),
     filled: 0,
     ahead_len: 0,
     ahead: [Span { start: 0, end: 0 }; MAX_AHEAD],
     hole_since: NO_HOLE,
 };
+
+static NOTHING_HELD: Held = EMPTY_HELD;
+
+impl Default for Held {
+    fn default() -> Self {
+        EMPTY_HELD
+    }
+}
 
 impl Held {
     fn ahead(&self) -> &[Span] {
