@@ -129,7 +129,7 @@ pub fn looks_ephemeral(port: u16) -> bool {
 /// UDP) and neither port says the roles are as taken.
 fn client_port_may_decide(flow: &Flow) -> bool {
     let unknown_roles = match flow.proto {
-        Proto::Tcp => flow.tcp.midstream && !flow.tcp.client_syn && !flow.tcp.synack,
+        Proto::Tcp => flow.tcp.midstream() && !flow.tcp.client_syn() && !flow.tcp.synack(),
         Proto::Udp => true,
         _ => false,
     };

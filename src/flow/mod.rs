@@ -466,7 +466,7 @@ impl<C: Default> FlowTable<C> {
         let blank = || {
             let mut f = blank_flow(q.proto, q.src, q.dst, p.ts);
             // The quoted packet was sent by q.src; for TCP it is most likely the SYN.
-            f.tcp.client_syn = q.proto == Proto::Tcp;
+            f.tcp.set_client_syn(q.proto == Proto::Tcp);
             f
         };
         let (touch, i) = match self.find(hash, &key) {
@@ -841,7 +841,7 @@ fn new_flow<C: Default>(p: &Packet<'_>, is_server_port: &impl Fn(Proto, u16) -> 
         }
     };
     let mut f = blank_flow(p.proto, client, server, p.ts);
-    f.tcp.midstream = midstream;
+    f.tcp.set_midstream(midstream);
     if let Some((kind, code)) = p.icmp {
         f.icmp = Some(Box::new(IcmpFacts {
             seen: None,

@@ -68,58 +68,155 @@ impl Outcome {
 /// about 127 s, Windows after 21 s).
 pub const MAX_HANDSHAKE_RTT: Nanos = 130 * 1_000_000_000;
 
-/// TCP facts gathered from a flow's packets.
+/// One-bit facts of a TCP flow ([`TcpTrack`]'s `bits`).
+mod bit {
+    pub const CLIENT_SYN: u16 = 1;
+    pub const SYNACK: u16 = 1 << 1;
+    pub const CLIENT_ACKED: u16 = 1 << 2;
+    pub const FIN_CLIENT: u16 = 1 << 3;
+    pub const FIN_SERVER: u16 = 1 << 4;
+    pub const MIDSTREAM: u16 = 1 << 5;
+    pub const CLIENT_RST: u16 = 1 << 6;
+    pub const SERVER_RST: u16 = 1 << 7;
+    /// The client sent a packet that was not a RST.
+    pub const CLIENT_OTHER: u16 = 1 << 8;
+    /// The server sent a packet that was not a RST.
+    pub const SERVER_OTHER: u16 = 1 << 9;
+}
+
+/// TCP facts gathered from a flow's packets: 80 bytes, in every flow of the table. The yes/no
+/// facts are bits of one word (ten `bool`s took ten bytes, and the RST counts eight where only
+/// "any" and "nothing else" are asked), the handshake time is kept to the microsecond (what
+/// every report shows).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TcpTrack {
-    /// The client sent a SYN: this flow is a connection attempt.
-    pub client_syn: bool,
     /// Client SYNs (first plus retransmissions).
     pub syns: u32,
     /// The client's initial sequence number.
     pub isn: u32,
-    pub last_syn_ts: Nanos,
-    /// The server answered with SYN-ACK.
-    pub synack: bool,
-    /// Time from the last SYN before the SYN-ACK to the client's ACK that completed the
-    /// handshake, plus one: 8 bytes with its niche, where an `Option<Nanos>` takes 16
+    /// The time of the client's last SYN until the handshake completes, then the time of the
+    /// client's ACK that completed it ([`handshake_done`](Self::handshake_done)).
+    syn_ts: Nanos,
+    /// Handshake round-trip time in microseconds, plus one
     /// ([`handshake_rtt`](Self::handshake_rtt)).
-    handshake: Option<std::num::NonZeroU64>,
-    /// The client sent a non-SYN segment with ACK set: the server must have replied, even if the
-    /// capture did not see it.
-    pub client_acked: bool,
-    /// RSTs from the server.
-    pub server_rsts: u32,
-    /// RSTs from the client.
-    pub client_rsts: u32,
-    pub fin_client: bool,
-    pub fin_server: bool,
-    /// The flow's start predates the capture (TCP seen without its opening SYN). Here, not in
-    /// `Flow`: it fits in this struct's padding.
-    pub midstream: bool,
+    handshake_us: Option<std::num::NonZeroU32>,
+    bits: u16,
     /// Retransmissions, duplicate ACKs, zero windows, mid-session resets, silences.
     pub health: TcpHealth,
 }
 
 impl TcpTrack {
-    /// Time from the last SYN before the SYN-ACK to the client's ACK that completed the
-    /// handshake (`None`: no handshake completed, or one slower than `MAX_HANDSHAKE_RTT`).
     #[inline]
-    pub fn handshake_rtt(&self) -> Option<Nanos> {
-        self.handshake
-            .and_then(|v| Nanos::try_from(v.get() - 1).ok())
+    fn has(&self, b: u16) -> bool {
+        self.bits & b != 0
     }
 
-    /// Sets the handshake's round-trip time; one outside `0..=MAX_HANDSHAKE_RTT` is none.
-    pub fn set_handshake_rtt(&mut self, rtt: Option<Nanos>) {
-        self.handshake = rtt
-            .filter(|r| (0..=MAX_HANDSHAKE_RTT).contains(r))
-            .and_then(|r| u64::try_from(r).ok())
-            .and_then(|r| std::num::NonZeroU64::new(r + 1));
+    #[inline]
+    fn set(&mut self, b: u16, on: bool) {
+        if on {
+            self.bits |= b;
+        } else {
+            self.bits &= !b;
+        }
+    }
+
+    /// Exchanges bits `a` and `b`.
+    fn swap_bits(&mut self, a: u16, b: u16) {
+        let (had_a, had_b) = (self.has(a), self.has(b));
+        self.set(a, had_b);
+        self.set(b, had_a);
+    }
+
+    /// The client sent a SYN: this flow is a connection attempt.
+    #[inline]
+    pub fn client_syn(&self) -> bool {
+        self.has(bit::CLIENT_SYN)
+    }
+
+    /// The server answered with SYN-ACK.
+    #[inline]
+    pub fn synack(&self) -> bool {
+        self.has(bit::SYNACK)
+    }
+
+    /// The client sent a non-SYN segment with ACK set: the server must have replied, even if the
+    /// capture did not see it.
+    #[inline]
+    pub fn client_acked(&self) -> bool {
+        self.has(bit::CLIENT_ACKED)
+    }
+
+    #[inline]
+    pub fn fin_client(&self) -> bool {
+        self.has(bit::FIN_CLIENT)
+    }
+
+    #[inline]
+    pub fn fin_server(&self) -> bool {
+        self.has(bit::FIN_SERVER)
+    }
+
+    /// The flow's start predates the capture (TCP seen without its opening SYN).
+    #[inline]
+    pub fn midstream(&self) -> bool {
+        self.has(bit::MIDSTREAM)
+    }
+
+    /// The client sent a RST.
+    #[inline]
+    pub fn client_rst(&self) -> bool {
+        self.has(bit::CLIENT_RST)
+    }
+
+    /// The server sent a RST.
+    #[inline]
+    pub fn server_rst(&self) -> bool {
+        self.has(bit::SERVER_RST)
+    }
+
+    /// The server sent RSTs and nothing else.
+    #[inline]
+    pub fn only_rsts_back(&self) -> bool {
+        self.server_rst() && !self.has(bit::SERVER_OTHER)
+    }
+
+    pub(super) fn set_midstream(&mut self, on: bool) {
+        self.set(bit::MIDSTREAM, on);
+    }
+
+    pub(super) fn set_client_syn(&mut self, on: bool) {
+        self.set(bit::CLIENT_SYN, on);
+    }
+
+    /// Time from the last SYN before the SYN-ACK to the client's ACK that completed the
+    /// handshake, to the microsecond (`None`: no handshake completed, or one slower than
+    /// `MAX_HANDSHAKE_RTT`).
+    #[inline]
+    pub fn handshake_rtt(&self) -> Option<Nanos> {
+        self.handshake_us
+            .map(|v| Nanos::from(v.get() - 1).saturating_mul(1000))
+    }
+
+    /// When the handshake completed (the client's ACK), if it did.
+    pub fn handshake_done(&self) -> Option<Nanos> {
+        self.handshake_us.map(|_| self.syn_ts)
+    }
+
+    /// The client's ACK at `ack_ts` completes the handshake begun by the SYN at `syn_ts`; one
+    /// slower than `MAX_HANDSHAKE_RTT` (or ahead of its SYN) is not taken.
+    fn complete_handshake(&mut self, ack_ts: Nanos) {
+        let rtt = ack_ts.saturating_sub(self.syn_ts);
+        if !(0..=MAX_HANDSHAKE_RTT).contains(&rtt) {
+            return;
+        }
+        let us = u32::try_from(rtt / 1000).unwrap_or(u32::MAX - 1);
+        self.handshake_us = std::num::NonZeroU32::new(us.saturating_add(1));
+        self.syn_ts = ack_ts;
     }
 
     /// Closed by FIN both ways or by a RST from either side.
     pub fn closed(&self) -> bool {
-        self.client_rsts > 0 || self.server_rsts > 0 || (self.fin_client && self.fin_server)
+        self.client_rst() || self.server_rst() || (self.fin_client() && self.fin_server())
     }
 }
 
@@ -133,8 +230,8 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
         && syn
         && !ack
         && !f.from_client(&p.src)
-        && !f.tcp.client_syn
-        && !f.tcp.synack
+        && !f.tcp.client_syn()
+        && !f.tcp.synack()
     {
         swap_roles(f);
     }
@@ -142,16 +239,28 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
     let since_last = p.ts.saturating_sub(f.last_ts).max(0);
     // Up before this packet: handshake completed, or two-way traffic on a flow caught mid-stream
     // (a SYN answered only by RSTs is a refusal, a SYN-ACK answered by RST a port scan).
-    let established = (f.tcp.synack && f.tcp.client_acked)
-        || (f.tcp.midstream && f.to_server.packets > 0 && f.to_client.packets > 0);
+    let established = (f.tcp.synack() && f.tcp.client_acked())
+        || (f.tcp.midstream() && f.to_server.packets > 0 && f.to_client.packets > 0);
+    let tcp = p.proto == Proto::Tcp && !p.is_trailing_fragment();
+    let rst = tcp && flags & tcp_flags::RST != 0;
     if from_client {
         f.to_server.add(p.wire_len);
+        f.tcp.bits |= if rst {
+            bit::CLIENT_RST
+        } else {
+            bit::CLIENT_OTHER
+        };
     } else {
         f.to_client.add(p.wire_len);
+        f.tcp.bits |= if rst {
+            bit::SERVER_RST
+        } else {
+            bit::SERVER_OTHER
+        };
     }
     f.last_ts = f.last_ts.max(p.ts);
     f.first_ts = f.first_ts.min(p.ts);
-    if p.proto != Proto::Tcp || p.is_trailing_fragment() {
+    if !tcp {
         return;
     }
     let t = &mut f.tcp;
@@ -160,44 +269,39 @@ pub(super) fn update<C>(f: &mut Flow<C>, p: &Packet<'_>) {
     } else {
         Side::Server
     };
-    let fin_seen = t.fin_client || t.fin_server;
+    let fin_seen = t.fin_client() || t.fin_server();
     let rtt = t.handshake_rtt();
     let since_first = p.ts.saturating_sub(f.first_ts).max(0);
     t.health
         .packet(p, side, since_last, since_first, established, fin_seen, rtt);
     if from_client {
         if syn && !ack {
-            if !t.client_syn {
+            if !t.client_syn() {
                 t.isn = p.seq;
             }
-            t.client_syn = true;
-            t.syns += 1;
-            t.last_syn_ts = p.ts;
+            t.bits |= bit::CLIENT_SYN;
+            t.syns = t.syns.saturating_add(1);
+            if t.handshake_us.is_none() {
+                t.syn_ts = p.ts;
+            }
         } else if ack && !syn {
-            if t.synack && t.handshake_rtt().is_none() && t.syns > 0 {
-                let rtt = p.ts.saturating_sub(t.last_syn_ts);
+            if t.synack() && t.handshake_us.is_none() && t.syns > 0 {
                 // A "handshake" slower than any SYN retransmission schedule spans a capture-time
                 // jump (concatenated captures, a corrected clock), not a network round trip
-                // (`set_handshake_rtt` leaves it unset).
-                t.set_handshake_rtt(Some(rtt));
+                // (`complete_handshake` does not take it).
+                t.complete_handshake(p.ts);
             }
-            t.client_acked = true;
-        }
-        if flags & tcp_flags::RST != 0 {
-            t.client_rsts += 1;
+            t.bits |= bit::CLIENT_ACKED;
         }
         if flags & tcp_flags::FIN != 0 {
-            t.fin_client = true;
+            t.bits |= bit::FIN_CLIENT;
         }
     } else {
         if syn && ack {
-            t.synack = true;
-        }
-        if flags & tcp_flags::RST != 0 {
-            t.server_rsts += 1;
+            t.bits |= bit::SYNACK;
         }
         if flags & tcp_flags::FIN != 0 {
-            t.fin_server = true;
+            t.bits |= bit::FIN_SERVER;
         }
     }
 }
@@ -211,11 +315,12 @@ fn swap_roles<C>(f: &mut Flow<C>) {
     std::mem::swap(&mut f.client, &mut f.server);
     std::mem::swap(&mut f.to_server, &mut f.to_client);
     let t = &mut f.tcp;
-    std::mem::swap(&mut t.client_rsts, &mut t.server_rsts);
-    std::mem::swap(&mut t.fin_client, &mut t.fin_server);
-    t.client_acked = false;
+    t.swap_bits(bit::CLIENT_RST, bit::SERVER_RST);
+    t.swap_bits(bit::CLIENT_OTHER, bit::SERVER_OTHER);
+    t.swap_bits(bit::FIN_CLIENT, bit::FIN_SERVER);
+    t.set(bit::CLIENT_ACKED, false);
+    t.set(bit::MIDSTREAM, false);
     t.health.swap();
-    f.tcp.midstream = false;
 }
 
 /// True when `p` opens a new connection on the five-tuple of the closed flow `f`: a SYN with a
@@ -224,9 +329,9 @@ pub(super) fn is_new_connection<C>(f: &Flow<C>, p: &Packet<'_>) -> bool {
     p.proto == Proto::Tcp
         && p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
         && f.tcp.closed()
-        && !(f.tcp.client_syn && f.from_client(&p.src) && p.seq == f.tcp.isn)
+        && !(f.tcp.client_syn() && f.from_client(&p.src) && p.seq == f.tcp.isn)
         // The first SYN of a flow whose answer (a RST) was captured just before it belongs to it.
-        && !(!f.tcp.client_syn && !f.tcp.synack && p.ts.saturating_sub(f.first_ts) <= REORDER_WINDOW)
+        && !(!f.tcp.client_syn() && !f.tcp.synack() && p.ts.saturating_sub(f.first_ts) <= REORDER_WINDOW)
 }
 
 /// The outcome rules of DESIGN.md, in order of precedence.
@@ -234,11 +339,10 @@ pub(super) fn outcome<C>(f: &Flow<C>) -> Outcome {
     let t = &f.tcp;
     let two_way = f.to_server.packets > 0 && f.to_client.packets > 0;
     if f.proto == Proto::Tcp {
-        if t.synack {
+        if t.synack() {
             return Outcome::Established;
         }
-        let only_rsts_back = t.server_rsts > 0 && u64::from(t.server_rsts) == f.to_client.packets;
-        if t.client_syn && only_rsts_back {
+        if t.client_syn() && t.only_rsts_back() {
             return Outcome::Refused;
         }
         if two_way {
@@ -247,7 +351,7 @@ pub(super) fn outcome<C>(f: &Flow<C>) -> Outcome {
         if f.icmp_seen().is_some() {
             return Outcome::IcmpUnreachable;
         }
-        if t.client_syn && !t.client_acked {
+        if t.client_syn() && !t.client_acked() {
             return Outcome::Unanswered;
         }
         return Outcome::OneWay;

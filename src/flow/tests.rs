@@ -94,7 +94,82 @@ fn established_with_rtt() {
     assert_eq!(f.outcome(), Outcome::Established);
     assert_eq!(f.tcp.handshake_rtt(), Some(S / 50));
     assert_eq!((f.to_server.packets, f.to_client.packets), (2, 2));
-    assert!(!f.tcp.midstream);
+    assert!(!f.tcp.midstream());
+}
+
+#[test]
+fn handshake_time_to_the_microsecond_and_when_it_completed() {
+    let ack_at = 2 * S + 1_234_567;
+    let f = run(
+        FlowConfig::default(),
+        &[
+            tcp(0, C, SRV, SYN, 100),
+            tcp(S, C, SRV, SYN, 100),
+            tcp(2 * S, SRV, C, SYN | ACK, 900),
+            tcp(ack_at, C, SRV, ACK, 101),
+            // A stray SYN after the handshake moves neither.
+            tcp(3 * S, C, SRV, SYN, 100),
+        ],
+    );
+    assert_eq!(f.len(), 1);
+    let t = &f[0].0.tcp;
+    // From the last SYN before the SYN-ACK, floored to the microsecond.
+    assert_eq!(t.handshake_rtt(), Some(S + 1_234_000));
+    assert_eq!(t.handshake_done(), Some(ack_at));
+    assert_eq!(t.syns, 3);
+    // Slower than any SYN retransmission schedule: not a handshake.
+    let slow = run(
+        FlowConfig::default(),
+        &[
+            tcp(0, C, SRV, SYN, 100),
+            tcp(S, SRV, C, SYN | ACK, 900),
+            tcp(state::MAX_HANDSHAKE_RTT + 1, C, SRV, ACK, 101),
+        ],
+    );
+    assert_eq!(slow[0].0.tcp.handshake_rtt(), None);
+    assert_eq!(slow[0].0.tcp.handshake_done(), None);
+    assert_eq!(slow[0].0.outcome(), Outcome::Established);
+}
+
+#[test]
+fn refused_only_when_the_server_sent_nothing_but_rsts() {
+    let refused = run(
+        FlowConfig::default(),
+        &[
+            tcp(0, C, SRV, SYN, 7),
+            tcp(1, SRV, C, RST | ACK, 0),
+            tcp(2, SRV, C, RST | ACK, 0),
+        ],
+    );
+    let t = &refused[0].0.tcp;
+    assert!(t.server_rst() && !t.client_rst() && t.only_rsts_back() && t.closed());
+    assert_eq!(refused[0].0.outcome(), Outcome::Refused);
+    // A RST after something else from the server is not a refusal.
+    let reset = run(
+        FlowConfig::default(),
+        &[
+            tcp(0, C, SRV, SYN, 7),
+            tcp(1, SRV, C, ACK, 0),
+            tcp(2, SRV, C, RST | ACK, 0),
+        ],
+    );
+    assert!(!reset[0].0.tcp.only_rsts_back());
+    assert_eq!(reset[0].0.outcome(), Outcome::Established);
+    // The server's RST captured before the SYN it answers, on ports that do not tell the server:
+    // its sender is taken for the client, then the roles are swapped and the RST is the server's.
+    let (client, server) = ("10.0.0.7:40002", "10.0.0.9:5555");
+    let early = run(
+        FlowConfig::default(),
+        &[
+            tcp(0, server, client, RST | ACK, 0),
+            tcp(1, client, server, SYN, 7),
+        ],
+    );
+    assert_eq!(early.len(), 1);
+    let f = &early[0].0;
+    assert_eq!((f.client, f.server), (ep(client), ep(server)));
+    assert!(f.tcp.server_rst() && !f.tcp.client_rst() && f.tcp.client_syn());
+    assert_eq!(f.outcome(), Outcome::Refused);
 }
 
 #[test]
@@ -203,7 +278,7 @@ fn midstream_one_side() {
         &[tcp(0, SRV, C, ACK | PSH, 5), tcp(1, SRV, C, ACK | PSH, 6)],
     );
     let f = &f[0].0;
-    assert!(f.tcp.midstream);
+    assert!(f.tcp.midstream());
     assert_eq!(
         f.client,
         ep(C),
@@ -698,7 +773,7 @@ fn hashes_computed_ahead_find_their_own_flow() {
     assert_eq!(h, t.prefetch_packet(&a), "both directions hash alike");
     let (touch, f) = t.packet_hashed(&reply, h, is_server, &mut ended);
     assert_eq!(touch, Touch::Existing);
-    assert!(f.tcp.synack);
+    assert!(f.tcp.synack());
     // A new flow opened with its hash is found again by hashing, and the other way round.
     let hb = t.prefetch_packet(&b);
     assert_ne!(hb, h);

@@ -133,7 +133,7 @@ impl ServiceStats {
         add_dir(&mut self.to_server, f.to_server);
         add_dir(&mut self.to_client, f.to_client);
         self.outcomes[outcome.index()] += 1;
-        self.midstream += u64::from(f.tcp.midstream);
+        self.midstream += u64::from(f.tcp.midstream());
         if outcome == Outcome::IcmpUnreachable
             && f.icmp_seen().is_some_and(|i| i.is_admin_prohibited())
         {
@@ -157,9 +157,7 @@ impl ServiceStats {
 
 /// Capture time at which a flow's handshake completed (its client's ACK), if it did.
 pub fn handshake_done(f: &Flow) -> Nanos {
-    f.tcp
-        .handshake_rtt()
-        .map_or(Nanos::MIN, |rtt| f.tcp.last_syn_ts.saturating_add(rtt))
+    f.tcp.handshake_done().unwrap_or(Nanos::MIN)
 }
 
 fn add_dir(a: &mut DirCount, b: DirCount) {
@@ -178,7 +176,7 @@ impl ServiceStats {
         self.flows += 1;
         add_dir(&mut self.to_server, f.to_server);
         add_dir(&mut self.to_client, f.to_client);
-        self.midstream += u64::from(f.tcp.midstream);
+        self.midstream += u64::from(f.tcp.midstream());
         let o = f.outcome();
         if o.is_final_while_open() {
             self.outcomes[o.index()] += 1;
@@ -273,7 +271,7 @@ impl FlowRecord {
             client: f.client,
             server: f.server,
             outcome: f.outcome(),
-            midstream: f.tcp.midstream,
+            midstream: f.tcp.midstream(),
             to_server: f.to_server,
             to_client: f.to_client,
             first_ts: f.first_ts,

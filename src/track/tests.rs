@@ -368,8 +368,10 @@ fn per_flow_state_stays_small() {
     let (ldap, ldap_size) = super::ldap::size();
     let sizes = [
         // 224 with the handshake time an Option, the follow-up id 8 bytes, `midstream` outside
-        // the TCP facts' padding and an ICMP flow's first type and code in every flow.
-        ("Flow", size_of::<crate::classify::Flow>(), 208),
+        // the TCP facts' padding and an ICMP flow's first type and code in every flow; 208 with
+        // ten `bool`s, two RST counts and the handshake time in nanoseconds in the TCP facts.
+        ("Flow", size_of::<crate::classify::Flow>(), 192),
+        ("TcpTrack", size_of::<crate::flow::TcpTrack>(), 80),
         ("FlowClass", size_of::<crate::classify::FlowClass>(), 12),
         // A DNS flow's tracker was 288 bytes plus a 312-byte slot in an allocation of its own,
         // then 264 with a count for each of the 16 reply codes, 224 with query types in two
