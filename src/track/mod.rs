@@ -341,8 +341,19 @@ struct Attached {
 struct Slot {
     /// Most flows have one tracker: it is kept in the slot, not in an allocation of its own.
     attached: SmallVec<[Attached; 1]>,
-    /// Expectations this flow announced (for the per-parent cap).
-    announced: u32,
+    /// Expectations this flow announced (for the per-parent cap), plus one: the niche makes
+    /// an empty `Option<Slot>` free (a slot is 72 bytes, not 80).
+    announced: NonZeroU32,
+}
+
+impl Slot {
+    fn announced(&self) -> u32 {
+        self.announced.get() - 1
+    }
+
+    fn set_announced(&mut self, n: u32) {
+        self.announced = NonZeroU32::new(n.saturating_add(1)).unwrap_or(NonZeroU32::MAX);
+    }
 }
 
 /// Feeds a tracker from a reassembler.
@@ -565,7 +576,7 @@ impl Trackers {
         }
         let slot = Slot {
             attached,
-            announced: 0,
+            announced: NonZeroU32::MIN,
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -625,6 +636,7 @@ impl Trackers {
         };
         let syn = p.tcp_flags & tcp_flags::SYN != 0;
         let mut reclassified = None;
+        let mut announced = slot.announced();
         for a in &mut slot.attached {
             let stats = &mut self.stats[usize::from(a.kind)];
             let mut cx = Cx {
@@ -632,7 +644,7 @@ impl Trackers {
                 flow: info(flow),
                 shared: &mut self.shared,
                 stats,
-                announced: &mut slot.announced,
+                announced: &mut announced,
                 reclassified: &mut reclassified,
             };
             a.tracker.packet(dir, &mut cx);
@@ -657,6 +669,7 @@ impl Trackers {
                 _ => a.tracker.datagram(dir, p.payload, &mut cx),
             }
         }
+        slot.set_announced(announced);
         if let Some(service) = reclassified {
             flow.class.service = service;
             self.attach_more(flow, id);
@@ -704,7 +717,7 @@ impl Trackers {
             }
             false
         });
-        if slot.attached.is_empty() && slot.announced == 0 {
+        if slot.attached.is_empty() && slot.announced() == 0 {
             self.slots[id as usize] = None;
             self.free.push(id);
             flow.class.tracker = None;
