@@ -54,8 +54,9 @@ pub use live::LiveShards;
 /// Frames between two epoch marks (exchanges of announcements between workers).
 pub const EPOCH: u64 = 8192;
 /// Batches queued per worker: enough to ride out a slow batch, few enough that an epoch never
-/// waits for a worker to catch up.
-const QUEUE: usize = 8;
+/// waits for a worker to catch up, and what is in flight stays small (four of 1 024 frames;
+/// two were slower on the real-traffic mix, 0.56 against 0.52 s).
+const QUEUE: usize = 4;
 /// Most workers: beyond it the reader is the bottleneck on any machine measured.
 pub const MAX_THREADS: usize = 64;
 
@@ -73,7 +74,9 @@ pub const DEFAULT_MAX_THREADS: usize = 4;
 /// most the default). A batch of mapped payloads is [`BATCH_PACKETS`] frames however large, so
 /// a full queue of them can span more; pages given back before a worker reads them are faulted
 /// in again from the page cache, nothing worse. At `--threads 2` on the generated capture, five
-/// runs each gave the same page faults (medians 75 075 and 75 715) with this lag and with 16 MiB.
+/// runs each gave the same page faults (medians 75 075 and 75 715) with this lag and with 16 MiB,
+/// and three runs each the same again with 2 MiB (four queued batches) and with 4 MiB (eight):
+/// 74 200–74 704 and 74 279–74 817.
 ///
 /// [`BATCH_BYTES`]: batch::BATCH_BYTES
 /// [`BATCH_PACKETS`]: batch::BATCH_PACKETS
