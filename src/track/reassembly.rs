@@ -140,20 +140,28 @@ const NO_HOLE: Nanos = Nanos::MIN;
 
 /// What a stream holds while a unit is unfinished or a hole is open: allocated with the buffer's
 /// first byte and dropped with its last, so an idle stream is a few words (a flood of flows that
-/// each leave nothing, or were refused room, costs no more). 72 bytes (offsets in 32 bits, no
-/// `Option` for the hole's time; 120 with `usize` offsets): on the generated benchmark capture
-/// 71 000 streams hold an unfinished unit at the end.
+/// each leave nothing, or were refused room, costs no more). 40 bytes, the ranges held beyond a
+/// hole in an allocation of their own while there are any (72 with them in place, 120 with
+/// `usize` offsets): on the generated benchmark capture 71 000 streams hold an unfinished unit
+/// at the end, next to no stream a hole.
 #[derive(Debug)]
 struct Held {
     /// Bytes from sequence number `base` on; grown on demand.
     buf: Vec<u8>,
     /// Contiguous bytes at the start of `buf`.
     filled: u32,
-    ahead_len: u8,
-    /// Data held beyond a hole, sorted, disjoint, all starting after `filled`.
+    /// Data held beyond a hole: `None` when there is none.
+    holes: Option<Box<Holes>>,
+}
+
+/// The ranges a stream holds beyond a hole, and since when the hole is open.
+#[derive(Debug)]
+struct Holes {
+    len: u8,
+    /// Sorted, disjoint, all starting after `Held::filled`; the first `len` are used.
     ahead: [Span; MAX_AHEAD],
     /// Capture time the current hole opened, or [`NO_HOLE`].
-    hole_since: Nanos,
+    since: Nanos,
 }
 
 /// The state of a stream that holds nothing: what a new `Held` starts as, and what an idle
@@ -161,9 +169,7 @@ struct Held {
 const EMPTY_HELD: Held = Held {
     buf: Vec::new(),
     filled: 0,
-    ahead_len: 0,
-    ahead: [Span { start: 0, end: 0 }; MAX_AHEAD],
-    hole_since: NO_HOLE,
+    holes: None,
 };
 
 static NOTHING_HELD: Held = EMPTY_HELD;
@@ -176,9 +182,32 @@ impl Default for Held {
 
 impl Held {
     fn ahead(&self) -> &[Span] {
-        self.ahead
-            .get(..usize::from(self.ahead_len))
-            .unwrap_or_default()
+        self.holes.as_deref().map_or(&[], |h| {
+            h.ahead.get(..usize::from(h.len)).unwrap_or_default()
+        })
+    }
+
+    fn ahead_len(&self) -> usize {
+        self.ahead().len()
+    }
+
+    /// Keeps the first `n` of `ranges` as the ranges held beyond a hole (none: no hole).
+    fn set_ahead(&mut self, ranges: [Span; MAX_AHEAD], n: usize) {
+        let len = n.min(MAX_AHEAD) as u8;
+        match (&mut self.holes, len) {
+            (_, 0) => self.holes = None,
+            (Some(h), _) => {
+                h.ahead = ranges;
+                h.len = len;
+            }
+            (None, _) => {
+                self.holes = Some(Box::new(Holes {
+                    len,
+                    ahead: ranges,
+                    since: NO_HOLE,
+                }));
+            }
+        }
     }
 
     fn filled(&self) -> usize {
@@ -190,7 +219,17 @@ impl Held {
     }
 
     fn hole_since(&self) -> Option<Nanos> {
-        (self.hole_since != NO_HOLE).then_some(self.hole_since)
+        self.holes
+            .as_deref()
+            .map(|h| h.since)
+            .filter(|&t| t != NO_HOLE)
+    }
+
+    /// Records when the current hole opened (`NO_HOLE`: forget it); nothing without a hole.
+    fn set_hole_since(&mut self, ts: Nanos) {
+        if let Some(h) = self.holes.as_deref_mut() {
+            h.since = ts;
+        }
     }
 
     fn buffered(&self) -> usize {
@@ -198,7 +237,7 @@ impl Held {
     }
 
     fn can_hold_ahead(&self, start: usize, end: usize) -> bool {
-        usize::from(self.ahead_len) < MAX_AHEAD
+        self.ahead_len() < MAX_AHEAD
             || self
                 .ahead()
                 .iter()
@@ -230,17 +269,17 @@ impl Held {
         if let Some(held) = kept.get_mut(..n) {
             held.sort_unstable_by_key(|s| s.start);
         }
-        self.ahead = kept;
-        self.ahead_len = n as u8;
         // A range that now touches the prefix joins it.
-        while let Some(first) = self.ahead().first().copied() {
-            if first.start > self.filled {
+        let mut joined = 0;
+        for s in kept.get(..n).unwrap_or_default() {
+            if s.start > self.filled {
                 break;
             }
-            self.filled = self.filled.max(first.end);
-            self.ahead.copy_within(1.., 0);
-            self.ahead_len -= 1;
+            self.filled = self.filled.max(s.end);
+            joined += 1;
         }
+        kept.copy_within(joined.., 0);
+        self.set_ahead(kept, n - joined);
     }
 
     /// Drops `n` bytes from the front of the buffer.
@@ -258,8 +297,7 @@ impl Held {
                 held += 1;
             }
         }
-        self.ahead = kept;
-        self.ahead_len = held as u8;
+        self.set_ahead(kept, held);
         // Skipping may have run into held data: the prefix now starts at 0.
         if self.filled == 0 {
             self.mark(0, 0);
@@ -353,7 +391,7 @@ impl Reassembler {
         sink: &mut dyn Sink,
     ) {
         self.start(seq);
-        if self.held().ahead_len > 0
+        if self.held().ahead_len() > 0
             && self
                 .held()
                 .hole_since()
@@ -394,7 +432,7 @@ impl Reassembler {
                 }
                 if let Some(h) = self.held.as_deref_mut() {
                     if rel > h.filled() && h.hole_since().is_none() {
-                        h.hole_since = ts.max(NO_HOLE + 1);
+                        h.set_hole_since(ts.max(NO_HOLE + 1));
                     }
                 }
                 self.drain(sink);
@@ -504,9 +542,6 @@ impl Reassembler {
             self.release(budget);
             return;
         }
-        if h.ahead_len == 0 {
-            h.hole_since = NO_HOLE;
-        }
         let fits = held.next_power_of_two().max(MIN_ALLOC);
         let had = h.buf.capacity();
         if had >= fits.saturating_mul(4) {
@@ -565,7 +600,7 @@ impl Reassembler {
             .map_or(rel, |s| s.start().min(rel));
         if let Some(h) = self.held.as_deref_mut() {
             h.filled = 0;
-            h.hole_since = NO_HOLE;
+            h.set_hole_since(NO_HOLE);
         }
         self.consume(resume);
         sink.gap();
@@ -574,7 +609,7 @@ impl Reassembler {
     /// Gives up on the current hole now (e.g. when the caller knows the data is lost) and
     /// offers what was held beyond it.
     pub fn skip_hole(&mut self, budget: &mut Budget, stats: &mut StreamStats, sink: &mut dyn Sink) {
-        if self.held().ahead_len == 0 {
+        if self.held().ahead_len() == 0 {
             return;
         }
         self.abandon_hole(usize::MAX, stats, sink);
@@ -705,9 +740,45 @@ mod tests {
 
     #[test]
     fn what_a_stream_holds_stays_small() {
-        // 120 bytes with `usize` offsets and an `Option` for the hole's time.
-        assert!(std::mem::size_of::<Held>() <= 72);
+        // 120 bytes with `usize` offsets and an `Option` for the hole's time, 72 with the ranges
+        // held beyond a hole in place.
+        assert!(std::mem::size_of::<Held>() <= 40);
+        assert!(std::mem::size_of::<Holes>() <= 48);
         assert!(std::mem::size_of::<Reassembler>() <= 16);
+    }
+
+    #[test]
+    fn ranges_beyond_a_hole_take_room_only_while_there_is_one() {
+        let (mut r, mut budget, mut stats, mut sink) = stream();
+        let held = |r: &Reassembler| r.held.as_deref().map(|h| (h.filled(), h.ahead().to_vec()));
+        // An unfinished line in order: held, no hole.
+        r.push(100, b"ab", 5, &mut budget, &mut stats, &mut sink);
+        assert_eq!(held(&r), Some((2, vec![])));
+        assert!(r.held.as_deref().is_some_and(|h| h.holes.is_none()));
+        // Two bytes missing, then two ranges beyond them: a hole, open since the first.
+        r.push(104, b"ef", 7, &mut budget, &mut stats, &mut sink);
+        r.push(108, b"ij", 9, &mut budget, &mut stats, &mut sink);
+        assert_eq!(held(&r), Some((2, vec![Span::new(4, 6), Span::new(8, 10)])));
+        assert_eq!(r.held().hole_since(), Some(7));
+        // The first hole fills: the prefix runs on to the second, which stays open.
+        r.push(102, b"cd", 11, &mut budget, &mut stats, &mut sink);
+        assert_eq!(held(&r), Some((6, vec![Span::new(8, 10)])));
+        assert_eq!(r.held().hole_since(), Some(7));
+        // The last hole fills with the end of the line: what is held beyond it is the next
+        // line's start, and no hole is left to keep.
+        r.push(106, b"g\n", 13, &mut budget, &mut stats, &mut sink);
+        assert_eq!(sink.lines, vec![b"abcdefg".to_vec()]);
+        assert_eq!(held(&r), Some((2, vec![])));
+        assert!(r.held.as_deref().is_some_and(|h| h.holes.is_none()));
+        assert_eq!(r.held().hole_since(), None);
+        // A new hole: its time is its own.
+        r.push(113, b"\n", 17, &mut budget, &mut stats, &mut sink);
+        assert_eq!(held(&r), Some((2, vec![Span::new(5, 6)])));
+        assert_eq!(r.held().hole_since(), Some(17));
+        // The hole fills and the line ends: nothing held, nothing allocated.
+        r.push(110, b"klm", 19, &mut budget, &mut stats, &mut sink);
+        assert_eq!(sink.lines.last(), Some(&b"ijklm".to_vec()));
+        assert!(r.held.is_none(), "{:?}", held(&r));
     }
 
     #[test]
