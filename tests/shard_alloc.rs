@@ -100,7 +100,7 @@ fn a_sharded_run_allocates_nothing_per_frame() {
         "one thread: {extra} more allocations for 200 000 more frames ({one_a} for 100 000, \
          {one_b} for 300 000)"
     );
-    // The longer run has 200 000 frames more. What it may allocate more is per epoch (8 192
+    // The longer run has 200 000 frames more. What it may allocate more is per epoch (4 096
     // frames: the exchange of announcements, a few small vectors), not per frame.
     let extra = b.saturating_sub(a);
     let epochs = 200_000 / exflow::shard::EPOCH;
