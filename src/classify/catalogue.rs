@@ -6,6 +6,7 @@
 //! indexed by port, so classifying a flow costs one load.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -148,8 +149,10 @@ pub struct CatalogueError {
 #[derive(Clone)]
 pub struct Catalogue {
     services: Vec<Service>,
-    tcp: Box<[u16]>,
-    udp: Box<[u16]>,
+    /// Service by port. Shared: a sharded run's workers each clone the run's configuration,
+    /// and the tables are 128 KiB each; a change copies them first.
+    tcp: Arc<PortTable>,
+    udp: Arc<PortTable>,
     /// `track` lines naming services not defined yet: (tracker, service, file line).
     pending: Vec<(String, String, usize)>,
     /// RPC interfaces by UUID (few: a linear search is as fast as a map).
@@ -159,13 +162,25 @@ pub struct Catalogue {
 /// Value in the port tables for "no service".
 const NONE: u16 = u16::MAX;
 
+/// A service id (or [`NONE`]) for every port.
+type PortTable = [u16; 65536];
+
+fn empty_ports() -> Arc<PortTable> {
+    // Built on the heap: the array is 128 KiB.
+    let table: Box<PortTable> = vec![NONE; 65536]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("65 536 entries"));
+    Arc::from(table)
+}
+
 impl Catalogue {
     /// The built-in catalogue.
     pub fn builtin() -> Catalogue {
         let mut c = Catalogue {
             services: Vec::new(),
-            tcp: vec![NONE; 65536].into_boxed_slice(),
-            udp: vec![NONE; 65536].into_boxed_slice(),
+            tcp: empty_ports(),
+            udp: empty_ports(),
             pending: Vec::new(),
             interfaces: Vec::new(),
         };
@@ -392,10 +407,10 @@ impl Catalogue {
     }
 
     fn assign(&mut self, proto: Proto, port: u16, sid: ServiceId) {
-        let table = match proto {
+        let table = Arc::make_mut(match proto {
             Proto::Tcp => &mut self.tcp,
             _ => &mut self.udp,
-        };
+        });
         let old = table[port as usize];
         if old != NONE {
             self.services[old as usize]
