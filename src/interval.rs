@@ -13,7 +13,7 @@
 //! or ended, each flow in one interval only); duration percentiles cover the flows that ended in
 //! it and the flows still open at its end (their age so far), so both can be plotted.
 
-use crate::summary::Micros;
+use crate::summary::{histogram, LazyMicros, Micros};
 use std::collections::HashSet;
 
 use crate::analyze::{Analysis, Analyzer};
@@ -214,8 +214,7 @@ impl Intervals {
     ) -> Analysis {
         let n = finished.services.len();
         let mut cur: Vec<ServiceStats> = finished.services.clone();
-        let fresh = ServiceStats::default();
-        let mut open_hist = vec![(fresh.duration_us.clone(), fresh.rtt_us.clone()); n];
+        let mut open_hist = vec![(LazyMicros::default(), LazyMicros::default()); n];
         let after = self.rtt_cut.unwrap_or(Nanos::MIN);
         for (f, cut) in open
             .iter()
@@ -236,8 +235,7 @@ impl Intervals {
             }
         }
         self.marks.resize(n, ServiceStats::default());
-        self.hist
-            .resize_with(n, || (fresh.duration_us.clone(), fresh.rtt_us.clone()));
+        self.hist.resize_with(n, || (histogram(), histogram()));
         self.ended.clear();
         let mut services = Vec::with_capacity(n);
         for (i, fin) in finished.services.iter().enumerate() {
@@ -247,14 +245,14 @@ impl Intervals {
             let mut duration_us = ended.clone();
             let mut rtt_us = since(&fin.rtt_fresh_us, rtt);
             if let Some((d, r)) = open_hist.get(i) {
-                let _ = duration_us.add(d);
-                let _ = rtt_us.add(r);
+                let _ = duration_us.add(&**d);
+                let _ = rtt_us.add(&**r);
             }
             self.ended.push(ended);
             // TCP health is reported in the totals only.
             services.push(ServiceStats {
-                duration_us,
-                rtt_us,
+                duration_us: duration_us.into(),
+                rtt_us: rtt_us.into(),
                 ..c
             });
         }
