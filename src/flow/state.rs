@@ -331,7 +331,9 @@ pub(super) fn is_new_connection<C>(f: &Flow<C>, p: &Packet<'_>) -> bool {
         && f.tcp.closed()
         && !(f.tcp.client_syn() && f.from_client(&p.src) && p.seq == f.tcp.isn)
         // The first SYN of a flow whose answer (a RST) was captured just before it belongs to it.
-        && !(!f.tcp.client_syn() && !f.tcp.synack() && p.ts.saturating_sub(f.first_ts) <= REORDER_WINDOW)
+        && !(!f.tcp.client_syn()
+            && !f.tcp.synack()
+            && p.ts.saturating_sub(f.first_ts) <= REORDER_WINDOW)
 }
 
 /// The outcome rules of DESIGN.md, in order of precedence.
