@@ -23,7 +23,7 @@ pub(super) const INLINE_NAME: usize = 48;
 /// A question's name, in place up to [`INLINE_NAME`] bytes.
 type Name = SmallVec<[u8; INLINE_NAME]>;
 /// Distinct query types counted per flow (more are counted as `qtypes_cap`).
-const MAX_QTYPES: usize = 8;
+pub(super) const MAX_QTYPES: usize = 8;
 /// How long after a TC answer the TCP retry may start.
 const TC_RETRY_WINDOW: Nanos = 30 * SECOND;
 

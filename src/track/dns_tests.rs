@@ -295,3 +295,33 @@ fn names_kept_in_place_or_not_match_and_report_whole() {
     assert_eq!(got, want);
     assert_eq!(tx[3]["rcode"], "NOERROR", "{}", tx[3]);
 }
+
+/// A flow counts at most `MAX_QTYPES` distinct query types: a ninth and tenth are counted as
+/// `qtypes_cap`, and types counted already go on counting past the cap.
+#[test]
+fn query_types_past_the_cap_are_counted_as_such() {
+    let mut r = Run::builtin();
+    let types = [1u16, 2, 5, 6, 12, 15, 16, 28, 33, 255];
+    for (id, &t) in types.iter().enumerate() {
+        let id = u16::try_from(id).unwrap();
+        r.feed(&udp(
+            Nanos::from(id),
+            C,
+            S,
+            &dns_query(id, "cap.example", t),
+        ));
+    }
+    // Two more of a type counted before the cap, one more of a type past it.
+    r.feed(&udp(20, C, S, &dns_query(20, "cap.example", 1)));
+    r.feed(&udp(21, C, S, &dns_query(21, "cap.example", 1)));
+    r.feed(&udp(22, C, S, &dns_query(22, "cap.example", 255)));
+    r.finish();
+    let sig = r.trackers.signalling();
+    assert_eq!(sig.tracker("dns").unwrap().errors.get("qtypes_cap"), 3);
+    let d = diag(&r);
+    assert_eq!(d.queries, 13);
+    assert_eq!(d.qtypes.len(), super::dns::MAX_QTYPES);
+    assert_eq!(d.qtypes.get("A"), Some(&3));
+    assert_eq!(d.qtypes.values().sum::<u64>(), 10);
+    assert!(!d.qtypes.contains_key("SRV") && !d.qtypes.contains_key("ANY"));
+}

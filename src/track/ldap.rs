@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use super::counts::SmallCounts;
-
 use super::framing::{drive, Frame, FrameStats, Framer};
 use super::smtp::text;
 use super::{Cx, Dir, EndCx, FlowInfo, Limits, Tracker, TrackerKind};
