@@ -214,9 +214,12 @@ impl TcpTrack {
         self.syn_ts = ack_ts;
     }
 
-    /// Closed by FIN both ways or by a RST from either side.
+    /// Closed by FIN both ways or by a RST from either side (asked on every packet: two tests
+    /// of the one word).
+    #[inline]
     pub fn closed(&self) -> bool {
-        self.client_rst() || self.server_rst() || (self.fin_client() && self.fin_server())
+        const FINS: u16 = bit::FIN_CLIENT | bit::FIN_SERVER;
+        self.bits & (bit::CLIENT_RST | bit::SERVER_RST) != 0 || self.bits & FINS == FINS
     }
 }
 

@@ -141,7 +141,7 @@ impl Worker {
     }
 
     /// Frame number `seq` of the run, checked time `ts`, as the reader decoded it.
-    #[inline]
+    #[inline(always)]
     pub(super) fn frame(
         &mut self,
         ts: Nanos,
