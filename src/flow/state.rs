@@ -84,6 +84,19 @@ mod bit {
     pub const SERVER_OTHER: u16 = 1 << 9;
 }
 
+/// A getter for each one-bit fact of [`TcpTrack`]: `name => BIT;`, with its doc.
+macro_rules! facts {
+    ($($(#[$doc:meta])* $name:ident => $bit:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[inline]
+            pub fn $name(&self) -> bool {
+                self.has(bit::$bit)
+            }
+        )*
+    };
+}
+
 /// TCP facts gathered from a flow's packets: 80 bytes, in every flow of the table. The yes/no
 /// facts are bits of one word (ten `bool`s took ten bytes, and the RST counts eight where only
 /// "any" and "nothing else" are asked), the handshake time is kept to the microsecond (what
@@ -127,51 +140,22 @@ impl TcpTrack {
         self.set(b, had_a);
     }
 
-    /// The client sent a SYN: this flow is a connection attempt.
-    #[inline]
-    pub fn client_syn(&self) -> bool {
-        self.has(bit::CLIENT_SYN)
-    }
-
-    /// The server answered with SYN-ACK.
-    #[inline]
-    pub fn synack(&self) -> bool {
-        self.has(bit::SYNACK)
-    }
-
-    /// The client sent a non-SYN segment with ACK set: the server must have replied, even if the
-    /// capture did not see it.
-    #[inline]
-    pub fn client_acked(&self) -> bool {
-        self.has(bit::CLIENT_ACKED)
-    }
-
-    #[inline]
-    pub fn fin_client(&self) -> bool {
-        self.has(bit::FIN_CLIENT)
-    }
-
-    #[inline]
-    pub fn fin_server(&self) -> bool {
-        self.has(bit::FIN_SERVER)
-    }
-
-    /// The flow's start predates the capture (TCP seen without its opening SYN).
-    #[inline]
-    pub fn midstream(&self) -> bool {
-        self.has(bit::MIDSTREAM)
-    }
-
-    /// The client sent a RST.
-    #[inline]
-    pub fn client_rst(&self) -> bool {
-        self.has(bit::CLIENT_RST)
-    }
-
-    /// The server sent a RST.
-    #[inline]
-    pub fn server_rst(&self) -> bool {
-        self.has(bit::SERVER_RST)
+    facts! {
+        /// The client sent a SYN: this flow is a connection attempt.
+        client_syn => CLIENT_SYN;
+        /// The server answered with SYN-ACK.
+        synack => SYNACK;
+        /// The client sent a non-SYN segment with ACK set: the server must have replied, even
+        /// if the capture did not see it.
+        client_acked => CLIENT_ACKED;
+        fin_client => FIN_CLIENT;
+        fin_server => FIN_SERVER;
+        /// The flow's start predates the capture (TCP seen without its opening SYN).
+        midstream => MIDSTREAM;
+        /// The client sent a RST.
+        client_rst => CLIENT_RST;
+        /// The server sent a RST.
+        server_rst => SERVER_RST;
     }
 
     /// The server sent RSTs and nothing else.
