@@ -273,6 +273,7 @@ impl Intervals {
                 broken: Vec::new(),
                 broken_dropped: 0,
                 live_rtt_cut: None,
+                handed_on: None,
             },
             flows_evicted: now.evicted.saturating_sub(self.evicted),
             flows_expired: now.expired.saturating_sub(self.expired),

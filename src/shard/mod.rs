@@ -215,13 +215,16 @@ impl Reader {
     /// Sends the batch of the worker of link `l` (worker `l + 1`), taking a recycled one (or a
     /// new one) to fill next.
     fn send(&mut self, l: usize) {
+        if self.links.get(l).is_none_or(|link| link.filling.is_empty()) {
+            return;
+        }
+        let mut next = self.free.try_recv().unwrap_or_else(|_| Batch::new());
+        if !next.timings.is_empty() {
+            self.on_own(|own| own.record_timings(next.timings.drain(..)));
+        }
         let Some(link) = self.links.get_mut(l) else {
             return;
         };
-        if link.filling.is_empty() {
-            return;
-        }
-        let next = self.free.try_recv().unwrap_or_else(|_| Batch::new());
         let full = std::mem::replace(&mut link.filling, next);
         let sent = link.tx.as_ref().is_some_and(|tx| tx.send(full).is_ok());
         if !sent {
@@ -324,6 +327,12 @@ impl Reader {
                         });
                     }
                 }
+            }
+        }
+        // Histogram values that came back with the last batches.
+        while let Ok(mut b) = self.free.try_recv() {
+            if let Some(out) = outputs.first_mut() {
+                out.analysis.summary.record_timings(b.timings.drain(..));
             }
         }
         // A panic's own message, when the worker sent it.

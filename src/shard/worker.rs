@@ -2,7 +2,7 @@
 //! (at which frame of the run) each of its expectations was announced, sends its signalled
 //! expectations to the reader at every epoch mark and adopts the other workers'.
 
-use crate::summary::Micros;
+use crate::summary::{Micros, Timing};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -90,6 +90,7 @@ pub fn run(
             Item::Ahead(p, at) => ahead.frame(&w.a.flows, at, p),
         });
         batch.clear();
+        w.a.summary.take_timings(&mut batch.timings);
         // The reader may have gone (it failed); the batch is then simply dropped.
         let _ = back.send(batch);
     }
@@ -121,6 +122,11 @@ impl Worker {
     /// `live`: the worker keeps interval figures of its analyzer for the reader's ticks.
     pub(super) fn new(me: usize, mut a: Analyzer, replies: Sender<Reply>, live: bool) -> Worker {
         a.make_shard();
+        if me != 0 && !live {
+            // Worker 0 (the reader) records every worker's histogram values: they go back to
+            // it with the batches.
+            a.summary.handed_on = Some(Vec::new());
+        }
         let intervals = live.then(|| {
             let mut iv = Intervals::new();
             iv.begin(&mut a);
@@ -138,6 +144,11 @@ impl Worker {
             held: Vec::new(),
             replies,
         }
+    }
+
+    /// Records flows' histogram values another worker handed on.
+    pub(super) fn record_timings(&mut self, timings: impl IntoIterator<Item = Timing>) {
+        self.a.summary.record_timings(timings);
     }
 
     /// Frame number `seq` of the run, checked time `ts`, as the reader decoded it.
@@ -219,6 +230,9 @@ impl Worker {
                 }
             }
             Mark::Final(shared) => {
+                // The last batches may not go back before the run ends: from here on this
+                // worker records its own flows' histogram values.
+                self.a.summary.keep_timings();
                 self.adopt(shared);
                 let held = std::mem::take(&mut self.held);
                 self.a.conclude(held.into_iter());

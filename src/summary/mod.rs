@@ -155,6 +155,25 @@ impl ServiceStats {
     }
 
     fn add_flow(&mut self, f: &Flow, outcome: Outcome, why: EndReason, rtt_cut: Option<Nanos>) {
+        self.add_untimed(f, outcome, why);
+        self.record(&Timing::of(f));
+        if let Some(rtt) = f.tcp.handshake_rtt() {
+            if rtt_cut.is_some_and(|cut| handshake_done(f) > cut) {
+                let _ = self.rtt_fresh_us.record(nanos_to_us(rtt));
+            }
+        }
+    }
+
+    /// A flow's duration and handshake time into the histograms.
+    fn record(&mut self, t: &Timing) {
+        let _ = self.duration_us.record(t.duration_us);
+        if let Some(rtt) = t.rtt_us {
+            let _ = self.rtt_us.record(rtt);
+        }
+    }
+
+    /// Everything of [`add_flow`](Self::add_flow) but the histograms.
+    fn add_untimed(&mut self, f: &Flow, outcome: Outcome, why: EndReason) {
         self.flows += 1;
         add_dir(&mut self.to_server, f.to_server);
         add_dir(&mut self.to_client, f.to_client);
@@ -166,17 +185,27 @@ impl ServiceStats {
             self.icmp_admin_prohibited += 1;
         }
         self.evicted += u64::from(why == EndReason::Evicted);
-        let _ = self
-            .duration_us
-            .record(nanos_to_us(f.last_ts.saturating_sub(f.first_ts)));
-        if let Some(rtt) = f.tcp.handshake_rtt() {
-            let _ = self.rtt_us.record(nanos_to_us(rtt));
-            if rtt_cut.is_some_and(|cut| handshake_done(f) > cut) {
-                let _ = self.rtt_fresh_us.record(nanos_to_us(rtt));
-            }
-        }
         if f.proto == Proto::Tcp {
             self.tcp.add(&f.tcp.health);
+        }
+    }
+}
+
+/// What an ended flow puts in its service's histograms: held by a shard that hands them to
+/// another to record ([`Summary::handed_on`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    service: ServiceId,
+    duration_us: u64,
+    rtt_us: Option<u64>,
+}
+
+impl Timing {
+    fn of(f: &Flow) -> Timing {
+        Timing {
+            service: f.class.service,
+            duration_us: nanos_to_us(f.last_ts.saturating_sub(f.first_ts)),
+            rtt_us: f.tcp.handshake_rtt().map(nanos_to_us),
         }
     }
 }
@@ -340,6 +369,10 @@ pub struct Summary {
     /// Live mode: capture time up to which open flows' handshakes were reported (None: not
     /// live, `rtt_fresh_us` stays empty).
     pub live_rtt_cut: Option<Nanos>,
+    /// A shard that hands its flows' histogram values to another (`Some`): they wait here to
+    /// be taken ([`take_timings`](Self::take_timings)) instead of filling a second set of
+    /// histograms. Not in live mode (each worker reports its own intervals).
+    pub handed_on: Option<Vec<Timing>>,
 }
 
 impl Summary {
@@ -355,6 +388,30 @@ impl Summary {
             broken: Vec::new(),
             broken_dropped: 0,
             live_rtt_cut: None,
+            handed_on: None,
+        }
+    }
+
+    /// Records flows' histogram values another summary handed on.
+    pub fn record_timings(&mut self, timings: impl IntoIterator<Item = Timing>) {
+        for t in timings {
+            if let Some(s) = self.services.get_mut(t.service.0 as usize) {
+                s.record(&t);
+            }
+        }
+    }
+
+    /// Moves the histogram values waiting to be handed on to the end of `to`.
+    pub fn take_timings(&mut self, to: &mut Vec<Timing>) {
+        if let Some(t) = self.handed_on.as_mut() {
+            to.append(t);
+        }
+    }
+
+    /// Records the values still waiting here, and those of the flows to come.
+    pub fn keep_timings(&mut self) {
+        if let Some(t) = self.handed_on.take() {
+            self.record_timings(t);
         }
     }
 
@@ -376,7 +433,13 @@ impl Summary {
     ) {
         let outcome = f.outcome();
         if let Some(s) = self.services.get_mut(f.class.service.0 as usize) {
-            s.add_flow(f, outcome, why, self.live_rtt_cut);
+            match self.handed_on.as_mut() {
+                Some(waiting) => {
+                    s.add_untimed(f, outcome, why);
+                    waiting.push(Timing::of(f));
+                }
+                None => s.add_flow(f, outcome, why, self.live_rtt_cut),
+            }
         }
         let failed = outcome.is_failure();
         let broken = !failed && f.proto == Proto::Tcp && f.tcp.health.broken();
@@ -425,6 +488,7 @@ impl AddAssign<&Summary> for Summary {
         for (a, b) in self.services.iter_mut().zip(&o.services) {
             *a += b;
         }
+        self.record_timings(o.handed_on.iter().flatten().copied());
         let room = MAX_FAILURES_KEPT.saturating_sub(self.failures.len());
         self.failures.extend(o.failures.iter().take(room).cloned());
         self.failures_dropped += o.failures_dropped + o.failures.len().saturating_sub(room) as u64;
