@@ -22,6 +22,9 @@
 //!   worker opens in that window is not taken as its follow-up when it opens, only given its
 //!   service when it ends ([`Trackers::classify_late`](crate::track::Trackers::classify_late),
 //!   RPC endpoints). That is where results can differ from one analyzer.
+//! - **Histograms**: the workers other than the reader hand their ended flows' durations and
+//!   handshake times back with the batches, and the reader records them: one set of histograms
+//!   in the run (not in live mode, where each worker reports its own intervals).
 //! - **Merge**: counters add up; expectations are numbered in the order the run
 //!   announced them, a worker's copy of another's expectation counts its flows on the original,
 //!   and one address announced in two workers within its lifetime is one expectation (as a
