@@ -24,6 +24,7 @@ pub mod interval;
 #[cfg(feature = "live")]
 pub mod live;
 mod mem;
+pub mod nonmax;
 pub mod output;
 pub mod packet;
 pub mod shard;

@@ -26,19 +26,20 @@ pub use catalogue::{
 pub use expect::{Basis, ExpectConfig, ExpectTable, Expectation, RETIRE_AFTER};
 pub use pin::{port_pin, Host, PortPin, DC_SERVICES};
 
+use crate::nonmax::NonMaxU32;
 use crate::packet::Proto;
 
 /// What classification keeps per flow (the flow table's per-flow data).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowClass {
     pub service: ServiceId,
-    /// Id of the expectation this flow fulfilled plus one, if it is a follow-up (4 bytes, not
-    /// 8: [`followup_of`](Self::followup_of)).
-    followup: Option<std::num::NonZeroU32>,
+    /// Id of the expectation this flow fulfilled, if it is a follow-up (4 bytes, not 8:
+    /// [`followup_of`](Self::followup_of)).
+    followup: Option<NonMaxU32>,
     /// The service was taken from the client's port alone (no other way to tell the server).
     pub by_client_port: bool,
-    /// Tracker state slot plus one, if trackers read this flow (non-zero: 4 bytes, not 8).
-    pub tracker: Option<std::num::NonZeroU32>,
+    /// Tracker state slot, if trackers read this flow (4 bytes, not 8).
+    pub tracker: Option<NonMaxU32>,
     /// Trackers' payload signatures have had their look (or the flow has trackers).
     pub probed: bool,
 }
@@ -59,14 +60,14 @@ impl FlowClass {
     /// Id of the expectation this flow fulfilled, if it is a follow-up.
     #[inline]
     pub fn followup_of(&self) -> Option<u32> {
-        self.followup.map(|id| id.get() - 1)
+        self.followup.map(NonMaxU32::get)
     }
 
     /// Marks the flow as the follow-up of expectation `id` (expectation ids wrap before
     /// `u32::MAX`, which is never one).
     pub fn set_followup_of(&mut self, id: u32) {
         debug_assert!(id <= expect::MAX_ID);
-        self.followup = std::num::NonZeroU32::new(id.wrapping_add(1));
+        self.followup = NonMaxU32::new(id);
     }
 }
 

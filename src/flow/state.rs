@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::health::{Side, TcpHealth};
 use super::Flow;
+use crate::nonmax::NonMaxU32;
 use crate::packet::{tcp_flags, Nanos, Packet, Proto};
 
 /// How a flow ended. Every flow has exactly one.
@@ -110,9 +111,8 @@ pub struct TcpTrack {
     /// The time of the client's last SYN until the handshake completes, then the time of the
     /// client's ACK that completed it ([`handshake_done`](Self::handshake_done)).
     syn_ts: Nanos,
-    /// Handshake round-trip time in microseconds, plus one
-    /// ([`handshake_rtt`](Self::handshake_rtt)).
-    handshake_us: Option<std::num::NonZeroU32>,
+    /// Handshake round-trip time in microseconds ([`handshake_rtt`](Self::handshake_rtt)).
+    handshake_us: Option<NonMaxU32>,
     bits: u16,
     /// Retransmissions, duplicate ACKs, zero windows, mid-session resets, silences.
     pub health: TcpHealth,
@@ -178,7 +178,7 @@ impl TcpTrack {
     #[inline]
     pub fn handshake_rtt(&self) -> Option<Nanos> {
         self.handshake_us
-            .map(|v| Nanos::from(v.get() - 1).saturating_mul(1000))
+            .map(|us| Nanos::from(us.get()).saturating_mul(1000))
     }
 
     /// When the handshake completed (the client's ACK), if it did.
@@ -193,8 +193,11 @@ impl TcpTrack {
         if !(0..=MAX_HANDSHAKE_RTT).contains(&rtt) {
             return;
         }
-        let us = u32::try_from(rtt / 1000).unwrap_or(u32::MAX - 1);
-        self.handshake_us = std::num::NonZeroU32::new(us.saturating_add(1));
+        // At most MAX_HANDSHAKE_RTT: 130 000 000 microseconds, well within a u32.
+        let Some(us) = u32::try_from(rtt / 1000).ok().and_then(NonMaxU32::new) else {
+            return;
+        };
+        self.handshake_us = Some(us);
         self.syn_ts = ack_ts;
     }
 

@@ -50,9 +50,9 @@ mod tests;
 pub mod tpkt_stream;
 mod x400;
 
+use crate::nonmax::NonMaxU32;
 use smallvec::SmallVec;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 
 use crate::classify::{Basis, Catalogue, ExpectTable, Expectation, Flow, ServiceId};
 use crate::flow::{EndReason, Outcome};
@@ -341,19 +341,9 @@ struct Attached {
 struct Slot {
     /// Most flows have one tracker: it is kept in the slot, not in an allocation of its own.
     attached: SmallVec<[Attached; 1]>,
-    /// Expectations this flow announced (for the per-parent cap), plus one: the niche makes
-    /// an empty `Option<Slot>` free (a slot is 72 bytes, not 80).
-    announced: NonZeroU32,
-}
-
-impl Slot {
-    fn announced(&self) -> u32 {
-        self.announced.get() - 1
-    }
-
-    fn set_announced(&mut self, n: u32) {
-        self.announced = NonZeroU32::new(n.saturating_add(1)).unwrap_or(NonZeroU32::MAX);
-    }
+    /// Expectations this flow announced (for the per-parent cap). Its niche makes an empty
+    /// `Option<Slot>` free (a slot is 72 bytes, not 80).
+    announced: NonMaxU32,
 }
 
 /// Feeds a tracker from a reassembler.
@@ -576,7 +566,7 @@ impl Trackers {
         }
         let slot = Slot {
             attached,
-            announced: NonZeroU32::MIN,
+            announced: NonMaxU32::ZERO,
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -588,7 +578,7 @@ impl Trackers {
                 (self.slots.len() - 1) as u32
             }
         };
-        flow.class.tracker = id.checked_add(1).and_then(NonZeroU32::new);
+        flow.class.tracker = NonMaxU32::new(id);
     }
 
     /// Feeds one packet of a flow to its trackers.
@@ -636,7 +626,7 @@ impl Trackers {
         };
         let syn = p.tcp_flags & tcp_flags::SYN != 0;
         let mut reclassified = None;
-        let mut announced = slot.announced();
+        let mut announced = slot.announced.get();
         for a in &mut slot.attached {
             let stats = &mut self.stats[usize::from(a.kind)];
             let mut cx = Cx {
@@ -669,7 +659,7 @@ impl Trackers {
                 _ => a.tracker.datagram(dir, p.payload, &mut cx),
             }
         }
-        slot.set_announced(announced);
+        slot.announced = NonMaxU32::saturating(announced);
         if let Some(service) = reclassified {
             flow.class.service = service;
             self.attach_more(flow, id);
@@ -717,7 +707,7 @@ impl Trackers {
             }
             false
         });
-        if slot.attached.is_empty() && slot.announced() == 0 {
+        if slot.attached.is_empty() && slot.announced == NonMaxU32::ZERO {
             self.slots[id as usize] = None;
             self.free.push(id);
             flow.class.tracker = None;
@@ -828,7 +818,7 @@ fn push(
 /// The flow's tracker slot, if it has one.
 #[inline]
 fn slot_of(f: &Flow) -> Option<u32> {
-    f.class.tracker.map(|t| t.get() - 1)
+    f.class.tracker.map(NonMaxU32::get)
 }
 
 fn info(f: &Flow) -> FlowInfo {
