@@ -13,7 +13,6 @@
 //! or ended, each flow in one interval only); duration percentiles cover the flows that ended in
 //! it and the flows still open at its end (their age so far), so both can be plotted.
 
-use crate::summary::{histogram, LazyMicros, Micros};
 use std::collections::HashSet;
 
 use crate::analyze::{Analysis, Analyzer};
@@ -21,7 +20,10 @@ use crate::classify::{Catalogue, Expectation, Flow, FlowTable};
 use crate::firewall::Collector;
 use crate::flow::EndReason;
 use crate::packet::{Endpoint, Nanos, Proto};
-use crate::summary::{handshake_done, FileStats, FlowRecord, InputStats, ServiceStats, Summary};
+use crate::summary::{
+    handshake_done, histogram, nanos_to_us, FileStats, FlowRecord, InputStats, LazyMicros, Micros,
+    ServiceStats, Summary,
+};
 use crate::track::{DiagnosticsSet, Signalling};
 
 /// A flow's identity for the failure list across intervals.
@@ -225,11 +227,11 @@ impl Intervals {
                 c.add_open(f);
             }
             if let Some((dur, rtt)) = open_hist.get_mut(i) {
-                let _ = dur.record(micros(f.last_ts.saturating_sub(f.first_ts)));
+                let _ = dur.record(nanos_to_us(f.last_ts.saturating_sub(f.first_ts)));
                 let done = handshake_done(f);
                 if let Some(r) = f.tcp.handshake_rtt().filter(|_| done > after) {
                     if cut.is_none_or(|c| done <= c) {
-                        let _ = rtt.record(micros(r));
+                        let _ = rtt.record(nanos_to_us(r));
                     }
                 }
             }
@@ -392,10 +394,6 @@ struct Cumulative<'a> {
     followups: &'a [Expectation],
     signalling: Signalling,
     dropped_at_cap: u64,
-}
-
-fn micros(n: Nanos) -> u64 {
-    u64::try_from(n / 1000).unwrap_or(0)
 }
 
 /// The values recorded in `now` since `mark`, which becomes `now`.

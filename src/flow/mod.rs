@@ -10,8 +10,9 @@
 //! slab (`Vec`, vacant slots reused through a free list) and the hash index (`index.rs`) holds
 //! only a `u32` slot number and a 32-bit hash tag per flow. Its bucket array (at most seven
 //! tenths full, grown by a quarter) then costs 8 bytes per bucket instead of a whole key and
-//! flow, and a flow's key is not stored twice: it is read back from the flow's own endpoints (the hash is
-//! the same both ways, `hash.rs`, and a lookup compares both directions, so both meet).
+//! flow, and a flow's key is not stored twice: it is read back from the flow's own endpoints
+//! (the hash is the same both ways, `hash.rs`, and a lookup compares both directions, so both
+//! meet).
 
 mod clock;
 mod deadline;

@@ -7,7 +7,6 @@
 //! every worker does them at the same point of the capture. Each tick also ends an epoch: the
 //! workers exchange their announcements at every interval's end, however quiet the interface.
 
-use crate::summary::Micros;
 use std::sync::mpsc;
 
 use super::batch::Mark;
@@ -16,7 +15,7 @@ use super::{merge, Reader, WorkerFailed, MAX_THREADS};
 use crate::analyze::{Config, Feed};
 use crate::interval::{input_since, Ended, Window};
 use crate::packet::{Nanos, RawPacket};
-use crate::summary::InputStats;
+use crate::summary::{InputStats, Micros};
 
 /// The analysis side of a sharded live run.
 pub struct LiveShards {

@@ -2,7 +2,6 @@
 //! (at which frame of the run) each of its expectations was announced, sends its signalled
 //! expectations to the reader at every epoch mark and adopts the other workers'.
 
-use crate::summary::{Micros, Timing};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use crate::flow::{EndReason, FlowHash};
 use crate::interval::{Intervals, Window};
 use crate::packet::{Endpoint, Nanos, Packet, Proto};
 use crate::source::{MappedFile, PageStep};
+use crate::summary::{Micros, Timing};
 
 /// What a worker tells the reader.
 pub enum Reply {

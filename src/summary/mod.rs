@@ -10,6 +10,11 @@ use std::ops::AddAssign;
 
 use hdrhistogram::Histogram;
 
+use crate::classify::{Flow, ServiceId};
+use crate::flow::{DirCount, EndReason, Outcome, Side, TcpHealth};
+use crate::packet::{Endpoint, Nanos, Proto};
+use crate::track::DiagnosticsSet;
+
 /// A histogram of microsecond values (durations, round-trip times) with 32-bit counts per
 /// bucket, which saturate (README, Limits).
 pub type Micros = Histogram<u32>;
@@ -56,11 +61,6 @@ impl From<Micros> for LazyMicros {
         LazyMicros(Some(h))
     }
 }
-
-use crate::classify::{Flow, ServiceId};
-use crate::flow::{DirCount, EndReason, Outcome, Side, TcpHealth};
-use crate::packet::{Endpoint, Nanos, Proto};
-use crate::track::DiagnosticsSet;
 
 /// Counters of one service.
 #[derive(Clone, Debug, Default)]
@@ -220,7 +220,8 @@ fn add_dir(a: &mut DirCount, b: DirCount) {
     a.bytes += b.bytes;
 }
 
-fn nanos_to_us(n: Nanos) -> u64 {
+/// Microseconds in `n` nanoseconds (0 for a negative span), what the histograms record.
+pub(crate) fn nanos_to_us(n: Nanos) -> u64 {
     u64::try_from(n / 1000).unwrap_or(0)
 }
 

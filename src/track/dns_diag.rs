@@ -3,7 +3,6 @@
 //! outcome).
 
 use super::diagnostics::{add_counts, problems_since, sub_counts};
-use crate::summary::Micros;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -13,6 +12,7 @@ use super::diagnostics::Diagnostics;
 use super::smtp_diag::secs;
 use crate::classify::Catalogue;
 use crate::packet::Nanos;
+use crate::summary::Micros;
 
 /// Distinct failed lookups kept by default (the rest are counted in `problems_not_listed`).
 pub const MAX_PROBLEMS: usize = 500;
