@@ -564,3 +564,30 @@ impl InputStats {
         self.skipped.values().sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `LazyMicros` is for: a histogram nobody records into holds no counts array, reads as
+    /// an empty one, and adding an empty one keeps it so; its first value allocates it.
+    #[test]
+    fn a_histogram_takes_room_at_its_first_value() {
+        let mut h = LazyMicros::default();
+        assert!(h.0.is_none());
+        assert!(h.is_empty() && h.len() == 0 && h.max() == 0);
+        h.add(&histogram()).unwrap();
+        assert!(h.0.is_none(), "adding nothing allocates nothing");
+        h.record(1_500).unwrap();
+        assert!(h.0.is_some());
+        assert_eq!((h.len(), h.max()), (1, h.highest_equivalent(1_500)));
+        let mut other = histogram();
+        other.record(20).unwrap();
+        h.add(&other).unwrap();
+        assert_eq!(h.len(), 2);
+        // A service nobody saw costs nothing in a merge either.
+        let mut total = ServiceStats::default();
+        total += &ServiceStats::default();
+        assert!(total.duration_us.0.is_none() && total.rtt_us.0.is_none());
+    }
+}
