@@ -575,7 +575,8 @@ mod tests {
     fn a_histogram_takes_room_at_its_first_value() {
         let mut h = LazyMicros::default();
         assert!(h.0.is_none());
-        assert!(h.is_empty() && h.len() == 0 && h.max() == 0);
+        assert!(h.is_empty());
+        assert_eq!((h.len(), h.max()), (0, 0));
         h.add(&histogram()).unwrap();
         assert!(h.0.is_none(), "adding nothing allocates nothing");
         h.record(1_500).unwrap();
