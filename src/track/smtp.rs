@@ -428,7 +428,14 @@ impl Smtp {
     fn reply(&mut self, r: Reply, cx: &mut Cx<'_>) {
         cx.count("replies");
         self.replies.add(r.code);
-        self.last_reply = Some(r.clone());
+        // The last reply's text reuses its allocation: one a session, not one a reply.
+        match &mut self.last_reply {
+            Some(last) => {
+                last.code = r.code;
+                last.text.clone_from(&r.text);
+            }
+            None => self.last_reply = Some(r.clone()),
+        }
         if !self.banner_done {
             self.banner_done = true;
             if !self.joined_late {
@@ -696,6 +703,13 @@ impl Smtp {
 /// Lossy text of at most [`MAX_TEXT`] bytes, control characters shown as `.` (also LDAP's).
 pub(super) fn text(b: &[u8]) -> String {
     let b = b.get(..MAX_TEXT).unwrap_or(b);
+    // The usual reply is printable ASCII: its bytes are its text, copied in one allocation of
+    // their length (a character at a time, as below, cost about 2 000 instructions a reply).
+    if b.iter().all(|&c| matches!(c, b' '..=b'~')) {
+        if let Ok(s) = std::str::from_utf8(b) {
+            return s.to_owned();
+        }
+    }
     String::from_utf8_lossy(b)
         .chars()
         .map(|c| if c.is_control() { '.' } else { c })

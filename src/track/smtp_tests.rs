@@ -129,6 +129,11 @@ fn exchange_to_exchange_delivery_skips_bodies_and_blobs() {
     assert_eq!(s["auth_reply"]["code"], 235);
     assert_eq!(s["auth_reply"]["enhanced"], "2.7.0");
     assert_eq!(s["reply"]["code"], 221, "delivered: the last reply");
+    // The last reply, its text written over longer ones before it.
+    assert_eq!(
+        s["last_reply"],
+        serde_json::json!({"code": 221, "text": "2.0.0 closing", "enhanced": "2.0.0"})
+    );
     assert_eq!(d.sessions, 1);
     assert!(d.problems.is_empty());
     assert_eq!(d.extensions.get("XEXCH50"), Some(&1));
@@ -318,4 +323,41 @@ fn enhanced_status_codes_are_read_only_where_rfc_3463_puts_them() {
     assert_eq!(r(550, "5.7.1234 wide").enhanced(), None);
     assert_eq!(r(550, "").enhanced(), None);
     assert_eq!(r(221, "mail.example closing").enhanced(), None);
+}
+
+/// What `text` made of every input before its printable-ASCII shortcut: the shortcut must
+/// change no output.
+fn text_a_character_at_a_time(b: &[u8]) -> String {
+    let b = b.get(..160).unwrap_or(b);
+    String::from_utf8_lossy(b)
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect()
+}
+
+#[test]
+fn reply_text_is_the_same_by_the_shortcut_and_the_long_way() {
+    let long = [b'x'; 200];
+    let cases: [&[u8]; 9] = [
+        b"",
+        b"5.7.1 Unable to relay",
+        b"tab\there",
+        b"del\x7f",
+        b"caf\xc3\xa9",
+        b"bad \xff utf-8",
+        b"C1 control \xc2\x85",
+        &long,
+        b"~ and space ",
+    ];
+    for b in cases {
+        assert_eq!(super::smtp::text(b), text_a_character_at_a_time(b), "{b:?}");
+    }
+    assert_eq!(super::smtp::text(&long).len(), 160);
+}
+
+proptest::proptest! {
+    #[test]
+    fn reply_text_of_any_bytes_is_what_the_long_way_makes(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        proptest::prop_assert_eq!(super::smtp::text(&b), text_a_character_at_a_time(&b));
+    }
 }
