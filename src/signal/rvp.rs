@@ -62,7 +62,7 @@ impl Request<'_> {
 /// Parses the head of an HTTP request at the start of `payload` (which may be cut anywhere; the
 /// headers present are read).
 pub fn parse_request(payload: &[u8]) -> Result<Request<'_>, RvpError> {
-    let mut lines = payload.split(|&b| b == b'\n').map(trim_cr);
+    let mut lines = lines(payload);
     let first = lines.next().ok_or(RvpError::NotRequest)?;
     let method = request_method(first).ok_or(RvpError::NotRequest)?;
     let mut req = Request {
@@ -75,7 +75,7 @@ pub fn parse_request(payload: &[u8]) -> Result<Request<'_>, RvpError> {
         if line.is_empty() {
             break;
         }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
+        let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
         let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
@@ -140,6 +140,22 @@ fn parse_call_back(v: &[u8]) -> Result<CallBack<'_>, RvpError> {
     Ok(CallBack { proto, host, port })
 }
 
+/// The lines of `b` without their line ends (LF or CR LF), as `split` on LF gives them (the
+/// last one unterminated, empty after a final LF), each end found by `memchr` (a byte at a time
+/// was about 4 000 instructions a request on the generated capture).
+fn lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(b);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        let (line, after) = match memchr::memchr(b'\n', r) {
+            Some(i) => (r.get(..i), r.get(i + 1..)),
+            None => (Some(r), None),
+        };
+        rest = after;
+        line.map(trim_cr)
+    })
+}
+
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
@@ -164,6 +180,16 @@ fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    proptest::proptest! {
+        #[test]
+        fn lines_are_what_splitting_on_line_feeds_gives(
+            b in proptest::collection::vec(proptest::sample::select(b"ab:\r\n ".to_vec()), 0..64),
+        ) {
+            let split: Vec<&[u8]> = b.split(|&c| c == b'\n').map(trim_cr).collect();
+            proptest::prop_assert_eq!(lines(&b).collect::<Vec<_>>(), split);
+        }
+    }
 
     const SUBSCRIBE: &[u8] = b"SUBSCRIBE http://im.example.com/instmsg/aliases/bob HTTP/1.1\r\n\
 Host: im.example.com\r\n\
