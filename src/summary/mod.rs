@@ -464,14 +464,23 @@ impl Summary {
             return;
         }
         let r = FlowRecord::from_flow(f, why, findings);
-        if keep_failure {
-            self.failures.push(r.clone());
-        }
-        if keep_broken {
-            self.broken.push(r.clone());
-        }
-        if let Some(flows) = self.flows.as_mut().filter(|_| keep_record) {
-            flows.push(r);
+        // A flow is failed or broken, not both: the record is copied only when `--flows` keeps
+        // it too (a copy of the findings cost an allocation per node of their JSON).
+        let listed = if keep_failure {
+            Some(&mut self.failures)
+        } else if keep_broken {
+            Some(&mut self.broken)
+        } else {
+            None
+        };
+        match (listed, self.flows.as_mut().filter(|_| keep_record)) {
+            (Some(list), Some(flows)) => {
+                list.push(r.clone());
+                flows.push(r);
+            }
+            (Some(list), None) => list.push(r),
+            (None, Some(flows)) => flows.push(r),
+            (None, None) => {}
         }
     }
 
