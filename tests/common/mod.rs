@@ -1,10 +1,61 @@
 //! What several integration tests share: hex decoding, real DCE/RPC PDUs, the list of the
-//! repository's captures and a structural diff of JSON reports.
+//! repository's captures, a structural diff of JSON reports and scratch directories removed when
+//! the test process exits.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once, TryLockError};
 
 use serde_json::Value;
+
+/// The scratch directories this process made (`scratch`), removed when it exits.
+static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The scratch directory of this test binary, `exflow-NAME-PID` under the system's temporary
+/// directory (created if need be). `name` is the binary's (`tests/mail_flow_scenarios.rs`:
+/// `mail-flow-scenarios`), so two binaries never share a directory.
+///
+/// The tests of one binary run as parallel threads of one process and share the directory (each
+/// writes files of its own names in it), so no test may remove it when it finishes. Instead every
+/// directory made here is removed when the process exits, whether its tests passed or failed:
+/// libtest ends with `std::process::exit` (or `main` returning), and both run the C `atexit`
+/// handlers. Only a process killed by a signal leaves its directory behind.
+pub fn scratch(name: &str) -> PathBuf {
+    static AT_EXIT: Once = Once::new();
+    AT_EXIT.call_once(|| {
+        // SAFETY: `atexit` only records the function; `remove_scratch` is the `extern "C" fn()`
+        // it expects and touches only a static and the file system, both usable during exit (a
+        // panic in it would abort, never unwind into C).
+        let registered = unsafe { libc::atexit(remove_scratch) };
+        assert_eq!(
+            registered, 0,
+            "atexit failed: scratch directories would stay"
+        );
+    });
+    let dir = std::env::temp_dir().join(format!("exflow-{name}-{}", std::process::id()));
+    // Created on every call: cheap, and a test that removed the directory gets it back.
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut dirs = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    if !dirs.contains(&dir) {
+        dirs.push(dir.clone());
+    }
+    dir
+}
+
+/// Removes the scratch directories (the `atexit` handler of `scratch`). Nothing here may panic:
+/// an unwind out of an `extern "C"` function aborts the process.
+extern "C" fn remove_scratch() {
+    // A lock still held by a thread the exit interrupted is skipped, not waited for: a directory
+    // left behind is better than an exit that hangs.
+    let dirs = match SCRATCH.try_lock() {
+        Ok(dirs) => dirs,
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => return,
+    };
+    for dir in dirs.iter() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
 
 /// Every capture file below `dir` (sorted; the READMEs, tshark references, scripts and licences
 /// beside them left out), appended to `out`.
