@@ -1,6 +1,8 @@
 //! The command line end to end: the bundled sample's report (JSON parsed back into types, table
 //! against a golden file), bad input and exit statuses, stdin, gzip, the catalogue.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -31,9 +33,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("exflow-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+    let p = common::scratch("cli").join(name);
     std::fs::write(&p, bytes).unwrap();
     p
 }

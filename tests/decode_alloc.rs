@@ -4,6 +4,8 @@
 //! This test crate needs `unsafe` for one reason: `GlobalAlloc` is an unsafe trait. The library
 //! itself stays `#![deny(unsafe_code)]`.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -175,7 +177,7 @@ fn capture_file(name: &str, n: usize, gzip: bool) -> std::path::PathBuf {
         gz.write_all(&bytes).unwrap();
         bytes = gz.finish().unwrap();
     }
-    let path = std::env::temp_dir().join(format!("exflow-alloc-{}-{name}", std::process::id()));
+    let path = common::scratch("decode-alloc").join(name);
     std::fs::write(&path, bytes).unwrap();
     path
 }

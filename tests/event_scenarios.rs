@@ -2,6 +2,8 @@
 //! SMTP session, a DNS lookup and an RVP callback announced and concluded; and, in a long live
 //! run, the concluding event of an expectation retired from the table.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -20,9 +22,7 @@ fn ep(s: &str) -> SocketAddr {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("exflow-event-scenarios-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+    let p = common::scratch("event-scenarios").join(name);
     let _ = std::fs::remove_file(&p);
     p
 }

@@ -2,6 +2,8 @@
 //! package, flow events against the `--flows` records of the same run, event order, and the
 //! Unix-socket and stdout destinations.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
@@ -18,9 +20,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CID: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/community-id");
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("exflow-events-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+    let p = common::scratch("events").join(name);
     let _ = std::fs::remove_file(&p);
     p
 }

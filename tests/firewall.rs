@@ -160,12 +160,10 @@ fn firewall(opt: FirewallOptions) -> FirewallReport {
 /// The report of a built capture: rules gathered as flows end (as `exflow firewall` does), or
 /// with `from_records` from the kept flow records.
 fn firewall_of(sc: &mut Scenario, opt: FirewallOptions, from_records: bool) -> FirewallReport {
-    let dir = std::env::temp_dir().join(format!("exflow-firewall-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     // Tests run in parallel: each writes its own file.
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = dir.join(format!("firewall-{n}.pcap"));
+    let path = common::scratch("firewall").join(format!("firewall-{n}.pcap"));
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let (a, done) = analyze_files(
         &[path.to_string_lossy().into_owned()],
@@ -391,7 +389,7 @@ fn nft_check(text: &str) {
     // Tests run in parallel: each check has its own file.
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("exflow-firewall-{}-{n}.nft", std::process::id()));
+    let path = common::scratch("firewall").join(format!("ruleset-{n}.nft"));
     std::fs::write(&path, text).unwrap();
     match std::process::Command::new("nft")
         .arg("-c")
@@ -533,8 +531,7 @@ fn firewall_threads(
 /// capture of the corpus, with hosts and with /24 groups.
 #[test]
 fn sharded_runs_gather_the_rules_one_thread_gathers() {
-    let dir = std::env::temp_dir().join(format!("exflow-firewall-threads-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("firewall");
     let mut files = Vec::new();
     for (name, mut sc) in [("scenario", scenario()), ("h323", h323_scenario())] {
         let path = dir.join(format!("{name}.pcap"));
@@ -563,7 +560,6 @@ fn sharded_runs_gather_the_rules_one_thread_gathers() {
             }
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
     assert!(rules > 50, "{rules} rules in all");
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
@@ -772,9 +768,7 @@ fn hostile_descriptions_are_sanitised_in_nft_and_netsh() {
     .unwrap();
     let mut sc = Scenario::with_seed(31337);
     sc.tcp_unanswered(ep("10.0.3.1:4001"), ep("10.0.3.3:31337"), T0, 1);
-    let dir = std::env::temp_dir().join(format!("exflow-firewall-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("hostile.pcap");
+    let path = common::scratch("firewall").join("hostile.pcap");
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let (a, _) = analyze_files(
         &[path.to_string_lossy().into_owned()],

@@ -3,6 +3,8 @@
 //! unrelated connection to the subscriber's port; 1731 audio with two-way and one-way media and
 //! unrelated UDP to a third host.
 
+mod common;
+
 use std::net::SocketAddr;
 
 use exflow::analyze::{analyze_files, Completeness, Config};
@@ -17,9 +19,7 @@ fn ep(s: &str) -> SocketAddr {
 }
 
 fn analyse(name: &str, sc: &mut Scenario) -> Report {
-    let dir = std::env::temp_dir().join(format!("exflow-followup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = common::scratch("followup-scenarios").join(name);
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let (a, done) = analyze_files(
         &[path.to_string_lossy().into_owned()],

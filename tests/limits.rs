@@ -2,6 +2,8 @@
 //! named in one line of the table; a corrupt timestamp gives no negative or absurd figure; the
 //! table keeps its columns apart whatever the counts.
 
+mod common;
+
 use std::process::Command;
 
 use exflow::analyze::{analyze_files, Config};
@@ -91,7 +93,7 @@ fn a_corrupt_timestamp_gives_no_negative_or_absurd_figure() {
         at += 16 + caplen;
     }
     b[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-    let p = std::env::temp_dir().join(format!("exflow-limits-{}.pcap", std::process::id()));
+    let p = common::scratch("limits").join("corrupt-timestamp.pcap");
     std::fs::write(&p, &b).unwrap();
     let r = exflow_json(&["--flows", p.to_str().unwrap()]);
     std::fs::remove_file(&p).unwrap();

@@ -5,6 +5,8 @@
 //! Without root (or without the `live` feature) the tests print why and pass, unless
 //! `EXFLOW_REQUIRE_LIVE=1` (set by `.ci/run`), which turns the skip into a failure.
 
+mod common;
+
 /// Marker the CI script looks for (and `EXFLOW_REQUIRE_LIVE=1` makes fatal).
 fn skip(reason: &str) {
     if std::env::var_os("EXFLOW_REQUIRE_LIVE").is_some_and(|v| v == "1") {
@@ -381,8 +383,7 @@ mod live {
         if !is_root() {
             return skip("capturing on lo needs root");
         }
-        let dir = std::env::temp_dir().join(format!("exflow-live-events-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::common::scratch("live-loopback");
         let file = dir.join("events.ndjson");
         let rotated = dir.join("events.ndjson.1");
         let _ = std::fs::remove_file(&file);
@@ -450,8 +451,7 @@ mod live {
         if !is_root() {
             return skip("capturing on lo needs root");
         }
-        let dir = std::env::temp_dir().join(format!("exflow-live-slow-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::common::scratch("live-loopback");
         let sock = dir.join("slow.sock");
         let _ = std::fs::remove_file(&sock);
         let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();

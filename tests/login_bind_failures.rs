@@ -3,6 +3,8 @@
 //! (`diagnostics.<tracker>`) and in words in the table ("LOGIN AND BIND FAILURES"). Real captures
 //! where the corpus has them (counts checked against tshark), built ones otherwise.
 
+mod common;
+
 use std::net::SocketAddr;
 
 use exflow::analyze::{analyze_files, Completeness, Config};
@@ -35,9 +37,7 @@ fn corpus(file: &str) -> Report {
 }
 
 fn built(name: &str, sc: &mut Scenario) -> Report {
-    let dir = std::env::temp_dir().join(format!("exflow-refusals-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = common::scratch("login-bind-failures").join(name);
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     report_of(path.to_string_lossy().into_owned())
 }

@@ -3,6 +3,8 @@
 //! segments, DNS retransmissions and a truncated answer retried over TCP, several LDAP messages
 //! per segment.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -19,9 +21,7 @@ fn ep(s: &str) -> SocketAddr {
 }
 
 fn analyse(name: &str, sc: &mut Scenario) -> Report {
-    let dir = std::env::temp_dir().join(format!("exflow-mailflow-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = common::scratch("mail-flow-scenarios").join(name);
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let config = Config {
         keep_flows: true,

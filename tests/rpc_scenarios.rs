@@ -185,9 +185,7 @@ fn mapi_session(sc: &mut Scenario, client: &str, server: &str, at: i64) {
 }
 
 fn analyse(name: &str, sc: &mut Scenario) -> Report {
-    let dir = std::env::temp_dir().join(format!("exflow-rpc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = common::scratch("rpc-scenarios").join(name);
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let events = path.with_extension("ndjson");
     let _ = std::fs::remove_file(&events);

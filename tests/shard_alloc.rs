@@ -7,6 +7,8 @@
 //! single test: nothing else runs while it counts. It needs `unsafe` for one reason:
 //! `GlobalAlloc` is an unsafe trait. The library itself stays `#![deny(unsafe_code)]`.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -60,8 +62,7 @@ fn capture(name: &str, n: usize) -> std::path::PathBuf {
         w.write_packet(1_000_000_000 + i as i64 * 1_000_000, &frame)
             .unwrap();
     }
-    let path =
-        std::env::temp_dir().join(format!("exflow-shard-alloc-{}-{name}", std::process::id()));
+    let path = common::scratch("shard-alloc").join(name);
     std::fs::write(&path, w.into_inner().unwrap()).unwrap();
     path
 }

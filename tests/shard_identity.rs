@@ -157,9 +157,8 @@ fn cross_worker_at(gap: u64, b_at: Option<i64>) -> (Report, Report) {
         let t = later + 10 * S + i * 5 * S;
         sc.udp(ep("10.9.0.3", 5000), ep("10.9.0.4", 5001), t, b"y");
     }
-    let dir = std::env::temp_dir().join(format!("exflow-shard-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("cross-{gap}-{}.pcap", b_at.is_some()));
+    let path =
+        common::scratch("shard-identity").join(format!("cross-{gap}-{}.pcap", b_at.is_some()));
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let run = |threads| {
         let config = Config {
@@ -284,8 +283,7 @@ fn one_thread_reads_a_cut_mapped_capture_as_it_reads_a_stream() {
         "/tests/data/corpus/suricata-verify/tests/smtp-errors/smtperr.pcap"
     ));
     let bytes = std::fs::read(&src).unwrap();
-    let dir = std::env::temp_dir().join(format!("exflow-read-ahead-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("shard-identity");
     let mut cuts: Vec<usize> = (0..8).map(|k| bytes.len() * k / 8 + 13).collect();
     cuts.extend([24, 25, 40, bytes.len() - 1, bytes.len()]);
     let mut warned = 0;
@@ -300,7 +298,6 @@ fn one_thread_reads_a_cut_mapped_capture_as_it_reads_a_stream() {
         warned += usize::from(mapped.to_string().contains("truncated"));
     }
     assert!(warned >= 5, "only {warned} cuts were reported as truncated");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// An ICMP error's quote is read again from the payload where it is wanted (`Packet::quoted`):
@@ -325,9 +322,7 @@ fn icmp_errors_reach_the_flow_they_quote_or_stay_icmp() {
         assert!(sc.icmp_unreachable(router, &syn.data, why, t + 1_000_000));
         sc.push(syn);
     }
-    let dir = std::env::temp_dir().join(format!("exflow-shard-icmp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("icmp.pcap");
+    let path = common::scratch("shard-identity").join("icmp.pcap");
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let mut reports = Vec::new();
     for threads in [1, 3] {
@@ -369,5 +364,4 @@ fn icmp_errors_reach_the_flow_they_quote_or_stay_icmp() {
         .map(|c| worker_for(c.parse().unwrap(), SERVER.parse().unwrap(), 3))
         .collect();
     assert!(workers.len() > 1, "every client in one worker: {workers:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

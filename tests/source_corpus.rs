@@ -6,6 +6,8 @@
 //! is optional; set `EXFLOW_CORPUS=DIR` to check a corpus elsewhere (a folder holding
 //! `MANIFEST.tsv` and the files at its `local_path`s).
 
+mod common;
+
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -172,10 +174,7 @@ fn gzip_files_open_with_progress() {
     let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     z.write_all(&plain).unwrap();
     let z = z.finish().unwrap();
-    let path = std::env::temp_dir().join(format!(
-        "exflow-source-corpus-{}.pcap.gz",
-        std::process::id()
-    ));
+    let path = common::scratch("source-corpus").join("gzip.pcap.gz");
     std::fs::write(&path, &z).unwrap();
     let mut r = CaptureReader::open(path.to_str().unwrap()).unwrap();
     assert_eq!((r.format(), r.is_gzip()), (CaptureFormat::Pcap, true));

@@ -3,6 +3,8 @@
 //! capture has more than one retransmission (the corpus's pop3 captures have SYN retransmissions
 //! only), so the download is built with `exflow::synth`.
 
+mod common;
+
 use std::net::SocketAddr;
 
 use exflow::analyze::{analyze_files, Completeness, Config};
@@ -18,9 +20,7 @@ fn ep(s: &str) -> SocketAddr {
 }
 
 fn analyse(name: &str, sc: &mut Scenario) -> Report {
-    let dir = std::env::temp_dir().join(format!("exflow-health-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = common::scratch("tcp-health").join(name);
     std::fs::write(&path, sc.to_pcap(TsPrecision::Micro)).unwrap();
     let (a, done) = analyze_files(
         &[path.to_string_lossy().into_owned()],
