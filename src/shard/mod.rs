@@ -579,8 +579,9 @@ mod tests {
         arp.extend([0x08, 0x06]);
         arp.extend([0u8; 28]);
         w.write_packet(1_000_200_000, &arp).unwrap();
-        let path =
-            std::env::temp_dir().join(format!("exflow-own-panic-{}.pcap", std::process::id()));
+        // Removed when dropped, also when an assertion fails.
+        let dir = crate::source::testutil::TempDir::new("own-panic");
+        let path = dir.join("own-panic.pcap");
         std::fs::write(&path, w.into_inner().unwrap()).unwrap();
         let run = || {
             analyze_files(
@@ -594,7 +595,6 @@ mod tests {
         worker::test_hooks::PANIC_AT.with(|p| p.set(Some(101)));
         let got = run();
         worker::test_hooks::PANIC_AT.with(|p| p.set(None));
-        std::fs::remove_file(&path).unwrap();
         let Err(err) = got else {
             panic!("the run should fail");
         };

@@ -507,7 +507,9 @@ mod tests {
             .map(|i| (u64::from(i), i.to_le_bytes().to_vec(), 1))
             .collect();
         let bytes = netmon(2, 2, 1, &frames);
-        let path = std::env::temp_dir().join(format!("exflow-netmon-{}.cap", std::process::id()));
+        // Removed when dropped, also when an assertion fails.
+        let dir = crate::source::testutil::TempDir::new("netmon");
+        let path = dir.join("seeks.cap");
         std::fs::write(&path, &bytes).unwrap();
         let mut r = CaptureReader::open(path.to_str().unwrap()).unwrap();
         let mut from_file = Vec::new();
@@ -515,7 +517,6 @@ mod tests {
             from_file.push((p.ts, p.link_type, p.data.to_vec(), p.wire_len));
         }
         assert_eq!(r.progress().map(|p| p.0), Some(bytes.len() as u64));
-        std::fs::remove_file(&path).unwrap();
         let (from_stream, err, _) = read_all(bytes);
         assert!(err.is_none());
         assert_eq!(from_file.len(), 40_000);
