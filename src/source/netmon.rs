@@ -547,7 +547,7 @@ mod tests {
         }
         assert_eq!(n, frames.len());
         drop(r);
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir);
         let bound = 2 * crate::source::map::RELEASE_EVERY + PAGE_AHEAD;
         assert!(
             most <= bound,

@@ -254,7 +254,7 @@ fn mapped_read_and_streamed_files_give_the_same_packets_and_errors() {
 fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
     use super::map::{PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
     let len = 6 * (PAGE_AHEAD + RELEASE_LAG);
-    let (dir, file) = long_file("pager", &vec![7u8; len]);
+    let (_dir, file) = long_file("pager", &vec![7u8; len]);
     let one_thread = crate::shard::release_lag(1);
     assert_eq!(one_thread, 0, "a lone reader reads nothing behind itself");
     let mut peaks = Vec::new();
@@ -312,7 +312,6 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
         peaks[2],
         peaks[1]
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Bytes read in place a little behind the reader after their pages were given back (a frame
@@ -324,7 +323,7 @@ fn mapped_pages_are_paged_in_ahead_and_given_back_behind() {
 fn pages_read_again_behind_the_reader_are_given_back_again() {
     use super::map::{PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY};
     let len = 160 << 20;
-    let (dir, file) = long_file("refault", &vec![3u8; len]);
+    let (_dir, file) = long_file("refault", &vec![3u8; len]);
     let map = Arc::new(MappedFile::new(
         map::map_file(&file, len as u64).unwrap(),
         crate::shard::release_lag(1),
@@ -351,7 +350,6 @@ fn pages_read_again_behind_the_reader_are_given_back_again() {
         most <= bound,
         "{most} bytes resident, more than {bound}: pages read again were kept"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Paging steps, as an analysis worker takes them while it waits: they map in up to the
@@ -362,7 +360,7 @@ fn pages_read_again_behind_the_reader_are_given_back_again() {
 fn paging_steps_follow_the_reader() {
     use super::map::{Step, PAGE_AHEAD, PAGE_STEP, RELEASE_EVERY, RELEASE_LAG};
     let len = 2 * (PAGE_AHEAD + RELEASE_LAG) + 3 * RELEASE_EVERY;
-    let (dir, file) = long_file("steps", &vec![1u8; len]);
+    let (_dir, file) = long_file("steps", &vec![1u8; len]);
     let m = MappedFile::new(map::map_file(&file, len as u64).unwrap(), RELEASE_LAG);
     let start = m.as_ptr() as usize;
     let mut worked = 0;
@@ -393,7 +391,6 @@ fn paging_steps_follow_the_reader() {
         "the reader gave nothing back"
     );
     assert_eq!(m.page_step(), Step::Done);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A mapped file that shrinks under the map (documented: the reader meets it where it reads)
@@ -410,7 +407,6 @@ fn paging_skips_what_a_shrunk_file_no_longer_has() {
         // Before Linux 5.14 pages are mapped in by reading them, which a shrunk file punishes
         // with SIGBUS wherever it happens, as the reader's own reads do (documented).
         eprintln!("no MADV_POPULATE_READ here: nothing to test");
-        let _ = std::fs::remove_dir_all(&dir);
         return;
     }
     std::fs::OpenOptions::new()
@@ -425,7 +421,6 @@ fn paging_skips_what_a_shrunk_file_no_longer_has() {
         assert!(steps < 100, "paging never ends");
     }
     assert_eq!(m.first(), Some(&3));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every packet (time, link type, bytes, wire length), then the error or `None`, and the

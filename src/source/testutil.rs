@@ -233,11 +233,11 @@ impl Drop for TempDir {
     }
 }
 
-/// A file holding `bytes` in a directory of its own (removed by the caller), opened.
+/// A file `long.bin` holding `bytes` in a directory of its own (removed when the returned guard
+/// is dropped, also when the test fails), opened.
 #[cfg(target_os = "linux")]
-pub(crate) fn long_file(name: &str, bytes: &[u8]) -> (std::path::PathBuf, std::fs::File) {
-    let dir = std::env::temp_dir().join(format!("exflow-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+pub(crate) fn long_file(name: &str, bytes: &[u8]) -> (TempDir, std::fs::File) {
+    let dir = TempDir::new(name);
     let path = dir.join("long.bin");
     std::fs::write(&path, bytes).unwrap();
     (dir, std::fs::File::open(&path).unwrap())
