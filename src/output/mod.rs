@@ -823,10 +823,6 @@ pub(crate) fn flow_view(service: &str, r: &FlowRecord) -> FlowView {
         followup_of: r.followup_of,
         evicted: r.evicted,
         tcp: r.tcp.as_ref().map(TcpHealthView::from),
-        findings: r
-            .findings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
+        findings: r.findings_by_name(),
     }
 }

@@ -309,8 +309,14 @@ pub struct FlowRecord {
     /// ICMP unreachable code and who sent it.
     pub icmp: Option<(bool, u8, IpAddr)>,
     pub evicted: bool,
-    /// What the flow's trackers found, by tracker name.
+    /// What the flow's trackers found, by tracker name (empty once [`packed`](Self::packed)).
     pub findings: Vec<(&'static str, serde_json::Value)>,
+    /// The findings of a record kept in the failure or broken-session list, packed by
+    /// [`pack`](Self::pack) as the JSON text of one object by tracker name. A JSON value's tree
+    /// takes a B-tree node of about 700 bytes for every object in it, however small: the lists
+    /// fill up to their caps over a long run, and their findings were most of what a streamed
+    /// 50 M-packet run held in use beyond a 5 M-packet one (README, Benchmarks).
+    pub packed: Option<Box<str>>,
     /// TCP health (TCP flows only).
     pub tcp: Option<TcpHealth>,
 }
@@ -338,7 +344,40 @@ impl FlowRecord {
             icmp: f.icmp_seen().map(|i| (i.v6, i.code, i.reporter)),
             evicted: why == EndReason::Evicted,
             findings,
+            packed: None,
             tcp: (f.proto == Proto::Tcp).then_some(f.tcp.health),
+        }
+    }
+
+    /// Packs the findings as JSON text (see [`packed`](Self::packed)); nothing to do without
+    /// findings.
+    pub fn pack(&mut self) {
+        if self.findings.is_empty() {
+            return;
+        }
+        let by_name: serde_json::Map<String, serde_json::Value> =
+            std::mem::take(&mut self.findings)
+                .into_iter()
+                .map(|(name, v)| (name.to_string(), v))
+                .collect();
+        // A map of JSON values with string keys always serializes.
+        self.packed = Some(
+            serde_json::Value::Object(by_name)
+                .to_string()
+                .into_boxed_str(),
+        );
+    }
+
+    /// The findings by tracker name, from the packed text if the record was packed (its numbers
+    /// come back exactly: serde_json's `float_roundtrip`).
+    pub fn findings_by_name(&self) -> BTreeMap<String, serde_json::Value> {
+        match &self.packed {
+            Some(text) => serde_json::from_str(text).unwrap_or_default(),
+            None => self
+                .findings
+                .iter()
+                .map(|(name, v)| (name.to_string(), v.clone()))
+                .collect(),
         }
     }
 }
@@ -465,7 +504,7 @@ impl Summary {
         }
         let r = FlowRecord::from_flow(f, why, findings);
         // A flow is failed or broken, not both: the record is copied only when `--flows` keeps
-        // it too (a copy of the findings cost an allocation per node of their JSON).
+        // it too.
         let listed = if keep_failure {
             Some(&mut self.failures)
         } else if keep_broken {
@@ -473,12 +512,20 @@ impl Summary {
         } else {
             None
         };
+        // What a list keeps to the end of the run is packed; `--flows` records are written as
+        // they end, so they stay as they are.
         match (listed, self.flows.as_mut().filter(|_| keep_record)) {
             (Some(list), Some(flows)) => {
-                list.push(r.clone());
+                let mut kept = r.clone();
+                kept.pack();
+                list.push(kept);
                 flows.push(r);
             }
-            (Some(list), None) => list.push(r),
+            (Some(list), None) => {
+                let mut kept = r;
+                kept.pack();
+                list.push(kept);
+            }
             (None, Some(flows)) => flows.push(r),
             (None, None) => {}
         }
@@ -599,5 +646,74 @@ mod tests {
         let mut total = ServiceStats::default();
         total += &ServiceStats::default();
         assert!(total.duration_us.0.is_none() && total.rtt_us.0.is_none());
+    }
+
+    fn record(findings: Vec<(&'static str, serde_json::Value)>) -> FlowRecord {
+        let at = |port| Endpoint::new(IpAddr::from([10, 0, 0, 1]), port);
+        FlowRecord {
+            service: ServiceId(0),
+            proto: Proto::Tcp,
+            client: at(40000),
+            server: at(25),
+            outcome: Outcome::Refused,
+            midstream: false,
+            to_server: DirCount::default(),
+            to_client: DirCount::default(),
+            first_ts: 0,
+            last_ts: 0,
+            followup_of: None,
+            syns: 1,
+            handshake_rtt: None,
+            icmp: None,
+            evicted: false,
+            findings,
+            packed: None,
+            tcp: None,
+        }
+    }
+
+    /// A kept record's findings are packed as text and read back as the same JSON, numbers
+    /// included; a record without findings has nothing to pack.
+    #[test]
+    fn packed_findings_read_back_the_same() {
+        let mut r = record(vec![
+            (
+                "smtp",
+                serde_json::json!({"verdict": "rejected", "n": u64::MAX, "neg": -12,
+                    "reply": {"code": 550, "text": "5.7.1 Unable to relay \u{e9}\"\\"},
+                    "rcpt": [{"to": "b@y.example", "code": 550}, {"to": "c@y.example", "code": null}]}),
+            ),
+            (
+                "dns",
+                serde_json::json!({"rtt_ms": 0.1 + 0.2, "tiny": 1e-7, "big": 1.7976931348623157e308,
+                    "q": [1.5, 2.25, 123.456]}),
+            ),
+        ]);
+        let before = r.findings_by_name();
+        assert_eq!(before.len(), 2);
+        r.pack();
+        assert!(r.findings.is_empty());
+        let text = r.packed.as_deref().unwrap();
+        assert!(text.starts_with(r#"{"dns":{"#), "{text}");
+        assert_eq!(r.findings_by_name(), before);
+        let mut none = record(Vec::new());
+        none.pack();
+        assert_eq!(none.packed, None);
+        assert!(none.findings_by_name().is_empty());
+    }
+
+    proptest::proptest! {
+        /// Every finite number comes back with its bits (serde_json's `float_roundtrip`).
+        #[test]
+        fn packed_numbers_come_back_exactly(xs in proptest::collection::vec(proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO, 1..16)) {
+            let mut r = record(vec![("dns", serde_json::json!({ "xs": xs }))]);
+            let before = r.findings_by_name();
+            r.pack();
+            let after = r.findings_by_name();
+            let bits = |m: &BTreeMap<String, serde_json::Value>| -> Vec<u64> {
+                m["dns"]["xs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap().to_bits()).collect()
+            };
+            proptest::prop_assert_eq!(bits(&after), bits(&before));
+        }
     }
 }
