@@ -346,6 +346,7 @@ impl Analyzer {
         let summary = std::mem::take(&mut self.summary);
         let followups = std::mem::take(&mut self.trackers.shared.expect.list)
             .into_values()
+            .map(|e| *e)
             .collect();
         let mut a = self.analysis(summary, followups);
         a.firewall = self.firewall.take();
@@ -361,7 +362,12 @@ impl Analyzer {
     }
 
     /// The flows still open and the expectations they may answer (live firewall reports).
-    pub(crate) fn open_flows(&self) -> (&FlowTable, &std::collections::BTreeMap<u32, Expectation>) {
+    pub(crate) fn open_flows(
+        &self,
+    ) -> (
+        &FlowTable,
+        &std::collections::BTreeMap<u32, Box<Expectation>>,
+    ) {
         (&self.flows, &self.trackers.shared.expect.list)
     }
 
@@ -390,7 +396,13 @@ impl Analyzer {
         }
         self.analysis(
             summary,
-            self.trackers.shared.expect.list.values().cloned().collect(),
+            self.trackers
+                .shared
+                .expect
+                .list
+                .values()
+                .map(|e| Expectation::clone(e))
+                .collect(),
         )
     }
 
@@ -495,7 +507,7 @@ fn conclude(
 ) {
     if let Some(fw) = firewall.as_mut() {
         let list = &trackers.shared.expect.list;
-        fw.add_flow(&f, why, |id| list.get(&id));
+        fw.add_flow(&f, why, |id| list.get(&id).map(|e| &**e));
     }
     let want_record = events.is_some() || summary.wants_record(&f);
     let findings = trackers.flow_ended(&f, why, &mut summary.diagnostics, want_record);

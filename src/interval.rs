@@ -163,9 +163,9 @@ impl Intervals {
         let (table, list) = a.open_flows();
         let after = self.firewall_cut;
         for f in table.iter() {
-            all.add_open(f, now, |id| list.get(&id));
+            all.add_open(f, now, |id| list.get(&id).map(|e| &**e));
             if after.is_none_or(|c| f.last_ts > c) {
-                iv.add_open(f, now, |id| list.get(&id));
+                iv.add_open(f, now, |id| list.get(&id).map(|e| &**e));
             }
         }
         self.firewall_cut = window.last_ts.or(after);

@@ -215,7 +215,7 @@ impl Worker {
                     .drain(..)
                     .filter_map(|id| expect.list.get(&id))
                     .filter(|e| e.basis == Basis::Signalled)
-                    .map(|e| (self.me, e.id, e.clone()))
+                    .map(|e| (self.me, e.id, Expectation::clone(e)))
                     .collect();
                 // The reader waits for this; if it is gone there is nobody to tell.
                 let _ = self.replies.send(Reply::Share(mine));
@@ -313,7 +313,7 @@ impl Worker {
         by_addr.extend(
             new.iter()
                 .filter_map(|id| expect.list.get(id))
-                .map(|e| ((e.proto, e.addr), e)),
+                .map(|e| ((e.proto, e.addr), &**e)),
         );
         let live = |proto, ep, ts: Nanos| {
             by_addr

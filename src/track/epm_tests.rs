@@ -88,7 +88,13 @@ impl Run {
     }
 
     fn expectations(&self) -> Vec<&Expectation> {
-        self.trackers.shared.expect.list.values().collect()
+        self.trackers
+            .shared
+            .expect
+            .list
+            .values()
+            .map(|e| &**e)
+            .collect()
     }
 }
 
