@@ -355,24 +355,26 @@ impl FlowRecord {
         if self.findings.is_empty() {
             return;
         }
-        let by_name: serde_json::Map<String, serde_json::Value> =
-            std::mem::take(&mut self.findings)
-                .into_iter()
-                .map(|(name, v)| (name.to_string(), v))
-                .collect();
-        // A map of JSON values with string keys always serializes.
-        self.packed = Some(
-            serde_json::Value::Object(by_name)
-                .to_string()
-                .into_boxed_str(),
-        );
+        // By name, as the report shows them (a later finding of the same name wins there too).
+        let by_name: BTreeMap<&str, &serde_json::Value> =
+            self.findings.iter().map(|(name, v)| (*name, v)).collect();
+        // JSON values under string keys always serialize; were one not to, the findings stay
+        // as they are rather than be lost.
+        if let Ok(text) = serde_json::to_string(&by_name) {
+            self.packed = Some(text.into_boxed_str());
+            self.findings = Vec::new();
+        }
     }
 
     /// The findings by tracker name, from the packed text if the record was packed (its numbers
     /// come back exactly: serde_json's `float_roundtrip`).
     pub fn findings_by_name(&self) -> BTreeMap<String, serde_json::Value> {
         match &self.packed {
-            Some(text) => serde_json::from_str(text).unwrap_or_default(),
+            Some(text) => {
+                let read = serde_json::from_str(text);
+                debug_assert!(read.is_ok(), "packed findings read back: {text}");
+                read.unwrap_or_default()
+            }
             None => self
                 .findings
                 .iter()
@@ -696,6 +698,14 @@ mod tests {
         let text = r.packed.as_deref().unwrap();
         assert!(text.starts_with(r#"{"dns":{"#), "{text}");
         assert_eq!(r.findings_by_name(), before);
+        // Two findings of one name: the later one, packed or not (as the report always showed).
+        let mut twice = record(vec![
+            ("dns", serde_json::json!(1)),
+            ("dns", serde_json::json!(2)),
+        ]);
+        assert_eq!(twice.findings_by_name()["dns"], 2);
+        twice.pack();
+        assert_eq!(twice.packed.as_deref(), Some(r#"{"dns":2}"#));
         let mut none = record(Vec::new());
         none.pack();
         assert_eq!(none.packed, None);
