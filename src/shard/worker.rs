@@ -305,9 +305,9 @@ impl Worker {
     /// flow's server's address, or for UDP either end, announced before it opened and live.
     fn claim(&mut self, new: &[u32]) {
         let expect = &self.a.trackers.shared.expect;
-        // Asked once for every flow opened since the last hand-over (generated capture, two
-        // threads: a quarter of the frames), so hashed with ahash, not SipHash (which cost
-        // 290 instructions a question).
+        // Asked for every flow opened since the last hand-over (generated capture, two threads:
+        // 73 730 questions in its first 300 000 frames), so hashed with ahash, not SipHash
+        // (which cost 290 instructions a question).
         let mut by_addr: HashMap<(Proto, Endpoint), &Expectation, ahash::RandomState> =
             HashMap::with_capacity_and_hasher(new.len(), ahash::RandomState::new());
         by_addr.extend(
