@@ -444,6 +444,12 @@ impl Reassembler {
             data = data.get(taken..).unwrap_or_default();
         }
         self.shrink(budget);
+        debug_assert!(
+            self.held
+                .as_deref()
+                .is_none_or(|h| h.buf.len() == h.buffered()),
+            "the buffer ends where the last held range ends"
+        );
     }
 
     /// Where `data` (starting at sequence number `seq`) goes: its offset from the buffer start
