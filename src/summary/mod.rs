@@ -309,14 +309,15 @@ pub struct FlowRecord {
     /// ICMP unreachable code and who sent it.
     pub icmp: Option<(bool, u8, IpAddr)>,
     pub evicted: bool,
-    /// What the flow's trackers found, by tracker name (empty once [`packed`](Self::packed)).
+    /// What the flow's trackers found, by tracker name (empty in a [`kept`](Self::kept) copy:
+    /// read them with [`findings_by_name`](Self::findings_by_name)).
     pub findings: Vec<(&'static str, serde_json::Value)>,
     /// The findings of a record kept in the failure or broken-session list, packed by
-    /// [`pack`](Self::pack) as the JSON text of one object by tracker name. A JSON value's tree
+    /// [`kept`](Self::kept) as the JSON text of one object by tracker name. A JSON value's tree
     /// takes a B-tree node of about 700 bytes for every object in it, however small: the lists
     /// fill up to their caps over a long run, and their findings were most of what a streamed
     /// 50 M-packet run held in use beyond a 5 M-packet one (README, Benchmarks).
-    pub packed: Option<Box<str>>,
+    packed: Option<Box<str>>,
     /// TCP health (TCP flows only).
     pub tcp: Option<TcpHealth>,
 }
@@ -349,20 +350,23 @@ impl FlowRecord {
         }
     }
 
-    /// Packs the findings as JSON text (see [`packed`](Self::packed)); nothing to do without
-    /// findings.
-    pub fn pack(&mut self) {
+    /// The copy a list keeps to the end of the run: its findings packed as JSON text (see
+    /// `packed`), without copying their trees first. JSON values under string keys always
+    /// serialize; were one not to, the copy keeps them as they are rather than lose them.
+    pub fn kept(&self) -> FlowRecord {
         if self.findings.is_empty() {
-            return;
+            return self.clone();
         }
         // By name, as the report shows them (a later finding of the same name wins there too).
         let by_name: BTreeMap<&str, &serde_json::Value> =
             self.findings.iter().map(|(name, v)| (*name, v)).collect();
-        // JSON values under string keys always serialize; were one not to, the findings stay
-        // as they are rather than be lost.
-        if let Ok(text) = serde_json::to_string(&by_name) {
-            self.packed = Some(text.into_boxed_str());
-            self.findings = Vec::new();
+        match serde_json::to_string(&by_name) {
+            Ok(text) => FlowRecord {
+                findings: Vec::new(),
+                packed: Some(text.into_boxed_str()),
+                ..*self
+            },
+            Err(_) => self.clone(),
         }
     }
 
@@ -505,8 +509,7 @@ impl Summary {
             return;
         }
         let r = FlowRecord::from_flow(f, why, findings);
-        // A flow is failed or broken, not both: the record is copied only when `--flows` keeps
-        // it too.
+        // A flow is failed or broken, not both: one list at most keeps it.
         let listed = if keep_failure {
             Some(&mut self.failures)
         } else if keep_broken {
@@ -516,20 +519,11 @@ impl Summary {
         };
         // What a list keeps to the end of the run is packed; `--flows` records are written as
         // they end, so they stay as they are.
-        match (listed, self.flows.as_mut().filter(|_| keep_record)) {
-            (Some(list), Some(flows)) => {
-                let mut kept = r.clone();
-                kept.pack();
-                list.push(kept);
-                flows.push(r);
-            }
-            (Some(list), None) => {
-                let mut kept = r;
-                kept.pack();
-                list.push(kept);
-            }
-            (None, Some(flows)) => flows.push(r),
-            (None, None) => {}
+        if let Some(list) = listed {
+            list.push(r.kept());
+        }
+        if let Some(flows) = self.flows.as_mut().filter(|_| keep_record) {
+            flows.push(r);
         }
     }
 
@@ -678,7 +672,7 @@ mod tests {
     /// included; a record without findings has nothing to pack.
     #[test]
     fn packed_findings_read_back_the_same() {
-        let mut r = record(vec![
+        let r = record(vec![
             (
                 "smtp",
                 serde_json::json!({"verdict": "rejected", "n": u64::MAX, "neg": -12,
@@ -693,21 +687,30 @@ mod tests {
         ]);
         let before = r.findings_by_name();
         assert_eq!(before.len(), 2);
-        r.pack();
-        assert!(r.findings.is_empty());
-        let text = r.packed.as_deref().unwrap();
+        let kept = r.kept();
+        assert!(kept.findings.is_empty());
+        let text = kept.packed.as_deref().unwrap();
         assert!(text.starts_with(r#"{"dns":{"#), "{text}");
-        assert_eq!(r.findings_by_name(), before);
+        assert_eq!(kept.findings_by_name(), before);
+        // The record itself is untouched: `--flows` writes it as it is.
+        assert_eq!((r.findings.len(), r.packed.as_deref()), (2, None));
+        assert_eq!(
+            kept,
+            FlowRecord {
+                findings: Vec::new(),
+                packed: kept.packed.clone(),
+                ..r.clone()
+            }
+        );
         // Two findings of one name: the later one, packed or not (as the report always showed).
-        let mut twice = record(vec![
+        let twice = record(vec![
             ("dns", serde_json::json!(1)),
             ("dns", serde_json::json!(2)),
         ]);
         assert_eq!(twice.findings_by_name()["dns"], 2);
-        twice.pack();
+        let twice = twice.kept();
         assert_eq!(twice.packed.as_deref(), Some(r#"{"dns":2}"#));
-        let mut none = record(Vec::new());
-        none.pack();
+        let none = record(Vec::new()).kept();
         assert_eq!(none.packed, None);
         assert!(none.findings_by_name().is_empty());
     }
@@ -716,10 +719,9 @@ mod tests {
         /// Every finite number comes back with its bits (serde_json's `float_roundtrip`).
         #[test]
         fn packed_numbers_come_back_exactly(xs in proptest::collection::vec(proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO, 1..16)) {
-            let mut r = record(vec![("dns", serde_json::json!({ "xs": xs }))]);
+            let r = record(vec![("dns", serde_json::json!({ "xs": xs }))]);
             let before = r.findings_by_name();
-            r.pack();
-            let after = r.findings_by_name();
+            let after = r.kept().findings_by_name();
             let bits = |m: &BTreeMap<String, serde_json::Value>| -> Vec<u64> {
                 m["dns"]["xs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap().to_bits()).collect()
             };
