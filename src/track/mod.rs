@@ -50,12 +50,13 @@ mod tests;
 pub mod tpkt_stream;
 mod x400;
 
-use crate::nonmax::NonMaxU32;
-use smallvec::SmallVec;
 use std::net::IpAddr;
+
+use smallvec::SmallVec;
 
 use crate::classify::{Basis, Catalogue, ExpectTable, Expectation, Flow, ServiceId};
 use crate::flow::{EndReason, Outcome};
+use crate::nonmax::NonMaxU32;
 use crate::packet::{tcp_flags, Endpoint, Nanos, Packet, Proto};
 
 pub use diagnostics::{Diagnostics, DiagnosticsSet};

@@ -515,7 +515,8 @@ impl Reassembler {
         n
     }
 
-    /// Makes the buffer at least `len` bytes long, drawing the growth from the budget.
+    /// Makes room in the buffer for at least `len` bytes (its capacity; the bytes are appended
+    /// by `store`), drawing the growth from the budget.
     fn grow(&mut self, len: usize, budget: &mut Budget) -> bool {
         let had = self.held().buf.capacity();
         if had >= len {
