@@ -9,6 +9,7 @@ use crate::flow::SWEEP_EVERY;
 use crate::packet::{Nanos, Packet};
 
 /// The worker (of `n`) for a decoded frame.
+#[inline]
 pub fn worker_of(p: &Packet<'_>, n: usize) -> usize {
     let (a, b) = match p.quoted() {
         // The error belongs to the flow it quotes (path-MTU messages are ordinary ICMP: the
@@ -20,6 +21,7 @@ pub fn worker_of(p: &Packet<'_>, n: usize) -> usize {
 }
 
 /// The worker (of `n`) for frames between hosts `a` and `b`.
+#[inline]
 pub fn worker_for(a: IpAddr, b: IpAddr, n: usize) -> usize {
     shard_of(pair_hash(a, b), n)
 }
@@ -54,7 +56,16 @@ fn shard_of(h: u64, n: usize) -> usize {
 }
 
 /// A hash of the two addresses that does not depend on their order, the same on every run.
+/// Two IPv4 addresses, nearly every frame, are ordered as numbers and mixed once as one word,
+/// instead of ordering two `IpAddr`s and mixing twice: at `--threads 2` the reader's
+/// instructions went from 243.0 to 240.6 M on the real-traffic mix's first 300 000 frames and
+/// from 356.2 to 348.5 M on the generated capture's (a changed routing moves some work too).
+#[inline]
 pub fn pair_hash(a: IpAddr, b: IpAddr) -> u64 {
+    if let (IpAddr::V4(a), IpAddr::V4(b)) = (a, b) {
+        let (a, b) = (u32::from(a), u32::from(b));
+        return mix((u64::from(a.min(b)) << 32) | u64::from(a.max(b)));
+    }
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     mix(mix(bits(lo)) ^ bits(hi))
 }
@@ -136,6 +147,19 @@ mod tests {
             used[worker_for(x, a, 3)] += 1;
         }
         // Shares 1/5, 2/5, 2/5.
+        assert!((800..1200).contains(&used[0]), "{used:?}");
+        assert!(
+            used[1..].iter().all(|n| (1800..2200).contains(n)),
+            "{used:?}"
+        );
+        // Two IPv4 addresses take the one-word path: the same in either order, spread alike.
+        let v4 = IpAddr::from(std::net::Ipv4Addr::new(192, 168, 7, 9));
+        let mut used = [0u32; 3];
+        for i in 0..5000u32 {
+            let x = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i * 7919));
+            assert_eq!(pair_hash(x, v4), pair_hash(v4, x));
+            used[worker_for(x, v4, 3)] += 1;
+        }
         assert!((800..1200).contains(&used[0]), "{used:?}");
         assert!(
             used[1..].iter().all(|n| (1800..2200).contains(n)),
