@@ -229,10 +229,18 @@ fn flows_listing_and_csv() {
     let csv = String::from_utf8(out.stdout).unwrap();
     assert_eq!(csv.lines().count(), flows.len() + 1);
     // Both are written as flows end, in the same order: the JSON's flows are the CSV's rows.
+    // A streamed row is written from the flow's record (`csv::write_record_row`); written from
+    // the JSON's view of the same flow it reads the same, every column.
+    let mut icmp_or_followup = 0;
     for (row, f) in csv.lines().skip(1).zip(flows) {
         let want = format!("{},{},{},{},", f.service, f.proto, f.client, f.server);
         assert!(row.starts_with(&want), "{row} is not {want}");
+        let mut from_view = Vec::new();
+        exflow::output::write_flow_row(&mut from_view, f).unwrap();
+        assert_eq!(format!("{row}\n"), String::from_utf8(from_view).unwrap());
+        icmp_or_followup += usize::from(f.icmp.is_some() || f.followup_of.is_some());
     }
+    assert!(icmp_or_followup > 0, "no row has its last two columns");
 }
 
 #[test]

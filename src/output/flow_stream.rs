@@ -18,7 +18,7 @@ use crate::classify::{Catalogue, Expectation, Flow};
 use crate::packet::Nanos;
 use crate::summary::FlowRecord;
 
-use super::csv::{write_flow_row, FLOWS_CSV_HEADER};
+use super::csv::{write_record_row, FLOWS_CSV_HEADER};
 use super::{flow_view, Report};
 
 /// The spill's indentation: the records are elements of the report's top-level `flows` array.
@@ -30,6 +30,8 @@ enum Out {
     Csv {
         w: Box<dyn Write + Send>,
         header: bool,
+        /// The row being written (kept: one allocation for the run).
+        line: String,
     },
     /// JSON elements in a temporary file, spliced into the report at the end.
     Spill {
@@ -62,7 +64,14 @@ struct Sink {
 impl FlowStream {
     /// CSV rows written to `w` as flows end (at most `max`).
     pub fn csv(w: Box<dyn Write + Send>, max: usize) -> FlowStream {
-        Self::new(Out::Csv { w, header: false }, max)
+        Self::new(
+            Out::Csv {
+                w,
+                header: false,
+                line: String::new(),
+            },
+            max,
+        )
     }
 
     /// JSON records spilled to a temporary file (at most `max`), for [`write_json`](Self::write_json).
@@ -116,7 +125,7 @@ impl FlowStream {
             return Err(e);
         }
         match &mut s.out {
-            Out::Csv { w, header } => {
+            Out::Csv { w, header, .. } => {
                 if !*header {
                     *header = true;
                     writeln!(w, "{FLOWS_CSV_HEADER}")?;
@@ -175,19 +184,19 @@ impl State {
         let Some(cat) = self.catalogue.as_ref() else {
             return;
         };
-        let view = flow_view(cat.id(r.service), r);
+        let service = cat.id(r.service);
         let first = self.written == 0;
         let result = match &mut self.out {
-            Out::Csv { w, header } => {
+            Out::Csv { w, header, line } => {
                 let head = if *header {
                     Ok(())
                 } else {
                     *header = true;
                     writeln!(w, "{FLOWS_CSV_HEADER}")
                 };
-                head.and_then(|()| write_flow_row(w, &view))
+                head.and_then(|()| write_record_row(w, line, service, r))
             }
-            Out::Spill { w, scratch } => spill(w, scratch, &view, first),
+            Out::Spill { w, scratch } => spill(w, scratch, &flow_view(service, r), first),
         };
         match result {
             Ok(()) => self.written += 1,
@@ -385,8 +394,8 @@ mod tests {
             "list": [1, {"x": [true, null], "y": "two\nlines"}, []],
             "object": {"inner": {"deep": [{"k": 1.5}]}},
         });
-        let doc = serde_json::to_string_pretty(&serde_json::json!({ "flows": [value.clone()] }))
-            .unwrap();
+        let doc =
+            serde_json::to_string_pretty(&serde_json::json!({ "flows": [value.clone()] })).unwrap();
         let mut got = Vec::new();
         got.extend_from_slice(JSON_INDENT);
         let mut ser = serde_json::Serializer::with_formatter(&mut got, Nested::at(2));
