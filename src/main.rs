@@ -614,7 +614,7 @@ fn firewall(args: FirewallArgs) -> Result<u8> {
     match args.format {
         FirewallFormat::Table => render::write_table(&mut out, &fw)?,
         FirewallFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &fw)?;
+            output::pretty::to_writer(&mut out, &fw)?;
             writeln!(out)?;
         }
         FirewallFormat::Nft => render::write_nft(&mut out, &fw, emit)?,
@@ -689,7 +689,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8> {
             output::write_table(&mut out, &report, opt)?;
         }
         (Format::Json, None) => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
+            output::pretty::to_writer(&mut out, &report)?;
             writeln!(out)?;
         }
         (Format::Csv, None) => match &report.flows {
@@ -750,7 +750,7 @@ fn catalogue(args: CatalogueArgs) -> Result<u8> {
     let mut out = stdout.lock();
     match args.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, c.services())?;
+            output::pretty::to_writer(&mut out, c.services())?;
             writeln!(out)?;
         }
         Format::Table | Format::Csv => {

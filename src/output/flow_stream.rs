@@ -19,6 +19,7 @@ use crate::packet::Nanos;
 use crate::summary::FlowRecord;
 
 use super::csv::{write_record_row, FLOWS_CSV_HEADER};
+use super::pretty::Pretty;
 use super::{flow_view, Report};
 
 /// The spill's indentation: the records are elements of the report's top-level `flows` array.
@@ -146,7 +147,7 @@ impl FlowStream {
         let mut shell = report.clone();
         shell.flows = Some(Vec::new());
         shell.limits.flow_records_dropped = s.dropped;
-        let doc = serde_json::to_vec_pretty(&shell).map_err(io::Error::other)?;
+        let doc = super::pretty::to_vec(&shell).map_err(io::Error::other)?;
         // Only top-level members are indented by exactly two spaces after a line break (a line
         // break inside a string is escaped), so this is the `flows` member.
         let marker: &[u8] = b"\n  \"flows\": []";
@@ -206,7 +207,7 @@ impl State {
 }
 
 /// Appends one element of the pretty-printed `flows` array, indented as in the report: written
-/// at the depth it has there ([`Nested`]), instead of pretty-printed at the top and indented
+/// at the depth it has there ([`Pretty`]), instead of pretty-printed at the top and indented
 /// again line by line (a split and a write per line, about 4 000 instructions a record).
 fn spill(
     w: &mut BufWriter<File>,
@@ -219,97 +220,9 @@ fn spill(
         scratch.push(b',');
     }
     scratch.extend_from_slice(JSON_INDENT);
-    let mut ser = serde_json::Serializer::with_formatter(&mut *scratch, Nested::at(2));
+    let mut ser = serde_json::Serializer::with_formatter(&mut *scratch, Pretty::at(2));
     serde::Serialize::serialize(view, &mut ser).map_err(io::Error::other)?;
     w.write_all(scratch)
-}
-
-/// serde_json's pretty printing (two spaces a level) of a value that sits `depth` levels deep
-/// in a pretty-printed document: its inner lines are indented as the document's are.
-struct Nested {
-    depth: usize,
-    has_value: bool,
-}
-
-impl Nested {
-    fn at(depth: usize) -> Nested {
-        Nested {
-            depth,
-            has_value: false,
-        }
-    }
-
-    fn line<W: ?Sized + io::Write>(&self, w: &mut W, lead: &[u8]) -> io::Result<()> {
-        const SPACES: &[u8; 32] = b"                                ";
-        w.write_all(lead)?;
-        let mut n = self.depth.saturating_mul(2);
-        while n > 0 {
-            let k = n.min(SPACES.len());
-            w.write_all(SPACES.get(..k).unwrap_or_default())?;
-            n -= k;
-        }
-        Ok(())
-    }
-}
-
-impl serde_json::ser::Formatter for Nested {
-    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.depth += 1;
-        self.has_value = false;
-        w.write_all(b"[")
-    }
-
-    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.depth = self.depth.saturating_sub(1);
-        if self.has_value {
-            self.line(w, b"\n")?;
-        }
-        w.write_all(b"]")
-    }
-
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.line(w, if first { b"\n" } else { b",\n" })
-    }
-
-    fn end_array_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-
-    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.depth += 1;
-        self.has_value = false;
-        w.write_all(b"{")
-    }
-
-    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.depth = self.depth.saturating_sub(1);
-        if self.has_value {
-            self.line(w, b"\n")?;
-        }
-        w.write_all(b"}")
-    }
-
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.line(w, if first { b"\n" } else { b",\n" })
-    }
-
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
-    }
-
-    fn end_object_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
 }
 
 /// A new temporary file, removed from its directory at once where the system allows it (it
@@ -376,32 +289,5 @@ impl EventSink for Sink {
         if let Some(i) = self.inner.as_deref_mut() {
             i.stats(now, stats);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A value written at depth 2 reads as the same value pretty-printed inside a document two
-    /// levels down: empty and nested objects and arrays, strings with escaped line breaks.
-    #[test]
-    fn a_nested_value_is_indented_as_in_the_document() {
-        let value = serde_json::json!({
-            "a": 1,
-            "empty_object": {},
-            "empty_array": [],
-            "list": [1, {"x": [true, null], "y": "two\nlines"}, []],
-            "object": {"inner": {"deep": [{"k": 1.5}]}},
-        });
-        let doc =
-            serde_json::to_string_pretty(&serde_json::json!({ "flows": [value.clone()] })).unwrap();
-        let mut got = Vec::new();
-        got.extend_from_slice(JSON_INDENT);
-        let mut ser = serde_json::Serializer::with_formatter(&mut got, Nested::at(2));
-        serde::Serialize::serialize(&value, &mut ser).unwrap();
-        let got = String::from_utf8(got).unwrap();
-        let want = format!("{{\n  \"flows\": [{got}\n  ]\n}}");
-        assert_eq!(want, doc);
     }
 }

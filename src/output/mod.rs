@@ -8,6 +8,7 @@ mod csv;
 pub mod events;
 pub mod flow_stream;
 mod mail_flow;
+pub mod pretty;
 mod table;
 pub mod time;
 
