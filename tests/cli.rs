@@ -243,6 +243,33 @@ fn flows_listing_and_csv() {
     assert!(icmp_or_followup > 0, "no row has its last two columns");
 }
 
+/// A `--flows` JSON listing goes through a writer thread in batches of 256 records: a capture
+/// of about 2 000 flows comes out whole and in the order flows ended (the CSV rows, written on
+/// the analysis thread, are the same flows in the same order), and a cap keeps the first ones.
+#[test]
+fn many_streamed_flows_come_out_whole_and_in_order() {
+    let capture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/corpus/ndpi/synscan.pcap"
+    );
+    let (r, _) = json(&["--flows", capture]);
+    let flows = r.flows.as_ref().unwrap();
+    assert!(flows.len() > 4 * 256, "only {} flows", flows.len());
+    assert_eq!(flows.len() as u64, r.flow_table.flows);
+    let out = exflow(&["analyze", "--format", "csv", "--flows", capture]);
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), flows.len() + 1);
+    for (row, f) in csv.lines().skip(1).zip(flows) {
+        let mut from_view = Vec::new();
+        exflow::output::write_flow_row(&mut from_view, f).unwrap();
+        assert_eq!(format!("{row}\n"), String::from_utf8(from_view).unwrap());
+    }
+    let (cut, _) = json(&["--flows", "--max-flow-records", "300", capture]);
+    let kept = cut.flows.as_ref().unwrap();
+    assert_eq!(kept.as_slice(), &flows[..300]);
+    assert_eq!(cut.limits.flow_records_dropped, flows.len() as u64 - 300);
+}
+
 #[test]
 fn stdin_and_gzip_read_like_the_file() {
     let (file, _) = json(&[SAMPLE]);
