@@ -77,11 +77,11 @@ const WRITER_QUEUE: usize = 8;
 
 /// The [`EventSink`] side: records each ending flow, and passes every event on to `inner`.
 ///
-/// A record's view and its JSON or CSV text take more instructions than the analysis of its
-/// flow (on the real-traffic mix about 19 000 a JSON record, 12 packets a flow): the sink hands
-/// the records, in batches, to a writer thread of their own, so a `--flows` run (one analysis
-/// thread) uses a second core for them. Without the thread (it could not be started, or it
-/// stopped), the sink writes them itself.
+/// A record's view and its JSON text take more instructions than the analysis of its flow (on
+/// the real-traffic mix about 19 000 a record, 12 packets a flow): for a JSON listing the sink
+/// hands the records, in batches, to a writer thread of their own, so a `--flows` run (one
+/// analysis thread) uses a second core for them. A CSV row, and every record when the thread
+/// could not be started or has stopped, the sink writes itself.
 struct Sink {
     state: Arc<Mutex<State>>,
     inner: Option<Box<dyn EventSink>>,
@@ -201,14 +201,24 @@ impl FlowStream {
         })
     }
 
-    /// The state once every record handed to the writer thread is written.
+    /// The state once every record handed to the writer thread is written. Should that thread
+    /// have panicked (a bug), the listing ends with an error naming it: records it was given
+    /// may be missing.
     fn lock(&self) -> MutexGuard<'_, State> {
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = writer {
-            // A panic there lost records; what was written stands.
-            let _ = t.join();
+        let failed = writer.and_then(|t| t.join().err());
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(panic), None) = (failed, &s.error) {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|m| m.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            s.error = Some(io::Error::other(format!(
+                "the flow listing's writer failed ({why}): records may be missing"
+            )));
         }
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        s
     }
 
     /// Records not written past `--max-flow-records`.
