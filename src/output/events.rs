@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -28,6 +28,11 @@ use crate::summary::FlowRecord;
 /// Lines the queue to the writer thread holds before the producer waits (or, in live mode,
 /// drops).
 pub const QUEUE_LINES: usize = 8192;
+
+/// Bytes of lines an `analyze` run gathers before it hands them to the writer thread at once
+/// ([`EventWriter`]), and how many such chunks the queue holds.
+const CHUNK_BYTES: usize = 32 << 10;
+const QUEUE_CHUNKS: usize = 16;
 
 /// Where events go (`--events DEST`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +59,8 @@ impl Dest {
 
 /// An open destination.
 enum Sink {
-    Write(Box<dyn Write + Send>),
+    /// Lines buffered, flushed whenever the queue is empty ([`write_loop`]).
+    Write(io::BufWriter<Box<dyn Write + Send>>),
     /// One event per datagram, without the newline.
     Datagram(UnixDatagram),
 }
@@ -62,12 +68,12 @@ enum Sink {
 impl Sink {
     fn open(dest: &Dest) -> io::Result<Sink> {
         Ok(match dest {
-            Dest::Stdout => Sink::Write(Box::new(io::stdout())),
-            Dest::File(p) => Sink::Write(Box::new(
+            Dest::Stdout => Sink::buffered(Box::new(io::stdout())),
+            Dest::File(p) => Sink::buffered(Box::new(
                 OpenOptions::new().create(true).append(true).open(p)?,
             )),
             Dest::Unix(p) => match UnixStream::connect(p) {
-                Ok(s) => Sink::Write(Box::new(s)),
+                Ok(s) => Sink::buffered(Box::new(s)),
                 // EPROTOTYPE: the socket is a datagram socket.
                 Err(e) if e.raw_os_error() == Some(91) => {
                     let d = UnixDatagram::unbound()?;
@@ -79,21 +85,40 @@ impl Sink {
         })
     }
 
+    fn buffered(w: Box<dyn Write + Send>) -> Sink {
+        Sink::Write(io::BufWriter::with_capacity(1 << 16, w))
+    }
+
     fn write_line(&mut self, line: &str) -> io::Result<()> {
         match self {
             Sink::Write(w) => {
                 w.write_all(line.as_bytes())?;
-                w.write_all(b"\n")?;
-                w.flush()
+                w.write_all(b"\n")
             }
             Sink::Datagram(d) => d.send(line.as_bytes()).map(|_| ()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Write(w) => w.flush(),
+            Sink::Datagram(_) => Ok(()),
         }
     }
 }
 
 /// The bounded queue to the writer thread, and the thread.
+///
+/// An `analyze` run (not lossy) to a stream hands lines over in chunks of about
+/// [`CHUNK_BYTES`]: handed over one by one, each line woke the writer thread (the real-traffic
+/// mix's 212 MB of events: 152 000 futex calls, and the wake-ups a sixth of the analysis
+/// thread's time). Live mode (lossy) and datagram sockets (one event per datagram) hand over
+/// every line as it comes, so a reader sees it at once.
 pub struct EventWriter {
     tx: Option<SyncSender<String>>,
+    /// Lines not handed over yet, separated by newlines (chunked mode only).
+    chunk: std::cell::RefCell<String>,
+    chunked: bool,
     thread: Option<JoinHandle<io::Result<()>>>,
     /// Drop lines when the queue is full instead of waiting (live capture must not block).
     lossy: bool,
@@ -106,6 +131,8 @@ impl EventWriter {
     /// Opens `dest` (errors surface here, before the run) and starts the writer thread.
     pub fn open(dest: &Dest, capacity: usize, lossy: bool) -> io::Result<EventWriter> {
         let sink = Sink::open(dest)?;
+        let chunked = !lossy && matches!(sink, Sink::Write(_));
+        let capacity = if chunked { QUEUE_CHUNKS } else { capacity };
         let (tx, rx) = sync_channel(capacity.max(1));
         let dest = dest.clone();
         let reopen = Arc::new(AtomicBool::new(false));
@@ -115,6 +142,8 @@ impl EventWriter {
             .spawn(move || write_loop(sink, &dest, rx, &flag))?;
         Ok(EventWriter {
             tx: Some(tx),
+            chunk: std::cell::RefCell::new(String::new()),
+            chunked,
             thread: Some(thread),
             lossy,
             dropped: Arc::new(AtomicU64::new(0)),
@@ -123,6 +152,32 @@ impl EventWriter {
     }
 
     fn send(&self, line: String) {
+        if self.chunked {
+            let full = {
+                let mut chunk = self.chunk.borrow_mut();
+                if !chunk.is_empty() {
+                    chunk.push('\n');
+                }
+                chunk.push_str(&line);
+                chunk.len() >= CHUNK_BYTES
+            };
+            if full {
+                self.send_chunk();
+            }
+            return;
+        }
+        self.hand_over(line);
+    }
+
+    /// Hands the gathered lines over as one (the writer ends it with a newline, as a line).
+    fn send_chunk(&self) {
+        let chunk = std::mem::take(&mut *self.chunk.borrow_mut());
+        if !chunk.is_empty() {
+            self.hand_over(chunk);
+        }
+    }
+
+    fn hand_over(&self, line: String) {
         let Some(tx) = &self.tx else { return };
         if self.lossy {
             if let Err(TrySendError::Full(_)) = tx.try_send(line) {
@@ -153,6 +208,7 @@ impl EventWriter {
     }
 
     fn close(&mut self) -> io::Result<()> {
+        self.send_chunk();
         drop(self.tx.take());
         match self.thread.take().map(|t| t.join()) {
             Some(Ok(r)) => r,
@@ -188,24 +244,48 @@ impl EventHandle {
     }
 }
 
+/// The writer thread: writes the queued lines to `sink` until the queue closes, opening `dest`
+/// again when `reopen` is set (SIGHUP).
+///
+/// Lines are written to a buffer, which is flushed whenever no line waits in the queue: a reader
+/// of the stream gets each event as soon as the writer is idle, and a run that queues events
+/// faster than they are written does not pay two system calls a line (the mix's 212 MB of
+/// events: 1.1–1.35 s of system time in a 3.1 s run when every line was flushed).
 fn write_loop(
     mut sink: Sink,
     dest: &Dest,
     rx: Receiver<String>,
     reopen: &AtomicBool,
 ) -> io::Result<()> {
-    for line in rx {
+    let quiet = |r: io::Result<()>| match r {
+        // `exflow analyze --events - x.pcap | head`: the reader left; stop quietly.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => Ok(true),
+    };
+    let mut next = rx.recv().ok();
+    while let Some(line) = next {
         if reopen.swap(false, Ordering::Relaxed) {
+            if !quiet(sink.flush())? {
+                return Ok(());
+            }
             sink = Sink::open(dest)?;
         }
-        match sink.write_line(&line) {
-            Ok(()) => {}
-            // `exflow analyze --events - x.pcap | head`: the reader left; stop quietly.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-            Err(e) => return Err(e),
+        if !quiet(sink.write_line(&line))? {
+            return Ok(());
         }
+        next = match rx.try_recv() {
+            Ok(line) => Some(line),
+            Err(TryRecvError::Empty) => {
+                if !quiet(sink.flush())? {
+                    return Ok(());
+                }
+                rx.recv().ok()
+            }
+            Err(TryRecvError::Disconnected) => None,
+        };
     }
-    Ok(())
+    quiet(sink.flush()).map(|_| ())
 }
 
 /// The five-tuple fields every event starts with.
@@ -417,5 +497,48 @@ fn proto_name(f: &Flow) -> String {
         58 => "IPv6-ICMP".into(),
         132 => "SCTP".into(),
         n => n.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+    use crate::source::testutil::TempDir;
+
+    /// An `analyze` run's lines go to the writer in chunks: many chunks' worth of lines of
+    /// different lengths come out whole, one a line, in order, the last (partial) chunk included.
+    #[test]
+    fn chunked_lines_come_out_whole_and_in_order() {
+        let dir = TempDir::new("event-chunks");
+        let path = dir.join("events.ndjson");
+        let w = EventWriter::open(&Dest::File(path.clone()), QUEUE_LINES, false).unwrap();
+        assert!(w.chunked);
+        let lines: Vec<String> = (0..20_000)
+            .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 97)))
+            .collect();
+        for l in &lines {
+            w.send_line(l.clone());
+        }
+        w.finish().unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            written.len() > 20 * CHUNK_BYTES,
+            "only {} bytes",
+            written.len()
+        );
+        assert_eq!(written.lines().collect::<Vec<_>>(), lines);
+        assert!(written.ends_with('\n'));
+    }
+
+    /// Live mode hands every line over as it comes.
+    #[test]
+    fn lossy_lines_are_not_chunked() {
+        let dir = TempDir::new("event-lossy");
+        let path = dir.join("events.ndjson");
+        let w = EventWriter::open(&Dest::File(path.clone()), QUEUE_LINES, true).unwrap();
+        assert!(!w.chunked);
+        w.send_line("{\"a\":1}".to_string());
+        w.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n");
     }
 }
