@@ -110,7 +110,7 @@ impl Sink {
 /// The bounded queue to the writer thread, and the thread.
 ///
 /// An `analyze` run (not lossy) to a stream hands lines over in chunks of about
-/// [`CHUNK_BYTES`]: handed over one by one, each line woke the writer thread (the real-traffic
+/// `CHUNK_BYTES`: handed over one by one, each line woke the writer thread (the real-traffic
 /// mix's 212 MB of events: 152 000 futex calls, and the wake-ups a sixth of the analysis
 /// thread's time). Live mode (lossy) and datagram sockets (one event per datagram) hand over
 /// every line as it comes, so a reader sees it at once.
