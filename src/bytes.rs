@@ -1,5 +1,6 @@
 //! Bounds-checked integer readers: the one definition every parser uses. Out of range is `None`
-//! (or 0 for the `_or_0` forms, where the caller has checked the length already).
+//! (or 0 for the `_or_0` forms, where the caller has checked the length already). And the one
+//! decimal writer of the output's hand-written text (endpoints, RFC 3339 times).
 
 /// A `u16` at `at` in the given byte order.
 #[inline]
@@ -66,9 +67,40 @@ pub(crate) fn prefetch<T: ?Sized>(r: &T) {
     let _ = r;
 }
 
+/// `v`'s last `out.len()` decimal digits, zero-padded, into `out`.
+pub(crate) fn put_digits(out: &mut [u8], mut v: u64) {
+    for c in out.iter_mut().rev() {
+        *c = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// How many decimal digits `v` has (1 for 0).
+pub(crate) fn decimal_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 10 {
+        v /= 10;
+        n += 1;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_lengths_and_digits() {
+        for (v, n) in [(0, 1), (9, 1), (10, 2), (65_535, 5), (u64::MAX, 20)] {
+            assert_eq!(decimal_len(v), n, "{v}");
+            let mut out = vec![0u8; n];
+            put_digits(&mut out, v);
+            assert_eq!(out, v.to_string().into_bytes());
+        }
+        let mut padded = [0u8; 4];
+        put_digits(&mut padded, 7);
+        assert_eq!(&padded, b"0007");
+    }
 
     #[test]
     fn readers_check_bounds_and_byte_order() {

@@ -99,26 +99,15 @@ fn put_byte(buf: &mut [u8], at: usize, b: u8) -> usize {
     at + 1
 }
 
-/// Writes `v` in decimal at `buf[at..]` (as much as fits) and returns the next position.
+/// Writes `v` in decimal at `buf[at..]` (nothing if it does not fit) and returns the next
+/// position.
 fn put_decimal(buf: &mut [u8], at: usize, v: u32) -> usize {
-    let mut digits = [0u8; 10];
-    let mut len = 0;
-    let mut v = v;
-    loop {
-        if let Some(d) = digits.get_mut(len) {
-            *d = b'0' + (v % 10) as u8;
-        }
-        len += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+    let v = u64::from(v);
+    let end = at + crate::bytes::decimal_len(v);
+    if let Some(digits) = buf.get_mut(at..end) {
+        crate::bytes::put_digits(digits, v);
     }
-    let mut at = at;
-    for &d in digits.get(..len).unwrap_or_default().iter().rev() {
-        at = put_byte(buf, at, d);
-    }
-    at
+    end
 }
 
 /// TCP header flag bits, as in the header's flags byte.

@@ -3,6 +3,7 @@
 //! Capture times are shown in UTC, always, and labelled so: a report reads the same wherever it
 //! is printed (and matches the JSON's RFC 3339 strings); `TZ` is not consulted.
 
+use crate::bytes::put_digits;
 use crate::packet::Nanos;
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) for seconds since the Unix epoch.
@@ -57,14 +58,6 @@ pub fn rfc3339(ts: Nanos) -> String {
         }
     }
     String::from_utf8_lossy(&b).into_owned()
-}
-
-/// `v`'s last `out.len()` decimal digits, zero-padded, into `out`.
-fn put_digits(out: &mut [u8], mut v: u64) {
-    for c in out.iter_mut().rev() {
-        *c = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
 }
 
 /// [`rfc3339`] through `format!`, for a year outside 0000–9999 (no [`Nanos`] has one).
