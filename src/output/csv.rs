@@ -17,7 +17,7 @@ fn percentiles(p: &Percentiles) -> String {
 
 /// Quotes a field when it needs it (RFC 4180): the one CSV quoting rule.
 pub fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
+    if needs_quotes(s) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
@@ -119,11 +119,11 @@ pub fn write_record_row(
 ) -> io::Result<()> {
     use std::fmt::Write as _;
     line.clear();
-    push_field(line, service);
+    push_field(line, &service);
     let _ = write!(line, ",{},", r.proto);
-    push_display_field(line, &r.client);
+    push_field(line, &r.client);
     line.push(',');
-    push_display_field(line, &r.server);
+    push_field(line, &r.server);
     let _ = write!(
         line,
         ",{},{},{},{},{},{},",
@@ -149,24 +149,18 @@ pub fn write_record_row(
     w.write_all(line.as_bytes())
 }
 
-/// `s` as [`field`] quotes it.
-fn push_field(line: &mut String, s: &str) {
-    if s.contains([',', '"', '\n', '\r']) {
-        line.push_str(&field(s));
-    } else {
-        line.push_str(s);
-    }
+/// Whether a CSV field must be quoted ([`field`]).
+fn needs_quotes(s: &str) -> bool {
+    s.contains([',', '"', '\n', '\r'])
 }
 
-/// `v`'s text as [`field`] quotes it, written in place (an endpoint never needs quotes).
-fn push_display_field(line: &mut String, v: &impl std::fmt::Display) {
+/// `v`'s text as [`field`] quotes it, written in place (an endpoint or a service name never
+/// needs quotes).
+fn push_field(line: &mut String, v: &impl std::fmt::Display) {
     use std::fmt::Write as _;
     let at = line.len();
     let _ = write!(line, "{v}");
-    if line
-        .get(at..)
-        .is_some_and(|t| t.contains([',', '"', '\n', '\r']))
-    {
+    if line.get(at..).is_some_and(needs_quotes) {
         let quoted = field(line.get(at..).unwrap_or_default());
         line.truncate(at);
         line.push_str(&quoted);
@@ -220,9 +214,9 @@ mod record_row_tests {
     #[test]
     fn a_field_with_a_comma_is_quoted_as_field_quotes_it() {
         let mut line = String::new();
-        push_field(&mut line, "a,\"b\"");
-        push_display_field(&mut line, &"c\nd");
-        push_field(&mut line, "plain");
+        push_field(&mut line, &"a,\"b\"");
+        push_field(&mut line, &"c\nd");
+        push_field(&mut line, &"plain");
         assert_eq!(line, format!("{}{}plain", field("a,\"b\""), field("c\nd")));
         for ts in [
             0,
