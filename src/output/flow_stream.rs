@@ -108,10 +108,7 @@ impl Sink {
             None => batch,
         };
         self.tx = None;
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        for r in &batch {
-            s.record(r);
-        }
+        write_batch(&self.state, &batch);
     }
 }
 
@@ -179,10 +176,7 @@ impl FlowStream {
                     .name("exflow-flows".into())
                     .spawn(move || {
                         for batch in rx {
-                            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-                            for r in &batch {
-                                s.record(r);
-                            }
+                            write_batch(&state, &batch);
                         }
                     })
                     .ok()
@@ -278,6 +272,15 @@ impl FlowStream {
         }
         out.write_all(tail)?;
         writeln!(out)
+    }
+}
+
+/// Writes a batch of records, in order, under one lock (the writer thread, or the sink when the
+/// thread is gone).
+fn write_batch(state: &Mutex<State>, batch: &[FlowRecord]) {
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    for r in batch {
+        s.record(r);
     }
 }
 
