@@ -89,13 +89,13 @@ impl Sink {
         Sink::Write(io::BufWriter::with_capacity(1 << 16, w))
     }
 
-    fn write_line(&mut self, line: &str) -> io::Result<()> {
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
         match self {
             Sink::Write(w) => {
-                w.write_all(line.as_bytes())?;
+                w.write_all(line)?;
                 w.write_all(b"\n")
             }
-            Sink::Datagram(d) => d.send(line.as_bytes()).map(|_| ()),
+            Sink::Datagram(d) => d.send(line).map(|_| ()),
         }
     }
 
@@ -115,9 +115,10 @@ impl Sink {
 /// thread's time). Live mode (lossy) and datagram sockets (one event per datagram) hand over
 /// every line as it comes, so a reader sees it at once.
 pub struct EventWriter {
-    tx: Option<SyncSender<String>>,
-    /// Lines not handed over yet, separated by newlines (chunked mode only).
-    chunk: std::cell::RefCell<String>,
+    tx: Option<SyncSender<Vec<u8>>>,
+    /// Lines not handed over yet, separated by newlines (chunked mode only): events are
+    /// serialized straight into it.
+    chunk: std::cell::RefCell<Vec<u8>>,
     chunked: bool,
     thread: Option<JoinHandle<io::Result<()>>>,
     /// Drop lines when the queue is full instead of waiting (live capture must not block).
@@ -142,7 +143,7 @@ impl EventWriter {
             .spawn(move || write_loop(sink, &dest, rx, &flag))?;
         Ok(EventWriter {
             tx: Some(tx),
-            chunk: std::cell::RefCell::new(String::new()),
+            chunk: std::cell::RefCell::new(Vec::new()),
             chunked,
             thread: Some(thread),
             lossy,
@@ -151,22 +152,34 @@ impl EventWriter {
         })
     }
 
-    fn send(&self, line: String) {
-        if self.chunked {
-            let full = {
-                let mut chunk = self.chunk.borrow_mut();
-                if !chunk.is_empty() {
-                    chunk.push('\n');
-                }
-                chunk.push_str(&line);
-                chunk.len() >= CHUNK_BYTES
-            };
-            if full {
-                self.send_chunk();
+    /// Queues `value` as one line of JSON (nothing if it does not serialize).
+    fn emit(&self, value: &impl Serialize) {
+        if !self.chunked {
+            if let Ok(line) = serde_json::to_vec(value) {
+                self.hand_over(line);
             }
             return;
         }
-        self.hand_over(line);
+        self.add_to_chunk(|chunk| serde_json::to_writer(chunk, value).is_ok());
+    }
+
+    /// Adds one line to the chunk with `write` (which says whether it wrote it whole; if not,
+    /// the chunk is as it was), and hands the chunk over once it is full.
+    fn add_to_chunk(&self, write: impl FnOnce(&mut Vec<u8>) -> bool) {
+        let full = {
+            let mut chunk = self.chunk.borrow_mut();
+            let start = chunk.len();
+            if start > 0 {
+                chunk.push(b'\n');
+            }
+            if !write(&mut chunk) {
+                chunk.truncate(start);
+            }
+            chunk.len() >= CHUNK_BYTES
+        };
+        if full {
+            self.send_chunk();
+        }
     }
 
     /// Hands the gathered lines over as one (the writer ends it with a newline, as a line).
@@ -177,7 +190,7 @@ impl EventWriter {
         }
     }
 
-    fn hand_over(&self, line: String) {
+    fn hand_over(&self, line: Vec<u8>) {
         let Some(tx) = &self.tx else { return };
         if self.lossy {
             if let Err(TrySendError::Full(_)) = tx.try_send(line) {
@@ -199,7 +212,14 @@ impl EventWriter {
 
     /// Queues one line (without its newline), as the analyzer's events are.
     pub fn send_line(&self, line: String) {
-        self.send(line);
+        if self.chunked {
+            self.add_to_chunk(|chunk| {
+                chunk.extend_from_slice(line.as_bytes());
+                true
+            });
+        } else {
+            self.hand_over(line.into_bytes());
+        }
     }
 
     /// Waits for every queued line to be written; the writer's error, if it stopped on one.
@@ -254,7 +274,7 @@ impl EventHandle {
 fn write_loop(
     mut sink: Sink,
     dest: &Dest,
-    rx: Receiver<String>,
+    rx: Receiver<Vec<u8>>,
     reopen: &AtomicBool,
 ) -> io::Result<()> {
     let quiet = |r: io::Result<()>| match r {
@@ -396,9 +416,7 @@ impl EventStream {
     }
 
     fn emit(&self, value: &impl Serialize) {
-        if let Ok(line) = serde_json::to_string(value) {
-            self.writer.send(line);
-        }
+        self.writer.emit(value);
     }
 }
 
@@ -506,18 +524,30 @@ mod writer_tests {
     use crate::source::testutil::TempDir;
 
     /// An `analyze` run's lines go to the writer in chunks: many chunks' worth of lines of
-    /// different lengths come out whole, one a line, in order, the last (partial) chunk included.
+    /// different lengths come out whole, one a line, in order, the last (partial) chunk included;
+    /// an event serialized into the chunk reads as `serde_json` writes it, and one that does not
+    /// serialize leaves no trace.
     #[test]
     fn chunked_lines_come_out_whole_and_in_order() {
         let dir = TempDir::new("event-chunks");
         let path = dir.join("events.ndjson");
         let w = EventWriter::open(&Dest::File(path.clone()), QUEUE_LINES, false).unwrap();
         assert!(w.chunked);
-        let lines: Vec<String> = (0..20_000)
-            .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 97)))
-            .collect();
-        for l in &lines {
-            w.send_line(l.clone());
+        let mut want = Vec::new();
+        let unserializable: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        for i in 0..20_000 {
+            if i % 3 == 0 {
+                let v = serde_json::json!({ "e": i, "s": "q\"uote" });
+                w.emit(&v);
+                want.push(serde_json::to_string(&v).unwrap());
+            } else {
+                let l = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 97));
+                w.send_line(l.clone());
+                want.push(l);
+            }
+            if i % 1000 == 0 {
+                w.emit(&unserializable);
+            }
         }
         w.finish().unwrap();
         let written = std::fs::read_to_string(&path).unwrap();
@@ -526,18 +556,27 @@ mod writer_tests {
             "only {} bytes",
             written.len()
         );
-        assert_eq!(written.lines().collect::<Vec<_>>(), lines);
+        assert_eq!(written.lines().collect::<Vec<_>>(), want);
         assert!(written.ends_with('\n'));
     }
 
-    /// Live mode hands every line over as it comes.
+    /// Live mode hands every line over as it comes: it is in the file while the writer is still
+    /// open.
     #[test]
-    fn lossy_lines_are_not_chunked() {
+    fn lossy_lines_are_written_as_they_come() {
         let dir = TempDir::new("event-lossy");
         let path = dir.join("events.ndjson");
         let w = EventWriter::open(&Dest::File(path.clone()), QUEUE_LINES, true).unwrap();
         assert!(!w.chunked);
         w.send_line("{\"a\":1}".to_string());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(&path).unwrap_or_default() != "{\"a\":1}\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the line was not written"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         w.finish().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n");
     }
